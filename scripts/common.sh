@@ -1,0 +1,42 @@
+# Shared settings for the local-service scripts. Sourced, not run.
+# Every value can be overridden from the environment so that two test runs,
+# or a developer's own services, can live side by side on other ports.
+set -euo pipefail
+
+ASSETMV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+: "${ASSETMV_STATE:=$ASSETMV_ROOT/.local}"   # all service data, logs and pid files
+: "${ASSETMV_PG_PORT:=55432}"
+: "${ASSETMV_MON_PORT:=53300}"
+: "${ASSETMV_RGW_PORT:=57480}"
+: "${ASSETMV_S3_ACCESS_KEY:=assetmvlocalaccess}"
+# A throw-away secret for a loopback-only gateway; never reuse it elsewhere.
+: "${ASSETMV_S3_SECRET_KEY:=assetmvlocalsecretassetmvlocalsecret00}"
+: "${ASSETMV_LEGACY_BUCKET:=legacy-s3}"
+: "${ASSETMV_PROD_BUCKET:=production-s3}"
+: "${ASSETMV_PG_DB:=assetmv}"
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+
+# pid_alive FILE: true when FILE names a running process.
+pid_alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# stop_pid FILE: TERM the process named in FILE, KILL it after 10 s.
+stop_pid() {
+  local f=$1 pid
+  pid_alive "$f" || { rm -f "$f"; return 0; }
+  pid=$(cat "$f")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$f"
+}
+
+# wait_for SECONDS CMD...: retry CMD every 0.2 s until it succeeds.
+wait_for() {
+  local secs=$1; shift
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}

