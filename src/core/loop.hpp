@@ -1,0 +1,73 @@
+// A single-threaded event loop over epoll: file-descriptor readiness, timers
+// and posted callbacks. The HTTP layer drives curl multi from it and the
+// database layer can watch libpq's socket from it, so one thread keeps
+// hundreds of requests in flight.
+//
+// Contract: every method except post_from_any_thread() must be called on the
+// loop's thread. Callbacks run on that thread, one at a time; they may add or
+// remove watches and timers, including their own.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace assetmv {
+
+class EventLoop {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Callback = std::function<void()>;
+  using IoCallback = std::function<void(bool readable, bool writable, bool error)>;
+  using TimerId = std::uint64_t;
+
+  EventLoop();
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  TimerId call_at(Clock::time_point when, Callback cb);
+  TimerId call_after(Clock::duration delay, Callback cb) { return call_at(Clock::now() + delay, std::move(cb)); }
+  void cancel(TimerId id);  // no-op for a fired or unknown timer
+
+  void post(Callback cb);                  // runs on the next iteration
+  void post_from_any_thread(Callback cb);  // thread-safe; wakes the loop
+
+  // Watches fd for the given readiness, replacing any earlier watch of fd.
+  void watch(int fd, bool want_read, bool want_write, IoCallback cb);
+  void unwatch(int fd);
+
+  // One iteration: waits at most max_wait for I/O or the next timer, then runs
+  // what is due. Returns the number of callbacks run.
+  int run_once(Clock::duration max_wait);
+  // Iterates until done() holds (checked before every wait) or stop() is called.
+  void run_until(const std::function<bool()>& done);
+  void stop() { stopped_ = true; }
+  bool stopped() const { return stopped_; }
+
+  std::size_t watched() const { return watches_.size(); }
+  std::size_t timers() const { return timers_.size(); }
+
+ private:
+  int run_posted();
+  int run_timers();
+
+  int epfd_ = -1;
+  int wakefd_ = -1;  // eventfd for post_from_any_thread
+  bool stopped_ = false;
+  TimerId next_timer_ = 1;
+  std::map<std::pair<Clock::time_point, TimerId>, Callback> timers_;
+  std::unordered_map<TimerId, Clock::time_point> timer_when_;
+  std::unordered_map<int, IoCallback> watches_;
+  std::deque<Callback> posted_;
+  std::mutex foreign_mu_;
+  std::vector<Callback> foreign_;
+};
+
+}  // namespace assetmv

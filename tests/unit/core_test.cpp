@@ -1,0 +1,262 @@
+// The core pieces: error classification, retry policy, pacer, event loop, secrets, digests.
+#include <curl/curl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+#include <unistd.h>
+
+#include "core/digest.hpp"
+#include "core/error.hpp"
+#include "core/loop.hpp"
+#include "core/pacer.hpp"
+#include "core/retry.hpp"
+#include "core/secret.hpp"
+
+using namespace assetmv;
+using namespace std::chrono_literals;
+
+TEST(Classify, HttpStatusesAndS3Codes) {
+  EXPECT_EQ(classify_http(0, 503, "SlowDown"), ErrorKind::Throttled);
+  EXPECT_EQ(classify_http(0, 503, ""), ErrorKind::Throttled);
+  EXPECT_EQ(classify_http(0, 429, ""), ErrorKind::Throttled);
+  EXPECT_EQ(classify_http(0, 500, "InternalError"), ErrorKind::Retryable);
+  EXPECT_EQ(classify_http(0, 200, "InternalError"), ErrorKind::Retryable);  // 200 with an error body
+  EXPECT_EQ(classify_http(0, 200, "SlowDown"), ErrorKind::Throttled);
+  EXPECT_EQ(classify_http(0, 502, ""), ErrorKind::Retryable);
+  EXPECT_EQ(classify_http(0, 409, "ConditionalRequestConflict"), ErrorKind::Retryable);
+  EXPECT_EQ(classify_http(0, 400, "RequestTimeout"), ErrorKind::Retryable);
+  EXPECT_EQ(classify_http(0, 404, "NoSuchKey"), ErrorKind::NotFound);
+  EXPECT_EQ(classify_http(0, 404, ""), ErrorKind::NotFound);
+  EXPECT_EQ(classify_http(0, 412, "PreconditionFailed"), ErrorKind::PreconditionFailed);
+  EXPECT_EQ(classify_http(0, 412, ""), ErrorKind::PreconditionFailed);
+  EXPECT_EQ(classify_http(0, 403, "AccessDenied"), ErrorKind::AccessDenied);
+  EXPECT_EQ(classify_http(0, 403, "SignatureDoesNotMatch"), ErrorKind::AccessDenied);
+  EXPECT_EQ(classify_http(0, 403, "RequestTimeTooSkewed"), ErrorKind::AccessDenied);
+  EXPECT_EQ(classify_http(0, 400, "InvalidArgument"), ErrorKind::Fatal);
+  EXPECT_EQ(classify_http(0, 400, "MalformedXML"), ErrorKind::Fatal);
+}
+
+TEST(Classify, TransportErrors) {
+  EXPECT_EQ(classify_http(CURLE_COULDNT_CONNECT, 0, ""), ErrorKind::Retryable);
+  EXPECT_EQ(classify_http(CURLE_OPERATION_TIMEDOUT, 0, ""), ErrorKind::Retryable);
+  EXPECT_EQ(classify_http(CURLE_RECV_ERROR, 0, ""), ErrorKind::Retryable);
+  EXPECT_EQ(classify_http(CURLE_PARTIAL_FILE, 0, ""), ErrorKind::Retryable);
+  EXPECT_EQ(classify_http(CURLE_GOT_NOTHING, 0, ""), ErrorKind::Retryable);
+  EXPECT_EQ(classify_http(CURLE_PEER_FAILED_VERIFICATION, 0, ""), ErrorKind::Fatal);
+  EXPECT_EQ(classify_http(CURLE_SSL_CONNECT_ERROR, 0, ""), ErrorKind::Fatal);
+  EXPECT_EQ(classify_http(CURLE_URL_MALFORMAT, 0, ""), ErrorKind::Fatal);
+}
+
+TEST(Classify, PostgresSqlStates) {
+  EXPECT_EQ(classify_pg("", true), ErrorKind::Retryable);
+  EXPECT_EQ(classify_pg("40001", false), ErrorKind::Retryable);
+  EXPECT_EQ(classify_pg("40P01", false), ErrorKind::Retryable);
+  EXPECT_EQ(classify_pg("55P03", false), ErrorKind::Retryable);
+  EXPECT_EQ(classify_pg("57014", false), ErrorKind::Retryable);
+  EXPECT_EQ(classify_pg("57P01", false), ErrorKind::Retryable);
+  EXPECT_EQ(classify_pg("08006", false), ErrorKind::Retryable);
+  EXPECT_EQ(classify_pg("53300", false), ErrorKind::Throttled);
+  EXPECT_EQ(classify_pg("42501", false), ErrorKind::AccessDenied);
+  EXPECT_EQ(classify_pg("28P01", false), ErrorKind::AccessDenied);
+  EXPECT_EQ(classify_pg("42P01", false), ErrorKind::NotFound);
+  EXPECT_EQ(classify_pg("42703", false), ErrorKind::NotFound);
+  EXPECT_EQ(classify_pg("23505", false), ErrorKind::Fatal);
+  EXPECT_EQ(classify_pg("42601", false), ErrorKind::Fatal);
+}
+
+TEST(Errors, DescribeIsOneLine) {
+  Error e{ErrorKind::Throttled, "SlowDown", "CopyObject s3://b/k", 503};
+  EXPECT_EQ(e.describe(), "SlowDown: CopyObject s3://b/k (HTTP 503)");
+  EXPECT_TRUE(e.retryable());
+}
+
+TEST(Retry, FullJitterWithinExponentialCeilingAndCap) {
+  RetryPolicy p;
+  p.base = 100ms;
+  p.throttled_base = 400ms;
+  p.cap = 2000ms;
+  p.max_attempts = 6;
+  EXPECT_EQ(p.next_delay(1, ErrorKind::Retryable, 1.0), 100ms);
+  EXPECT_EQ(p.next_delay(2, ErrorKind::Retryable, 1.0), 200ms);
+  EXPECT_EQ(p.next_delay(3, ErrorKind::Retryable, 0.5), 200ms);
+  EXPECT_EQ(p.next_delay(5, ErrorKind::Retryable, 1.0), 1600ms);
+  EXPECT_EQ(p.next_delay(2, ErrorKind::Throttled, 1.0), 800ms);
+  EXPECT_EQ(p.next_delay(4, ErrorKind::Throttled, 1.0), 2000ms);  // capped
+  EXPECT_EQ(p.next_delay(1, ErrorKind::Retryable, 0.0), 1ms);     // never a zero wait
+  EXPECT_FALSE(p.next_delay(6, ErrorKind::Retryable, 0.5));       // attempts used up
+  EXPECT_FALSE(p.next_delay(1, ErrorKind::NotFound, 0.5));
+  EXPECT_FALSE(p.next_delay(1, ErrorKind::AccessDenied, 0.5));
+  EXPECT_FALSE(p.next_delay(1, ErrorKind::PreconditionFailed, 0.5));
+  EXPECT_FALSE(p.next_delay(1, ErrorKind::Fatal, 0.5));
+}
+
+RC_GTEST_PROP(RetryProperty, DelayNeverExceedsCapAndIsPositive, (int failures, double u)) {
+  RetryPolicy p;
+  p.max_attempts = 1000;
+  const int f = 1 + std::abs(failures % 999);
+  const double uu = std::abs(std::fmod(u, 1.0));
+  for (auto kind : {ErrorKind::Retryable, ErrorKind::Throttled}) {
+    auto d = p.next_delay(f, kind, uu);
+    RC_ASSERT(d.has_value());
+    RC_ASSERT(d->count() >= 1);
+    RC_ASSERT(*d <= p.cap);
+  }
+}
+
+TEST(Retry, JitterDrawsAreUniformInUnitInterval) {
+  Jitter j(42);
+  double lo = 1, hi = 0;
+  for (int i = 0; i < 10000; ++i) {
+    const double u = j();
+    ASSERT_GE(u, 0.0);
+    ASSERT_LT(u, 1.0);
+    lo = std::min(lo, u);
+    hi = std::max(hi, u);
+  }
+  EXPECT_LT(lo, 0.01);
+  EXPECT_GT(hi, 0.99);
+}
+
+TEST(Pacer, WindowBoundsInFlightAndGrowsAdditively) {
+  Pacer::Options o;
+  o.initial_window = 4;
+  o.min_window = 2;
+  o.max_window = 8;
+  Pacer p(o);
+  const auto t = Pacer::Clock::now();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(p.try_acquire(t).go);
+  auto full = p.try_acquire(t);
+  EXPECT_FALSE(full.go);
+  EXPECT_TRUE(full.wait_for_completion);
+  for (int i = 0; i < 4; ++i) p.release(t, Pacer::Outcome::Ok);
+  EXPECT_NEAR(p.window(), 5.0, 0.1);  // about +1 per window of successes
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(p.try_acquire(t).go);
+    p.release(t, Pacer::Outcome::Ok);
+  }
+  EXPECT_DOUBLE_EQ(p.window(), 8.0);  // capped
+}
+
+TEST(Pacer, ThrottleShrinksOncePerCooldownAndPausesEveryone) {
+  Pacer::Options o;
+  o.initial_window = 100;
+  o.min_window = 4;
+  o.decrease_factor = 0.5;
+  o.decrease_cooldown = 500ms;
+  o.throttle_pause = 100ms;
+  Pacer p(o);
+  auto t = Pacer::Clock::now();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(p.try_acquire(t).go);
+  // A burst of SlowDowns from requests that were in flight together counts once.
+  for (int i = 0; i < 10; ++i) p.release(t, Pacer::Outcome::Throttled);
+  EXPECT_DOUBLE_EQ(p.window(), 50.0);
+  EXPECT_EQ(p.throttle_events(), 10U);
+  auto paused = p.try_acquire(t + 50ms);
+  EXPECT_FALSE(paused.go);
+  EXPECT_FALSE(paused.wait_for_completion);
+  EXPECT_EQ(paused.retry_at, t + 100ms);
+  ASSERT_TRUE(p.try_acquire(t + 100ms).go);
+  p.release(t + 600ms, Pacer::Outcome::Throttled);
+  EXPECT_DOUBLE_EQ(p.window(), 25.0);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(p.try_acquire(t + 2s * (i + 1)).go);
+    p.release(t + 2s * (i + 1), Pacer::Outcome::Throttled);
+  }
+  EXPECT_DOUBLE_EQ(p.window(), 4.0);  // floor
+}
+
+TEST(Pacer, RateCapSpacesRequests) {
+  Pacer::Options o;
+  o.initial_window = 1000;
+  o.max_rate = 100;  // burst of 10
+  Pacer p(o);
+  auto t = Pacer::Clock::now();
+  int started = 0;
+  for (int i = 0; i < 50; ++i) {
+    if (p.try_acquire(t).go) ++started;
+  }
+  EXPECT_EQ(started, 10);
+  auto wait = p.try_acquire(t);
+  EXPECT_FALSE(wait.go);
+  EXPECT_GT(wait.retry_at, t);
+  // One second later: 100 more tokens, capped at the burst of 10.
+  started = 0;
+  for (int i = 0; i < 50; ++i) {
+    if (p.try_acquire(t + 1s).go) ++started;
+  }
+  EXPECT_EQ(started, 10);
+}
+
+RC_GTEST_PROP(PacerProperty, InFlightNeverExceedsWindow, (std::vector<bool> ops)) {
+  Pacer::Options o;
+  o.initial_window = 8;
+  o.min_window = 1;
+  o.max_window = 16;
+  Pacer p(o);
+  auto t = Pacer::Clock::now();
+  int in_flight = 0;
+  for (bool acquire : ops) {
+    t += 1ms;
+    if (acquire) {
+      if (p.try_acquire(t).go) ++in_flight;
+    } else if (in_flight > 0) {
+      p.release(t, (in_flight % 3 == 0) ? Pacer::Outcome::Throttled : Pacer::Outcome::Ok);
+      --in_flight;
+    }
+    RC_ASSERT(p.in_flight() == in_flight);
+    RC_ASSERT(p.window() >= 1.0);
+    RC_ASSERT(p.window() <= 16.0);
+  }
+}
+
+TEST(Loop, TimersRunInOrderAndCancelWorks) {
+  EventLoop loop;
+  std::vector<int> order;
+  loop.call_after(30ms, [&] { order.push_back(3); });
+  loop.call_after(10ms, [&] { order.push_back(1); });
+  auto id = loop.call_after(20ms, [&] { order.push_back(2); });
+  loop.cancel(id);
+  loop.post([&] { order.push_back(0); });
+  loop.run_until([&] { return order.size() == 3; });
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 3}));
+  EXPECT_EQ(loop.timers(), 0U);
+}
+
+TEST(Loop, WatchesFileDescriptorsAndCrossThreadPosts) {
+  EventLoop loop;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::string got;
+  loop.watch(fds[0], true, false, [&](bool readable, bool, bool) {
+    char buf[16];
+    if (readable) {
+      auto n = read(fds[0], buf, sizeof buf);
+      if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+    }
+  });
+  loop.call_after(5ms, [&] { ASSERT_EQ(write(fds[1], "hi", 2), 2); });
+  bool posted = false;
+  std::thread th([&] { loop.post_from_any_thread([&] { posted = true; }); });
+  loop.run_until([&] { return got == "hi" && posted; });
+  th.join();
+  loop.unwatch(fds[0]);
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_EQ(got, "hi");
+}
+
+TEST(Secrets, NeverFormattedAndWipedOnDestruction) {
+  Secret s("hunter2");
+  EXPECT_EQ(fmt::format("{}", s), "***");
+  EXPECT_EQ(fmt::format("{}", Secret()), "(none)");
+  EXPECT_EQ(s.reveal(), "hunter2");
+}
+
+TEST(Digests, KnownValues) {
+  EXPECT_EQ(hex(sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(hex(md5("")), "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_EQ(base64(as_view(md5(""))), "1B2M2Y8AsgTpgAmY7PhCfg==");
+  EXPECT_EQ(base64("f"), "Zg==");
+  EXPECT_EQ(base64("fo"), "Zm8=");
+  EXPECT_EQ(base64("foo"), "Zm9v");
+}
