@@ -1,0 +1,214 @@
+#include "sigv4/sigv4.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ctime>
+
+namespace assetmv::sigv4 {
+
+namespace {
+
+bool is_unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~';
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// Trims and folds runs of spaces to one, as SigV4 canonical header values require.
+std::string fold_spaces(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  bool space = false;
+  for (char c : v) {
+    if (c == ' ' || c == '\t') {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out.push_back(' ');
+    space = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+// Removes "." and ".." segments and empty segments, keeping a trailing slash.
+std::string normalize_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  std::size_t i = 0;
+  while (i <= path.size()) {
+    auto j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    auto seg = path.substr(i, j - i);
+    if (seg == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!seg.empty() && seg != ".") {
+      parts.push_back(seg);
+    }
+    i = j + 1;
+  }
+  std::string out;
+  for (auto p : parts) {
+    out += '/';
+    out += p;
+  }
+  const bool trailing = path.size() > 1 && (path.back() == '/' || path.ends_with("/.") || path.ends_with("/.."));
+  if (out.empty() || (trailing && !parts.empty())) out += '/';
+  return out;
+}
+
+std::tm utc(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  return tm;
+}
+
+}  // namespace
+
+std::string uri_encode(std::string_view s, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size() * 3 / 2);
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (is_unreserved(c) || (keep_slash && c == '/')) {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0x0f]);
+    }
+  }
+  return out;
+}
+
+bool uri_decode(std::string_view s, std::string& out) {
+  out.clear();
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    if (i + 2 >= s.size()) return false;
+    const int hi = hex_value(s[i + 1]);
+    const int lo = hex_value(s[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
+
+std::string amz_date(std::chrono::system_clock::time_point t) {
+  const auto tm = utc(t);
+  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec);
+}
+
+std::string amz_day(std::chrono::system_clock::time_point t) { return amz_date(t).substr(0, 8); }
+
+std::string canonical_uri(std::string_view path, PathMode mode) {
+  if (path.empty()) return "/";
+  if (mode == PathMode::S3) return std::string(path);
+  return uri_encode(normalize_path(path), true);
+}
+
+std::string canonical_query(const std::vector<QueryParam>& query) {
+  std::vector<std::pair<std::string, std::string>> enc;
+  enc.reserve(query.size());
+  for (const auto& q : query) enc.emplace_back(uri_encode(q.name, false), uri_encode(q.value, false));
+  std::sort(enc.begin(), enc.end());
+  std::string out;
+  for (const auto& [k, v] : enc) {
+    if (!out.empty()) out += '&';
+    out += k;
+    out += '=';
+    out += v;
+  }
+  return out;
+}
+
+CanonicalHeaders canonical_headers(const std::vector<Header>& headers) {
+  // Stable sort by lower-cased name keeps the order of repeated headers, whose
+  // values join with ',' in the order they appeared.
+  std::vector<std::pair<std::string, std::string>> hs;
+  hs.reserve(headers.size());
+  for (const auto& h : headers) hs.emplace_back(lower(h.name), fold_spaces(h.value));
+  std::stable_sort(hs.begin(), hs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  CanonicalHeaders out;
+  for (std::size_t i = 0; i < hs.size(); ++i) {
+    if (i > 0 && hs[i].first == hs[i - 1].first) {
+      out.block.pop_back();  // the '\n'
+      out.block += ',' + hs[i].second + '\n';
+      continue;
+    }
+    if (!out.signed_headers.empty()) out.signed_headers += ';';
+    out.signed_headers += hs[i].first;
+    out.block += hs[i].first + ':' + hs[i].second + '\n';
+  }
+  return out;
+}
+
+namespace {
+std::string canonical_request(const RequestToSign& req, PathMode mode, const CanonicalHeaders& ch) {
+  return fmt::format("{}\n{}\n{}\n{}\n{}\n{}", req.method, canonical_uri(req.path, mode), canonical_query(req.query),
+                     ch.block, ch.signed_headers, req.payload_hash);
+}
+}  // namespace
+
+std::string canonical_request(const RequestToSign& req, PathMode mode) {
+  return canonical_request(req, mode, canonical_headers(req.headers));
+}
+
+std::string credential_scope(std::string_view day, std::string_view region, std::string_view service) {
+  return fmt::format("{}/{}/{}/aws4_request", day, region, service);
+}
+
+std::string string_to_sign(std::string_view date, std::string_view scope, std::string_view creq) {
+  return fmt::format("AWS4-HMAC-SHA256\n{}\n{}\n{}", date, scope, hex(sha256(creq)));
+}
+
+Sha256 signing_key(const Secret& secret, std::string_view day, std::string_view region, std::string_view service) {
+  const auto k_date = hmac_sha256("AWS4" + secret.reveal(), day);
+  const auto k_region = hmac_sha256(as_view(k_date), region);
+  const auto k_service = hmac_sha256(as_view(k_region), service);
+  return hmac_sha256(as_view(k_service), "aws4_request");
+}
+
+std::string signature(const Sha256& key, std::string_view sts) { return hex(hmac_sha256(as_view(key), sts)); }
+
+std::string authorization(std::string_view access_key_id, std::string_view scope, std::string_view signed_headers,
+                          std::string_view sig) {
+  return fmt::format("AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={}, Signature={}", access_key_id, scope,
+                     signed_headers, sig);
+}
+
+std::string sign(RequestToSign& req, const Credentials& creds, const SignParams& p) {
+  const auto date = amz_date(p.now);
+  const auto day = date.substr(0, 8);
+  req.headers.push_back({"x-amz-date", date});
+  if (p.service == "s3") req.headers.push_back({"x-amz-content-sha256", req.payload_hash});
+  if (!creds.session_token.empty()) req.headers.push_back({"x-amz-security-token", creds.session_token.reveal()});
+  const auto scope = credential_scope(day, p.region, p.service);
+  const auto ch = canonical_headers(req.headers);
+  const auto sts = string_to_sign(date, scope, canonical_request(req, p.path_mode, ch));
+  const auto key = signing_key(creds.secret_access_key, day, p.region, p.service);
+  return authorization(creds.access_key_id, scope, ch.signed_headers, signature(key, sts));
+}
+
+}  // namespace assetmv::sigv4
