@@ -1,0 +1,317 @@
+#include "http/http.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace assetmv::http {
+
+namespace {
+
+// RAII owners for curl's handles.
+struct EasyDeleter {
+  void operator()(CURL* h) const { curl_easy_cleanup(h); }
+};
+struct MultiDeleter {
+  void operator()(CURLM* h) const { curl_multi_cleanup(h); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using EasyPtr = std::unique_ptr<CURL, EasyDeleter>;
+using MultiPtr = std::unique_ptr<CURLM, MultiDeleter>;
+using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+
+// Bounds how many idle easy handles we keep for reuse; beyond it they are freed.
+constexpr std::size_t kMaxPooledHandles = 1024;
+
+void global_init_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("curl_global_init failed");
+  });
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
+  return s;
+}
+
+bool has_header(const std::vector<Header>& hs, std::string_view lower_name) {
+  return std::any_of(hs.begin(), hs.end(), [&](const Header& h) { return lower(h.name) == lower_name; });
+}
+
+}  // namespace
+
+std::optional<std::string_view> Response::header(std::string_view lower_name) const {
+  for (const auto& h : headers) {
+    if (h.name == lower_name) return std::string_view(h.value);
+  }
+  return std::nullopt;
+}
+
+// One exchange in flight: owns what curl points into until it completes.
+struct Transfer {
+  EasyPtr easy;
+  SlistPtr header_list;
+  Request request;
+  Response response;
+  Client::Callback cb;
+  std::size_t max_bytes = 0;
+  bool too_large = false;
+};
+
+struct Client::Impl {
+  EventLoop& loop;
+  ClientOptions opt;
+  MultiPtr multi;
+  std::unordered_map<CURL*, std::unique_ptr<Transfer>> active;
+  std::vector<EasyPtr> pool;
+  EventLoop::TimerId timer = 0;
+  bool timer_armed = false;
+  ClientStats stats;
+
+  Impl(EventLoop& l, ClientOptions o) : loop(l), opt(std::move(o)) {
+    global_init_once();
+    multi.reset(curl_multi_init());
+    if (!multi) throw std::runtime_error("curl_multi_init failed");
+    curl_multi_setopt(multi.get(), CURLMOPT_SOCKETFUNCTION, &Impl::on_socket);
+    curl_multi_setopt(multi.get(), CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi.get(), CURLMOPT_TIMERFUNCTION, &Impl::on_timer);
+    curl_multi_setopt(multi.get(), CURLMOPT_TIMERDATA, this);
+    curl_multi_setopt(multi.get(), CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(opt.max_connections));
+    curl_multi_setopt(multi.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(opt.max_connections));
+    curl_multi_setopt(multi.get(), CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_NOTHING));
+  }
+
+  ~Impl() {
+    if (timer_armed) loop.cancel(timer);
+    for (auto& [easy, t] : active) curl_multi_remove_handle(multi.get(), easy);
+    active.clear();
+    // The multi handle closes its sockets in cleanup; drop our watches first.
+    multi.reset();
+  }
+
+  static int on_socket(CURL*, curl_socket_t s, int what, void* userp, void*) {
+    auto* self = static_cast<Impl*>(userp);
+    if (what == CURL_POLL_REMOVE) {
+      self->loop.unwatch(s);
+      return 0;
+    }
+    const bool rd = what == CURL_POLL_IN || what == CURL_POLL_INOUT;
+    const bool wr = what == CURL_POLL_OUT || what == CURL_POLL_INOUT;
+    self->loop.watch(s, rd, wr, [self, s](bool r, bool w, bool e) {
+      int flags = (r ? CURL_CSELECT_IN : 0) | (w ? CURL_CSELECT_OUT : 0) | (e ? CURL_CSELECT_ERR : 0);
+      self->action(s, flags);
+    });
+    return 0;
+  }
+
+  static int on_timer(CURLM*, long timeout_ms, void* userp) {
+    auto* self = static_cast<Impl*>(userp);
+    if (self->timer_armed) {
+      self->loop.cancel(self->timer);
+      self->timer_armed = false;
+    }
+    if (timeout_ms >= 0) {
+      self->timer_armed = true;
+      self->timer = self->loop.call_after(std::chrono::milliseconds(timeout_ms), [self] {
+        self->timer_armed = false;
+        self->action(CURL_SOCKET_TIMEOUT, 0);
+      });
+    }
+    return 0;
+  }
+
+  static std::size_t on_body(char* data, std::size_t size, std::size_t n, void* userp) {
+    auto* t = static_cast<Transfer*>(userp);
+    const std::size_t len = size * n;
+    if (t->response.body.size() + len > t->max_bytes) {
+      t->too_large = true;
+      return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+    }
+    t->response.body.append(data, len);
+    return len;
+  }
+
+  static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* userp) {
+    auto* t = static_cast<Transfer*>(userp);
+    const std::size_t len = size * n;
+    std::string_view line(data, len);
+    if (line.starts_with("HTTP/")) {
+      t->response.headers.clear();  // a new status line: 100 Continue or a redirect came first
+      return len;
+    }
+    const auto colon = line.find(':');
+    if (colon != std::string_view::npos) {
+      t->response.headers.push_back({lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
+    }
+    return len;
+  }
+
+  void action(curl_socket_t s, int flags) {
+    int running = 0;
+    curl_multi_socket_action(multi.get(), s, flags, &running);
+    drain();
+  }
+
+  void drain() {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi.get(), &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      CURL* easy = msg->easy_handle;
+      const CURLcode code = msg->data.result;
+      curl_multi_remove_handle(multi.get(), easy);
+      auto it = active.find(easy);
+      if (it == active.end()) continue;
+      auto t = std::move(it->second);
+      active.erase(it);
+      finish(*t, code);
+      recycle(std::move(t->easy));
+      auto cb = std::move(t->cb);
+      auto resp = std::move(t->response);
+      t.reset();
+      cb(std::move(resp));
+    }
+  }
+
+  void finish(Transfer& t, CURLcode code) {
+    auto& r = t.response;
+    long status = 0;
+    curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &status);
+    long connects = 0;
+    curl_easy_getinfo(t.easy.get(), CURLINFO_NUM_CONNECTS, &connects);
+    double total = 0;
+    curl_easy_getinfo(t.easy.get(), CURLINFO_TOTAL_TIME, &total);
+    stats.connections_opened += static_cast<std::uint64_t>(connects);
+    stats.bytes_received += r.body.size();
+    r.status = static_cast<int>(status);
+    r.seconds = total;
+    if (code != CURLE_OK) {
+      ++stats.transport_errors;
+      r.curl_code = static_cast<int>(code);
+      r.curl_error = t.too_large ? "response body larger than the configured limit" : curl_easy_strerror(code);
+    }
+  }
+
+  EasyPtr take_handle() {
+    if (!pool.empty()) {
+      auto h = std::move(pool.back());
+      pool.pop_back();
+      curl_easy_reset(h.get());
+      return h;
+    }
+    EasyPtr h(curl_easy_init());
+    if (!h) throw std::runtime_error("curl_easy_init failed");
+    return h;
+  }
+
+  void recycle(EasyPtr h) {
+    if (pool.size() < kMaxPooledHandles) pool.push_back(std::move(h));
+  }
+
+  void configure(Transfer& t) {
+    CURL* e = t.easy.get();
+    const auto& rq = t.request;
+    curl_easy_setopt(e, CURLOPT_URL, rq.url.c_str());
+    curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opt.connect_timeout.count()));
+    const auto timeout = rq.timeout.count() > 0 ? rq.timeout : opt.request_timeout;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, opt.low_speed_limit);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opt.low_speed_time.count()));
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opt.verify_tls ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opt.verify_tls ? 2L : 0L);
+    if (!opt.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, opt.ca_file.c_str());
+    curl_easy_setopt(e, CURLOPT_USERAGENT, opt.user_agent.c_str());
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // S3 redirects name another region: an error, not a hop
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Impl::on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+    // Only plain HTTP and HTTPS, whatever a URL says.
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+
+    if (rq.method == "HEAD") {
+      curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (rq.method == "GET") {
+      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq.method.c_str());
+      if (rq.method != "DELETE" || !rq.body.empty()) {
+        // POSTFIELDS sends Content-Length even for an empty body, which S3 wants on PUT.
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq.body.data());
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(rq.body.size()));
+      }
+    }
+
+    curl_slist* list = nullptr;
+    auto append = [&list](const std::string& line) {
+      curl_slist* next = curl_slist_append(list, line.c_str());
+      if (next == nullptr) throw std::bad_alloc();
+      list = next;
+    };
+    for (const auto& h : rq.headers) append(h.name + ": " + h.value);
+    // No "Expect: 100-continue" round trip, and no form Content-Type that
+    // curl would otherwise add to a body we did not label.
+    append("Expect:");
+    if (!has_header(rq.headers, "content-type")) append("Content-Type:");
+    t.header_list.reset(list);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.header_list.get());
+  }
+
+  void send(Request request, Callback cb) {
+    auto t = std::make_unique<Transfer>();
+    t->request = std::move(request);
+    t->cb = std::move(cb);
+    t->max_bytes = opt.max_response_bytes;
+    t->easy = take_handle();
+    configure(*t);
+    ++stats.requests;
+    CURL* easy = t->easy.get();
+    const CURLMcode rc = curl_multi_add_handle(multi.get(), easy);
+    if (rc != CURLM_OK) {
+      Response r;
+      r.curl_code = static_cast<int>(CURLE_FAILED_INIT);
+      r.curl_error = curl_multi_strerror(rc);
+      ++stats.transport_errors;
+      loop.post([cb2 = std::move(t->cb), r = std::move(r)]() mutable { cb2(std::move(r)); });
+      recycle(std::move(t->easy));
+      return;
+    }
+    active.emplace(easy, std::move(t));
+  }
+};
+
+Client::Client(EventLoop& loop, ClientOptions options) : impl_(std::make_unique<Impl>(loop, std::move(options))) {}
+Client::~Client() = default;
+void Client::send(Request request, Callback cb) { impl_->send(std::move(request), std::move(cb)); }
+std::size_t Client::in_flight() const { return impl_->active.size(); }
+const ClientStats& Client::stats() const { return impl_->stats; }
+const ClientOptions& Client::options() const { return impl_->opt; }
+
+Response send_and_wait(EventLoop& loop, Client& client, Request request) {
+  std::optional<Response> out;
+  client.send(std::move(request), [&out](Response r) { out = std::move(r); });
+  loop.run_until([&out] { return out.has_value(); });
+  return std::move(*out);
+}
+
+}  // namespace assetmv::http
