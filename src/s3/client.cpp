@@ -1,0 +1,372 @@
+#include "s3/client.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+namespace assetmv::s3 {
+
+namespace {
+
+bool success(const http::Response& r) { return r.transport_ok() && r.status >= 200 && r.status < 300; }
+
+std::string target_of(const S3Request& req) {
+  return req.key.empty() ? fmt::format("s3://{}", req.bucket) : fmt::format("s3://{}/{}", req.bucket, req.key);
+}
+
+// A HEAD has no body, so its status alone names the error.
+std::string code_for_status(int status) {
+  switch (status) {
+    case 301:
+      return "PermanentRedirect";
+    case 400:
+      return "BadRequest";
+    case 403:
+      return "AccessDenied";
+    case 404:
+      return "NotFound";
+    case 412:
+      return "PreconditionFailed";
+    case 500:
+      return "InternalError";
+    case 503:
+      return "SlowDown";
+    default:
+      return fmt::format("HTTP{}", status);
+  }
+}
+
+// What an SRE should check, for the errors that are about configuration.
+std::string hint(const std::string& code, const Bucket& b) {
+  if (code == "SignatureDoesNotMatch")
+    return fmt::format("the secret key does not match access key '{}' (check AWS_SECRET_ACCESS_KEY or the profile)",
+                       b.credentials.access_key_id);
+  if (code == "InvalidAccessKeyId")
+    return fmt::format("access key '{}' is unknown to {}", b.credentials.access_key_id, b.endpoint.authority());
+  if (code == "RequestTimeTooSkewed") return "this machine's clock is too far from the server's; fix NTP";
+  if (code == "NoSuchBucket") return fmt::format("bucket '{}' does not exist on {}", b.name, b.endpoint.authority());
+  if (code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed")
+    return fmt::format("bucket '{}' is in another region than '{}' (set --region or AWS_REGION)", b.name,
+                       b.endpoint.region);
+  return {};
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+ObjectInfo info_from_headers(const http::Response& r) {
+  ObjectInfo info;
+  info.size = parse_u64(r.header("content-length").value_or("0")).value_or(0);
+  info.etag = unquote_etag(r.header("etag").value_or(""));
+  info.content_type = std::string(r.header("content-type").value_or(""));
+  info.last_modified = std::string(r.header("last-modified").value_or(""));
+  return info;
+}
+
+}  // namespace
+
+Error error_from_response(const http::Response& resp, const S3Request& req, const Bucket& bucket) {
+  Error e;
+  if (!resp.transport_ok()) {
+    e.kind = classify_http(resp.curl_code, 0, "");
+    e.code = fmt::format("curl{}", resp.curl_code);
+    e.message =
+        fmt::format("{} {} via {}: {}", req.operation, target_of(req), bucket.endpoint.authority(), resp.curl_error);
+    return e;
+  }
+  auto body = parse_error_body(resp.body);
+  e.http_status = resp.status;
+  e.code = body && !body->code.empty() ? body->code : code_for_status(resp.status);
+  e.kind = classify_http(0, resp.status, e.code);
+  std::string detail = body && !body->message.empty() ? body->message : std::string();
+  if (auto h = hint(e.code, bucket); !h.empty()) detail = detail.empty() ? h : detail + "; " + h;
+  e.message = fmt::format("{} {}{}{}", req.operation, target_of(req), detail.empty() ? "" : ": ", detail);
+  return e;
+}
+
+struct Client::Op {
+  const Bucket* bucket = nullptr;
+  S3Request request;
+  std::chrono::milliseconds timeout{0};
+  int failures = 0;
+  // Delivers the result and returns nullopt, or returns the Error to retry or report.
+  std::function<std::optional<Error>(http::Response&)> interpret;
+  std::function<void(Error)> give_up;
+};
+
+struct Client::Impl {
+  EventLoop& loop;
+  http::Client& http;
+  ClientOptions opt;
+  Pacer pacer;
+  Jitter jitter;
+  std::deque<std::unique_ptr<Op>> queue;
+  std::size_t in_flight = 0;
+  std::size_t waiting_retry = 0;
+  EventLoop::TimerId wake_timer = 0;
+  bool wake_armed = false;
+  ClientStats stats;
+
+  Impl(EventLoop& l, http::Client& h, ClientOptions o) : loop(l), http(h), opt(o), pacer(o.pacer) {}
+  ~Impl() {
+    if (wake_armed) loop.cancel(wake_timer);
+  }
+};
+
+Client::Client(EventLoop& loop, http::Client& http, ClientOptions options)
+    : impl_(std::make_unique<Impl>(loop, http, options)) {}
+Client::~Client() = default;
+
+std::size_t Client::queued() const { return impl_->queue.size() + impl_->waiting_retry; }
+std::size_t Client::in_flight() const { return impl_->in_flight; }
+const ClientStats& Client::stats() const { return impl_->stats; }
+Pacer& Client::pacer() { return impl_->pacer; }
+
+template <class T>
+void Client::run(const Bucket& b, S3Request req, std::function<Result<T>(http::Response&)> parse, Callback<T> cb,
+                 std::chrono::milliseconds timeout) {
+  auto op = std::make_unique<Op>();
+  op->bucket = &b;
+  op->request = std::move(req);
+  op->timeout = timeout;
+  auto shared_cb = std::make_shared<Callback<T>>(std::move(cb));
+  const S3Request* request = &op->request;
+  op->interpret = [shared_cb, parse = std::move(parse), request, &b](http::Response& resp) -> std::optional<Error> {
+    if (!success(resp)) return error_from_response(resp, *request, b);
+    auto value = parse(resp);
+    if (!value) {
+      Error e = std::move(value).error();
+      e.message = fmt::format("{} {}: {}", request->operation, target_of(*request), e.message);
+      if (auto h = hint(e.code, b); !h.empty()) e.message += "; " + h;
+      return e;
+    }
+    (*shared_cb)(std::move(value));
+    return std::nullopt;
+  };
+  op->give_up = [shared_cb](Error e) { (*shared_cb)(tl::unexpected(std::move(e))); };
+  submit(std::move(op));
+}
+
+void Client::submit(std::unique_ptr<Op> op) {
+  impl_->queue.push_back(std::move(op));
+  pump();
+}
+
+void Client::pump() {
+  auto& im = *impl_;
+  while (!im.queue.empty()) {
+    const auto now = Pacer::Clock::now();
+    const auto adm = im.pacer.try_acquire(now);
+    if (adm.go) {
+      auto op = std::move(im.queue.front());
+      im.queue.pop_front();
+      dispatch(std::move(op));
+      continue;
+    }
+    if (!adm.wait_for_completion && !im.wake_armed) {
+      im.wake_armed = true;
+      im.wake_timer = im.loop.call_at(adm.retry_at, [this] {
+        impl_->wake_armed = false;
+        pump();
+      });
+    }
+    break;  // a completion or the wake timer pumps again
+  }
+}
+
+void Client::dispatch(std::unique_ptr<Op> op) {
+  auto& im = *impl_;
+  auto& st = im.stats.by_operation[op->request.operation];
+  ++st.requests;
+  ++im.stats.total.requests;
+  auto req = to_http(op->request, *op->bucket, std::chrono::system_clock::now());
+  if (op->timeout.count() > 0) req.timeout = op->timeout;
+  ++im.in_flight;
+  // The Op moves into the callback and comes back to on_response.
+  auto holder = std::make_shared<std::unique_ptr<Op>>(std::move(op));
+  im.http.send(std::move(req),
+               [this, holder](http::Response resp) { on_response(std::move(*holder), std::move(resp)); });
+}
+
+void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
+  auto& im = *impl_;
+  --im.in_flight;
+  auto& st = im.stats.by_operation[op->request.operation];
+  const auto now = Pacer::Clock::now();
+  auto err = op->interpret(resp);
+  if (!err) {
+    im.pacer.release(now, Pacer::Outcome::Ok);
+    pump();
+    return;
+  }
+  const bool throttled = err->kind == ErrorKind::Throttled;
+  if (throttled) {
+    ++st.throttled;
+    ++im.stats.total.throttled;
+  }
+  im.pacer.release(now, throttled ? Pacer::Outcome::Throttled : Pacer::Outcome::Failed);
+  ++op->failures;
+  if (auto delay = im.opt.retry.next_delay(op->failures, err->kind, im.jitter())) {
+    ++st.retries;
+    ++im.stats.total.retries;
+    ++im.waiting_retry;
+    auto holder = std::make_shared<std::unique_ptr<Op>>(std::move(op));
+    im.loop.call_after(*delay, [this, holder] {
+      --impl_->waiting_retry;
+      // A retry goes first: it has waited already, and finishing work bounds memory.
+      impl_->queue.push_front(std::move(*holder));
+      pump();
+    });
+  } else {
+    ++st.failed;
+    ++im.stats.total.failed;
+    if (op->failures > 1) err->message += fmt::format(" (after {} attempts)", op->failures);
+    auto give_up = std::move(op->give_up);
+    op.reset();
+    give_up(std::move(*err));
+  }
+  pump();
+}
+
+void Client::list_objects_v2(const Bucket& b, const ListParams& p, Callback<ListPage> cb) {
+  run<ListPage>(
+      b, s3::list_objects_v2(b.name, p), [](http::Response& r) { return parse_list_objects_v2(r.body); },
+      std::move(cb));
+}
+
+void Client::head_object(const Bucket& b, const std::string& key, Callback<ObjectInfo> cb) {
+  run<ObjectInfo>(
+      b, s3::head_object(b.name, key), [](http::Response& r) -> Result<ObjectInfo> { return info_from_headers(r); },
+      std::move(cb));
+}
+
+void Client::head_bucket(const Bucket& b, Callback<bool> cb) {
+  run<bool>(
+      b, s3::head_bucket(b.name), [](http::Response&) -> Result<bool> { return true; }, std::move(cb));
+}
+
+void Client::get_object(const Bucket& b, const std::string& key, Callback<GetResult> cb) {
+  run<GetResult>(
+      b, s3::get_object(b.name, key),
+      [](http::Response& r) -> Result<GetResult> {
+        GetResult g{info_from_headers(r), std::move(r.body)};
+        g.info.size = g.body.size();
+        return g;
+      },
+      std::move(cb));
+}
+
+void Client::put_object(const Bucket& b, const std::string& key, std::string body, const PutParams& p,
+                        Callback<std::string> cb) {
+  run<std::string>(
+      b, s3::put_object(b.name, key, std::move(body), p),
+      [](http::Response& r) -> Result<std::string> { return unquote_etag(r.header("etag").value_or("")); },
+      std::move(cb));
+}
+
+void Client::copy_object(const Bucket& dest, const CopyParams& p, Callback<std::string> cb) {
+  CopyParams params = p;
+  params.legacy_if_match_header = !dest.endpoint.is_aws();
+  run<std::string>(
+      dest, s3::copy_object(dest.name, params), [](http::Response& r) { return parse_copy_result(r.body); },
+      std::move(cb), impl_->opt.copy_timeout);
+}
+
+void Client::delete_objects(const Bucket& b, const std::vector<std::string>& keys, Callback<DeleteResult> cb) {
+  // Refused here rather than by the server, so no batch is half-understood.
+  std::optional<Error> refused;
+  if (keys.empty() || keys.size() > kMaxDeleteKeys)
+    refused = Error{ErrorKind::Fatal, "InvalidBatch",
+                    fmt::format("DeleteObjects takes 1 to {} keys, not {}", kMaxDeleteKeys, keys.size()), 0};
+  for (const auto& k : keys) {
+    if (!refused && !xml_escape(k))
+      refused = Error{
+          ErrorKind::Fatal, "InvalidBatch",
+          fmt::format("key {} has bytes XML cannot carry; delete it with DeleteObject", sigv4::uri_encode(k, true)), 0};
+  }
+  if (refused) {
+    impl_->loop.post([cb = std::move(cb), e = std::move(*refused)]() mutable { cb(tl::unexpected(std::move(e))); });
+    return;
+  }
+  run<DeleteResult>(
+      b, s3::delete_objects(b.name, keys, true), [](http::Response& r) { return parse_delete_result(r.body); },
+      std::move(cb));
+}
+
+void Client::delete_object(const Bucket& b, const std::string& key, Callback<bool> cb) {
+  run<bool>(
+      b, s3::delete_object(b.name, key), [](http::Response&) -> Result<bool> { return true; }, std::move(cb));
+}
+
+void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64_t size, std::uint64_t part_size,
+                            Callback<std::string> cb) {
+  struct State {
+    CopyParams params;
+    std::string upload_id;
+    std::vector<CompletedPart> parts;
+    std::size_t outstanding = 0;
+    std::optional<Error> error;
+    Callback<std::string> cb;
+  };
+  const std::uint64_t parts = size == 0 ? 1 : (size + part_size - 1) / part_size;
+  if (part_size == 0 || parts > static_cast<std::uint64_t>(kMaxParts)) {
+    cb(fail(
+        ErrorKind::Fatal, "InvalidPartSize",
+        fmt::format("multipart copy of {} bytes in parts of {} bytes exceeds {} parts", size, part_size, kMaxParts)));
+    return;
+  }
+  auto st = std::make_shared<State>();
+  st->params = p;
+  st->cb = std::move(cb);
+  st->parts.resize(parts);
+  const Bucket* b = &dest;
+
+  auto finish = [this, st, b] {
+    if (st->error) {
+      // Leave no half-made upload behind; its own failure changes nothing.
+      run<bool>(
+          *b, abort_multipart_upload(b->name, st->params.dest_key, st->upload_id),
+          [](http::Response&) -> Result<bool> { return true; }, [](const Result<bool>&) {});
+      st->cb(tl::unexpected(*st->error));
+      return;
+    }
+    run<std::string>(
+        *b, complete_multipart_upload(b->name, st->params.dest_key, st->upload_id, st->parts, st->params.if_none_match),
+        [](http::Response& r) { return parse_complete_multipart(r.body); },
+        [st](Result<std::string> r) { st->cb(std::move(r)); }, impl_->opt.copy_timeout);
+  };
+
+  run<std::string>(
+      dest, create_multipart_upload(dest.name, p.dest_key, ""),
+      [](http::Response& r) { return parse_initiate_multipart(r.body); },
+      [this, st, b, size, part_size, finish](Result<std::string> id) {
+        if (!id) {
+          st->cb(tl::unexpected(id.error()));
+          return;
+        }
+        st->upload_id = *id;
+        st->outstanding = st->parts.size();
+        for (std::size_t i = 0; i < st->parts.size(); ++i) {
+          const std::uint64_t first = i * part_size;
+          const std::uint64_t last = size == 0 ? 0 : std::min(size, first + part_size) - 1;
+          const int number = static_cast<int>(i) + 1;
+          run<std::string>(
+              *b, upload_part_copy(b->name, st->params, st->upload_id, number, first, last),
+              [](http::Response& r) { return parse_copy_result(r.body); },
+              [st, i, number, finish](Result<std::string> etag) {
+                if (etag)
+                  st->parts[i] = {number, *etag};
+                else if (!st->error)
+                  st->error = etag.error();
+                if (--st->outstanding == 0) finish();
+              },
+              impl_->opt.copy_timeout);
+        }
+      });
+}
+
+}  // namespace assetmv::s3

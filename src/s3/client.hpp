@@ -1,0 +1,129 @@
+// The asynchronous S3 client: each operation is built (requests.hpp), paced
+// by the shared Pacer, signed at the moment it is sent, retried with the
+// RetryPolicy when its failure is retryable, and parsed (parsers.hpp) into a
+// value or an Error delivered to a callback on the loop's thread.
+//
+// Contract: a Bucket passed to an operation must outlive that operation. The
+// client queues without bound, so callers bound what they submit (the engine
+// and the seeder keep a fixed window of work outstanding).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/loop.hpp"
+#include "core/pacer.hpp"
+#include "core/retry.hpp"
+#include "http/http.hpp"
+#include "s3/location.hpp"
+#include "s3/parsers.hpp"
+#include "s3/requests.hpp"
+
+namespace assetmv::s3 {
+
+struct ObjectInfo {
+  std::uint64_t size = 0;
+  std::string etag;  // without quotes
+  std::string content_type;
+  std::string last_modified;
+};
+
+struct GetResult {
+  ObjectInfo info;
+  std::string body;
+};
+
+struct ClientOptions {
+  RetryPolicy retry;
+  Pacer::Options pacer;
+  // A server-side copy of a large object or part can take minutes.
+  std::chrono::milliseconds copy_timeout{15 * 60 * 1000};
+};
+
+struct OpStats {
+  std::uint64_t requests = 0;  // attempts sent, retries included
+  std::uint64_t retries = 0;
+  std::uint64_t throttled = 0;  // answers classified as throttling
+  std::uint64_t failed = 0;     // operations that ended in an error
+};
+
+struct ClientStats {
+  std::map<std::string, OpStats> by_operation;
+  OpStats total;
+};
+
+// Turns a non-success HTTP exchange into an Error with a clear message,
+// classified by classify_http(). Pure; exposed for tests.
+Error error_from_response(const http::Response& resp, const S3Request& req, const Bucket& bucket);
+
+class Client {
+ public:
+  template <class T>
+  using Callback = std::function<void(Result<T>)>;
+
+  Client(EventLoop& loop, http::Client& http, ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  void list_objects_v2(const Bucket& b, const ListParams& p, Callback<ListPage> cb);
+  void head_object(const Bucket& b, const std::string& key, Callback<ObjectInfo> cb);
+  void head_bucket(const Bucket& b, Callback<bool> cb);
+  void get_object(const Bucket& b, const std::string& key, Callback<GetResult> cb);
+  void put_object(const Bucket& b, const std::string& key, std::string body, const PutParams& p,
+                  Callback<std::string> cb);
+  // Server-side copy into `dest` (source bucket named in p, on the same
+  // service). Delivers the new object's ETag; a 200 carrying <Error> is an error.
+  // On non-AWS endpoints the source condition also goes out under RGW's
+  // legacy header name, so it holds there too.
+  void copy_object(const Bucket& dest, const CopyParams& p, Callback<std::string> cb);
+  // Copies an object of `size` bytes with UploadPartCopy in parts of
+  // `part_size` bytes (for objects over the single-copy limit). Aborts the
+  // upload on failure. Delivers the new (multipart) ETag. Ceph RGW 16
+  // ignores the source condition on UploadPartCopy: callers re-check the
+  // source's ETag after the copy.
+  void multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64_t size, std::uint64_t part_size,
+                      Callback<std::string> cb);
+  // At most kMaxDeleteKeys keys, each representable in XML (see xml_escape).
+  void delete_objects(const Bucket& b, const std::vector<std::string>& keys, Callback<DeleteResult> cb);
+  void delete_object(const Bucket& b, const std::string& key, Callback<bool> cb);
+
+  std::size_t queued() const;
+  std::size_t in_flight() const;
+  bool idle() const { return queued() == 0 && in_flight() == 0; }
+  const ClientStats& stats() const;
+  Pacer& pacer();
+
+ private:
+  struct Op;
+  template <class T>
+  void run(const Bucket& b, S3Request req, std::function<Result<T>(http::Response&)> parse, Callback<T> cb,
+           std::chrono::milliseconds timeout = {});
+  void submit(std::unique_ptr<Op> op);
+  void pump();
+  void dispatch(std::unique_ptr<Op> op);
+  void on_response(std::unique_ptr<Op> op, http::Response resp);
+
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Runs the loop until an operation's callback has been called, for tools and
+// tests that want one synchronous call:
+//   auto r = s3::wait<ListPage>(loop, [&](auto cb) { client.list_objects_v2(b, p, cb); });
+template <class T, class Start>
+Result<T> wait(EventLoop& loop, Start&& start) {
+  std::optional<Result<T>> out;
+  start([&out](Result<T> r) { out = std::move(r); });
+  loop.run_until([&out] { return out.has_value(); });
+  return std::move(*out);
+}
+
+}  // namespace assetmv::s3

@@ -1,0 +1,58 @@
+// Where objects live: an endpoint (scheme, host, port, region, addressing
+// style), a bucket on it with the credentials to use, and s3://BUCKET/PREFIX
+// locations as the command line names them. Pure values and parsing.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+#include "sigv4/sigv4.hpp"
+
+namespace assetmv::s3 {
+
+struct Endpoint {
+  std::string scheme = "https";
+  std::string host;  // no port; an IPv6 literal keeps its brackets
+  int port = 0;      // 0: the scheme's default
+  std::string region = "us-east-1";
+  bool path_style = false;  // https://host/bucket/key instead of https://bucket.host/key
+
+  // "http://127.0.0.1:57480" or "https://s3.eu-west-1.amazonaws.com". A path,
+  // query or user part is refused: an endpoint names a server, not a resource.
+  static Result<Endpoint> parse(std::string_view url);
+  // The AWS endpoint for a region: https://s3.REGION.amazonaws.com.
+  static Endpoint aws(std::string_view region);
+  // host[:port], as sent in the Host header (default ports omitted).
+  std::string authority() const;
+  // An IP literal or localhost cannot carry a bucket as a DNS label.
+  bool host_is_literal() const;
+  // AWS's own S3 (as opposed to an S3-compatible service).
+  bool is_aws() const;
+};
+
+// A bucket, its endpoint and the credentials used for it: a legacy bucket may
+// live on another service, with other keys, than the production one.
+struct Bucket {
+  Endpoint endpoint;
+  sigv4::Credentials credentials;
+  std::string name;
+  bool unsigned_payload = false;  // sign bodies unless told otherwise (safe over plain HTTP)
+};
+
+// s3://BUCKET/PREFIX as given on the command line.
+struct Location {
+  std::string bucket;
+  std::string prefix;  // may be empty; kept exactly as given after the bucket's '/'
+  static Result<Location> parse(std::string_view uri);
+  std::string to_string() const { return "s3://" + bucket + "/" + prefix; }
+};
+
+// S3's bucket naming rules (3-63 chars of a-z 0-9 . -, starting and ending
+// with a letter or digit, not an IP address). Returns an explanation when not.
+std::string bucket_name_problem(std::string_view name);
+
+// Whether a bucket name can be used as a DNS label under TLS (no dots).
+bool virtual_host_compatible(std::string_view bucket, bool tls);
+
+}  // namespace assetmv::s3

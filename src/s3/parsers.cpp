@@ -1,0 +1,178 @@
+#include "s3/parsers.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstring>
+#include <pugixml.hpp>
+
+#include "sigv4/sigv4.hpp"
+
+namespace assetmv::s3 {
+
+namespace {
+
+// Element names compare without a namespace prefix: RGW and AWS use a default
+// namespace, but a proxy may rewrite it with a prefix.
+bool name_is(const pugi::xml_node& n, const char* name) {
+  const char* full = n.name();
+  const char* colon = std::strrchr(full, ':');
+  return std::strcmp(colon != nullptr ? colon + 1 : full, name) == 0;
+}
+
+pugi::xml_node child(const pugi::xml_node& parent, const char* name) {
+  for (auto c = parent.first_child(); c; c = c.next_sibling()) {
+    if (c.type() == pugi::node_element && name_is(c, name)) return c;
+  }
+  return {};
+}
+
+std::string text(const pugi::xml_node& parent, const char* name) { return child(parent, name).child_value(); }
+
+Error malformed(std::string_view what, std::string_view detail) {
+  return Error{ErrorKind::Retryable, "MalformedResponse", fmt::format("{}: {}", what, detail), 0};
+}
+
+// Parses into doc; a truncated or garbled body is retryable (it happens when a
+// connection drops mid-body), not fatal.
+Result<pugi::xml_node> load(pugi::xml_document& doc, std::string_view body, std::string_view what) {
+  const auto res = doc.load_buffer(body.data(), body.size(), pugi::parse_default, pugi::encoding_utf8);
+  if (!res) return tl::unexpected(malformed(what, fmt::format("invalid XML ({})", res.description())));
+  auto root = doc.document_element();
+  if (!root) return tl::unexpected(malformed(what, "empty document"));
+  return root;
+}
+
+Error error_from_body(const pugi::xml_node& root, int status) {
+  ErrorBody b{text(root, "Code"), text(root, "Message"), text(root, "Resource"), text(root, "RequestId")};
+  Error e;
+  e.code = b.code.empty() ? "UnknownError" : b.code;
+  e.kind = classify_http(0, status, e.code);
+  e.message = b.message.empty() ? "the server reported an error" : b.message;
+  e.http_status = status;
+  return e;
+}
+
+bool decode_into(std::string_view encoded, std::string& out) { return sigv4::uri_decode(encoded, out); }
+
+}  // namespace
+
+std::string unquote_etag(std::string_view etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+  if (etag.starts_with("&quot;") && etag.ends_with("&quot;") && etag.size() >= 12)
+    etag = etag.substr(6, etag.size() - 12);
+  return std::string(etag);
+}
+
+bool etag_is_md5(std::string_view etag) {
+  if (etag.size() != 32) return false;
+  for (char c : etag) {
+    const bool hexdigit = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!hexdigit) return false;
+  }
+  return true;
+}
+
+std::optional<ErrorBody> parse_error_body(std::string_view body) {
+  pugi::xml_document doc;
+  if (!doc.load_buffer(body.data(), body.size(), pugi::parse_default, pugi::encoding_utf8)) return std::nullopt;
+  auto root = doc.document_element();
+  if (!root || !name_is(root, "Error")) return std::nullopt;
+  return ErrorBody{text(root, "Code"), text(root, "Message"), text(root, "Resource"), text(root, "RequestId")};
+}
+
+Result<ListPage> parse_list_objects_v2(std::string_view body) {
+  pugi::xml_document doc;
+  auto root = load(doc, body, "ListObjectsV2");
+  if (!root) return tl::unexpected(root.error());
+  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
+  if (!name_is(*root, "ListBucketResult"))
+    return tl::unexpected(malformed("ListObjectsV2", fmt::format("unexpected root <{}>", root->name())));
+  const bool url_encoded = text(*root, "EncodingType") == "url";
+  ListPage page;
+  page.truncated = text(*root, "IsTruncated") == "true";
+  page.next_continuation_token = text(*root, "NextContinuationToken");
+  for (auto c = root->first_child(); c; c = c.next_sibling()) {
+    if (name_is(c, "Contents")) {
+      ObjectEntry e;
+      const std::string raw_key = text(c, "Key");
+      if (url_encoded) {
+        if (!decode_into(raw_key, e.key))
+          return tl::unexpected(malformed("ListObjectsV2", "bad percent-encoding in a key"));
+      } else {
+        e.key = raw_key;
+      }
+      e.etag = unquote_etag(text(c, "ETag"));
+      const std::string size = text(c, "Size");
+      auto [ptr, ec] = std::from_chars(size.data(), size.data() + size.size(), e.size);
+      if (ec != std::errc() || ptr != size.data() + size.size())
+        return tl::unexpected(malformed("ListObjectsV2", fmt::format("bad <Size> '{}'", size)));
+      e.last_modified = text(c, "LastModified");
+      page.objects.push_back(std::move(e));
+    } else if (name_is(c, "CommonPrefixes")) {
+      std::string p = text(c, "Prefix");
+      if (url_encoded) {
+        std::string decoded;
+        if (!decode_into(p, decoded))
+          return tl::unexpected(malformed("ListObjectsV2", "bad percent-encoding in a prefix"));
+        p = std::move(decoded);
+      }
+      page.common_prefixes.push_back(std::move(p));
+    }
+  }
+  if (page.truncated && page.next_continuation_token.empty())
+    return tl::unexpected(malformed("ListObjectsV2", "truncated page without a continuation token"));
+  return page;
+}
+
+Result<std::string> parse_copy_result(std::string_view body) {
+  pugi::xml_document doc;
+  auto root = load(doc, body, "CopyObject");
+  if (!root) return tl::unexpected(root.error());
+  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
+  if (!name_is(*root, "CopyObjectResult") && !name_is(*root, "CopyPartResult"))
+    return tl::unexpected(malformed("CopyObject", fmt::format("unexpected root <{}>", root->name())));
+  auto etag = unquote_etag(text(*root, "ETag"));
+  if (etag.empty()) return tl::unexpected(malformed("CopyObject", "no ETag in the result"));
+  return etag;
+}
+
+Result<DeleteResult> parse_delete_result(std::string_view body) {
+  pugi::xml_document doc;
+  auto root = load(doc, body, "DeleteObjects");
+  if (!root) return tl::unexpected(root.error());
+  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
+  if (!name_is(*root, "DeleteResult"))
+    return tl::unexpected(malformed("DeleteObjects", fmt::format("unexpected root <{}>", root->name())));
+  DeleteResult r;
+  for (auto c = root->first_child(); c; c = c.next_sibling()) {
+    if (name_is(c, "Deleted")) {
+      r.deleted.emplace_back(text(c, "Key"));
+    } else if (name_is(c, "Error")) {
+      r.failed.push_back({text(c, "Key"), text(c, "Code"), text(c, "Message")});
+    }
+  }
+  return r;
+}
+
+Result<std::string> parse_initiate_multipart(std::string_view body) {
+  pugi::xml_document doc;
+  auto root = load(doc, body, "CreateMultipartUpload");
+  if (!root) return tl::unexpected(root.error());
+  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
+  auto id = text(*root, "UploadId");
+  if (id.empty()) return tl::unexpected(malformed("CreateMultipartUpload", "no UploadId"));
+  return id;
+}
+
+Result<std::string> parse_complete_multipart(std::string_view body) {
+  pugi::xml_document doc;
+  auto root = load(doc, body, "CompleteMultipartUpload");
+  if (!root) return tl::unexpected(root.error());
+  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
+  auto etag = unquote_etag(text(*root, "ETag"));
+  if (etag.empty()) return tl::unexpected(malformed("CompleteMultipartUpload", "no ETag"));
+  return etag;
+}
+
+}  // namespace assetmv::s3

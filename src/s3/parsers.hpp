@@ -1,0 +1,68 @@
+// Parsers for S3's XML responses: pure functions from a body to a value or an
+// Error. They accept what real servers send (AWS, Ceph RGW, Swift s3api):
+// ETags with or without quotes, namespaced or bare elements, and keys
+// percent-encoded when the request asked for encoding-type=url.
+// Every parser is fuzzed (tests/fuzz).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace assetmv::s3 {
+
+struct ObjectEntry {
+  std::string key;
+  std::string etag;  // without quotes
+  std::uint64_t size = 0;
+  std::string last_modified;
+  bool operator==(const ObjectEntry&) const = default;
+};
+
+struct ListPage {
+  std::vector<ObjectEntry> objects;
+  std::vector<std::string> common_prefixes;
+  bool truncated = false;
+  std::string next_continuation_token;
+};
+
+struct ErrorBody {
+  std::string code;
+  std::string message;
+  std::string resource;
+  std::string request_id;
+};
+
+struct DeleteFailure {
+  std::string key;
+  std::string code;
+  std::string message;
+};
+
+struct DeleteResult {
+  std::vector<std::string> deleted;
+  std::vector<DeleteFailure> failed;
+};
+
+// An <Error> document, if body is one (at the root, as S3 sends it).
+std::optional<ErrorBody> parse_error_body(std::string_view body);
+
+Result<ListPage> parse_list_objects_v2(std::string_view body);
+// CopyObjectResult or CopyPartResult: the new ETag. A 200 whose body is an
+// <Error> (S3 may fail a copy after sending 200) comes back as that Error.
+Result<std::string> parse_copy_result(std::string_view body);
+Result<DeleteResult> parse_delete_result(std::string_view body);
+Result<std::string> parse_initiate_multipart(std::string_view body);  // the UploadId
+Result<std::string> parse_complete_multipart(std::string_view body);  // the ETag
+
+// Strips the quotes S3 puts around ETags, so values compare as listed.
+std::string unquote_etag(std::string_view etag);
+// True for an ETag that is the MD5 of the content (single-part, no KMS):
+// 32 hex digits. A multipart ETag ends in "-N".
+bool etag_is_md5(std::string_view etag);
+
+}  // namespace assetmv::s3

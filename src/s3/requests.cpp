@@ -1,0 +1,188 @@
+#include "s3/requests.hpp"
+
+#include <fmt/format.h>
+
+#include "core/digest.hpp"
+
+namespace assetmv::s3 {
+
+using sigv4::Header;
+using sigv4::QueryParam;
+
+S3Request list_objects_v2(std::string bucket, const ListParams& p) {
+  S3Request r{"ListObjectsV2", "GET", std::move(bucket), {}, {}, {}, {}};
+  r.query.push_back({"list-type", "2"});
+  // Keys come back percent-encoded, so any byte (even one XML cannot hold) survives.
+  r.query.push_back({"encoding-type", "url"});
+  r.query.push_back({"max-keys", std::to_string(p.max_keys)});
+  if (!p.prefix.empty()) r.query.push_back({"prefix", p.prefix});
+  if (!p.delimiter.empty()) r.query.push_back({"delimiter", p.delimiter});
+  if (!p.continuation_token.empty())
+    r.query.push_back({"continuation-token", p.continuation_token});
+  else if (!p.start_after.empty())
+    r.query.push_back({"start-after", p.start_after});
+  return r;
+}
+
+S3Request head_object(std::string bucket, std::string key) {
+  return {"HeadObject", "HEAD", std::move(bucket), std::move(key), {}, {}, {}};
+}
+
+S3Request head_bucket(std::string bucket) { return {"HeadBucket", "HEAD", std::move(bucket), {}, {}, {}, {}}; }
+
+S3Request get_object(std::string bucket, std::string key) {
+  return {"GetObject", "GET", std::move(bucket), std::move(key), {}, {}, {}};
+}
+
+S3Request put_object(std::string bucket, std::string key, std::string body, const PutParams& p) {
+  S3Request r{"PutObject", "PUT", std::move(bucket), std::move(key), {}, {}, std::move(body)};
+  r.headers.push_back({"content-type", p.content_type});
+  r.headers.push_back({"content-md5", base64(as_view(md5(r.body)))});
+  if (p.if_none_match) r.headers.push_back({"if-none-match", "*"});
+  return r;
+}
+
+std::string copy_source(const std::string& bucket, const std::string& key) {
+  return "/" + bucket + "/" + sigv4::uri_encode(key, true);
+}
+
+S3Request copy_object(std::string dest_bucket, const CopyParams& p) {
+  S3Request r{"CopyObject", "PUT", std::move(dest_bucket), p.dest_key, {}, {}, {}};
+  r.headers.push_back({"x-amz-copy-source", copy_source(p.source_bucket, p.source_key)});
+  r.headers.push_back({"x-amz-metadata-directive", "COPY"});
+  if (!p.if_match.empty()) {
+    r.headers.push_back({"x-amz-copy-source-if-match", "\"" + p.if_match + "\""});
+    if (p.legacy_if_match_header) r.headers.push_back({"x-amz-copy-if-match", "\"" + p.if_match + "\""});
+  }
+  if (p.if_none_match) r.headers.push_back({"if-none-match", "*"});
+  return r;
+}
+
+S3Request delete_object(std::string bucket, std::string key) {
+  return {"DeleteObject", "DELETE", std::move(bucket), std::move(key), {}, {}, {}};
+}
+
+std::optional<std::string> xml_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 16);
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '\t':
+      case '\n':
+      case '\r':
+        out += fmt::format("&#x{:X};", c);  // kept exactly, not normalised by the parser
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) return std::nullopt;  // not representable in XML 1.0
+        out.push_back(ch);
+    }
+  }
+  return out;
+}
+
+S3Request delete_objects(std::string bucket, const std::vector<std::string>& keys, bool quiet) {
+  std::string body =
+      R"(<?xml version="1.0" encoding="UTF-8"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">)";
+  if (quiet) body += "<Quiet>true</Quiet>";
+  for (const auto& k : keys) {
+    // Callers route keys that XML cannot carry to DeleteObject; an empty
+    // element here would make S3 refuse the whole batch.
+    body += "<Object><Key>" + xml_escape(k).value_or("") + "</Key></Object>";
+  }
+  body += "</Delete>";
+  S3Request r{"DeleteObjects", "POST", std::move(bucket), {}, {{"delete", ""}}, {}, std::move(body)};
+  r.headers.push_back({"content-type", "application/xml"});
+  r.headers.push_back({"content-md5", base64(as_view(md5(r.body)))});
+  return r;
+}
+
+S3Request create_multipart_upload(std::string bucket, std::string key, const std::string& content_type) {
+  S3Request r{"CreateMultipartUpload", "POST", std::move(bucket), std::move(key), {{"uploads", ""}}, {}, {}};
+  if (!content_type.empty()) r.headers.push_back({"content-type", content_type});
+  return r;
+}
+
+S3Request upload_part_copy(std::string dest_bucket, const CopyParams& p, const std::string& upload_id, int part_number,
+                           std::uint64_t first, std::uint64_t last) {
+  S3Request r{"UploadPartCopy", "PUT", std::move(dest_bucket), p.dest_key, {}, {}, {}};
+  r.query.push_back({"partNumber", std::to_string(part_number)});
+  r.query.push_back({"uploadId", upload_id});
+  r.headers.push_back({"x-amz-copy-source", copy_source(p.source_bucket, p.source_key)});
+  r.headers.push_back({"x-amz-copy-source-range", fmt::format("bytes={}-{}", first, last)});
+  if (!p.if_match.empty()) r.headers.push_back({"x-amz-copy-source-if-match", "\"" + p.if_match + "\""});
+  return r;
+}
+
+S3Request complete_multipart_upload(std::string bucket, std::string key, const std::string& upload_id,
+                                    const std::vector<CompletedPart>& parts, bool if_none_match) {
+  std::string body =
+      R"(<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">)";
+  for (const auto& part : parts)
+    body += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>\"{}\"</ETag></Part>", part.number, part.etag);
+  body += "</CompleteMultipartUpload>";
+  S3Request r{"CompleteMultipartUpload", "POST", std::move(bucket), std::move(key),
+              {{"uploadId", upload_id}}, {},     std::move(body)};
+  r.headers.push_back({"content-type", "application/xml"});
+  if (if_none_match) r.headers.push_back({"if-none-match", "*"});
+  return r;
+}
+
+S3Request abort_multipart_upload(std::string bucket, std::string key, const std::string& upload_id) {
+  return {"AbortMultipartUpload", "DELETE", std::move(bucket), std::move(key), {{"uploadId", upload_id}}, {}, {}};
+}
+
+Address address(const S3Request& r, const Endpoint& ep) {
+  Address a;
+  const std::string encoded_key = sigv4::uri_encode(r.key, true);
+  if (ep.path_style || r.bucket.empty()) {
+    a.host = ep.authority();
+    a.path = r.bucket.empty() ? "/" : "/" + r.bucket + (r.key.empty() ? "" : "/" + encoded_key);
+  } else {
+    Endpoint vh = ep;
+    vh.host = r.bucket + "." + ep.host;
+    a.host = vh.authority();
+    a.path = "/" + encoded_key;
+  }
+  a.url = ep.scheme + "://" + a.host + a.path;
+  const auto q = sigv4::canonical_query(r.query);
+  if (!q.empty()) a.url += "?" + q;
+  return a;
+}
+
+http::Request to_http(const S3Request& r, const Bucket& bucket, std::chrono::system_clock::time_point now) {
+  const auto a = address(r, bucket.endpoint);
+  sigv4::RequestToSign ts;
+  ts.method = r.method;
+  ts.path = a.path;
+  ts.query = r.query;
+  ts.headers = r.headers;
+  ts.headers.push_back({"host", a.host});
+  ts.payload_hash = bucket.unsigned_payload ? std::string(sigv4::kUnsignedPayload) : hex(sha256(r.body));
+  const auto authz = sigv4::sign(ts, bucket.credentials, {bucket.endpoint.region, "s3", sigv4::PathMode::S3, now});
+  http::Request out;
+  out.method = r.method;
+  out.url = a.url;
+  out.body = r.body;
+  out.headers.reserve(ts.headers.size() + 1);
+  for (auto& h : ts.headers) out.headers.push_back({std::move(h.name), std::move(h.value)});
+  out.headers.push_back({"authorization", authz});
+  return out;
+}
+
+}  // namespace assetmv::s3

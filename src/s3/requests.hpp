@@ -1,0 +1,101 @@
+// S3 request builders: pure functions from an operation's parameters to an
+// unsigned request description, and one function that turns a description
+// into a signed HTTP request for a bucket at an instant. No I/O, no clock.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http/http.hpp"
+#include "s3/location.hpp"
+#include "sigv4/sigv4.hpp"
+
+namespace assetmv::s3 {
+
+inline constexpr int kMaxListKeys = 1000;            // S3 returns at most 1,000 keys per ListObjectsV2 page
+inline constexpr std::size_t kMaxDeleteKeys = 1000;  // S3 DeleteObjects limit
+inline constexpr std::uint64_t kMaxSingleCopyBytes = 5ULL << 30;  // CopyObject is atomic up to 5 GiB
+inline constexpr int kMaxParts = 10'000;                          // multipart upload part limit
+inline constexpr std::uint64_t kMinPartBytes = 5ULL << 20;        // every part but the last
+inline constexpr std::uint64_t kMaxPartBytes = 5ULL << 30;
+
+// One S3 operation, before addressing and signing.
+struct S3Request {
+  std::string operation;  // "ListObjectsV2", "CopyObject", ...: for stats and messages
+  std::string method;
+  std::string bucket;
+  std::string key;  // raw; empty for bucket-level operations
+  std::vector<sigv4::QueryParam> query;
+  std::vector<sigv4::Header> headers;  // signed along with host and x-amz-*
+  std::string body;
+};
+
+struct ListParams {
+  std::string prefix;
+  std::string start_after;         // raw key; ignored by S3 once a continuation token is given
+  std::string continuation_token;  // opaque, from the previous page
+  int max_keys = kMaxListKeys;
+  std::string delimiter;
+};
+
+struct CopyParams {
+  std::string source_bucket;
+  std::string source_key;
+  std::string dest_key;
+  std::string if_match;        // x-amz-copy-source-if-match: copy only this version (ETag, no quotes)
+  bool if_none_match = false;  // If-None-Match: * : never overwrite the destination
+  // Also send the condition as x-amz-copy-if-match: Ceph RGW up to at least
+  // 16.2 reads only that (misnamed) header for CopyObject and silently
+  // ignores the standard one. Off for AWS endpoints.
+  bool legacy_if_match_header = false;
+};
+
+struct PutParams {
+  std::string content_type = "application/octet-stream";
+  bool if_none_match = false;
+};
+
+struct CompletedPart {
+  int number = 0;
+  std::string etag;
+};
+
+S3Request list_objects_v2(std::string bucket, const ListParams& p);
+S3Request head_object(std::string bucket, std::string key);
+S3Request head_bucket(std::string bucket);
+S3Request get_object(std::string bucket, std::string key);
+S3Request put_object(std::string bucket, std::string key, std::string body, const PutParams& p);
+S3Request copy_object(std::string dest_bucket, const CopyParams& p);
+S3Request delete_object(std::string bucket, std::string key);
+// At most kMaxDeleteKeys keys; carries Content-MD5 as S3 requires. Quiet mode
+// reports only the keys that failed.
+S3Request delete_objects(std::string bucket, const std::vector<std::string>& keys, bool quiet);
+S3Request create_multipart_upload(std::string bucket, std::string key, const std::string& content_type);
+// Copies bytes [first, last] of the source as part `part_number`.
+S3Request upload_part_copy(std::string dest_bucket, const CopyParams& p, const std::string& upload_id, int part_number,
+                           std::uint64_t first, std::uint64_t last);
+S3Request complete_multipart_upload(std::string bucket, std::string key, const std::string& upload_id,
+                                    const std::vector<CompletedPart>& parts, bool if_none_match);
+S3Request abort_multipart_upload(std::string bucket, std::string key, const std::string& upload_id);
+
+// x-amz-copy-source value: "/bucket/key" with the key percent-encoded once.
+std::string copy_source(const std::string& bucket, const std::string& key);
+// Escapes text for an XML element body; characters XML 1.0 cannot carry
+// (most control characters) make it return nullopt.
+std::optional<std::string> xml_escape(std::string_view s);
+
+// Addresses and signs: the URL for the bucket's endpoint and style, a Host
+// header, and SigV4 headers for `now`.
+http::Request to_http(const S3Request& r, const Bucket& bucket, std::chrono::system_clock::time_point now);
+// The encoded path and host used by to_http, exposed for tests.
+struct Address {
+  std::string host;  // Host header value
+  std::string path;  // percent-encoded once
+  std::string url;   // scheme://host/path?query (query encoded)
+};
+Address address(const S3Request& r, const Endpoint& ep);
+
+}  // namespace assetmv::s3

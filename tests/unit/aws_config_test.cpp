@@ -1,0 +1,123 @@
+// AWS configuration resolution: environment, profiles, files, precedence.
+#include "s3/aws_config.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+using namespace assetmv;
+using namespace assetmv::s3;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Fixture {
+  fs::path dir = fs::temp_directory_path() / fmt::format("assetmv-awscfg-{}", ::getpid());
+  std::map<std::string, std::string> vars;
+  Fixture() {
+    fs::create_directories(dir);
+    vars["HOME"] = dir.string();
+  }
+  ~Fixture() { fs::remove_all(dir); }
+  void write(const std::string& name, const std::string& text) {
+    fs::create_directories((dir / name).parent_path());
+    std::ofstream(dir / name) << text;
+  }
+  EnvLookup env() const {
+    return [this](const std::string& k) -> std::optional<std::string> {
+      auto it = vars.find(k);
+      if (it == vars.end()) return std::nullopt;
+      return it->second;
+    };
+  }
+};
+
+}  // namespace
+
+TEST(AwsConfig, EnvironmentKeysRegionAndEndpoint) {
+  Fixture f;
+  f.vars["AWS_ACCESS_KEY_ID"] = "AKENV";
+  f.vars["AWS_SECRET_ACCESS_KEY"] = "secretenv";
+  f.vars["AWS_SESSION_TOKEN"] = "tok";
+  f.vars["AWS_DEFAULT_REGION"] = "eu-west-3";
+  f.vars["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9000";
+  auto s = resolve_aws_settings(f.env());
+  ASSERT_TRUE(s) << s.error().describe();
+  EXPECT_EQ(s->credentials.access_key_id, "AKENV");
+  EXPECT_EQ(s->credentials.secret_access_key.reveal(), "secretenv");
+  EXPECT_EQ(s->credentials.session_token.reveal(), "tok");
+  EXPECT_EQ(s->credentials_source, "environment");
+  EXPECT_EQ(s->region, "eu-west-3");
+  EXPECT_EQ(s->endpoint_url, "http://127.0.0.1:9000");
+  f.vars["AWS_REGION"] = "ap-south-1";
+  f.vars["AWS_ENDPOINT_URL_S3"] = "http://s3only:1";
+  s = resolve_aws_settings(f.env());
+  EXPECT_EQ(s->region, "ap-south-1");
+  EXPECT_EQ(s->endpoint_url, "http://s3only:1");
+  f.vars["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true";
+  EXPECT_FALSE(resolve_aws_settings(f.env())->endpoint_url);
+}
+
+TEST(AwsConfig, DefaultProfileFromSharedFiles) {
+  Fixture f;
+  f.write(".aws/credentials",
+          "[default]\naws_access_key_id = AKFILE\naws_secret_access_key = "
+          "secretfile\n\n[other]\naws_access_key_id=AKO\naws_secret_access_key=SO\n");
+  f.write(".aws/config",
+          "[default]\nregion = us-west-2\ns3 =\n  addressing_style = path\n  endpoint_url = http://nested:1\n"
+          "[profile other]\nregion=eu-central-1\nendpoint_url = http://other:2\n");
+  auto s = resolve_aws_settings(f.env());
+  ASSERT_TRUE(s) << s.error().describe();
+  EXPECT_EQ(s->credentials.access_key_id, "AKFILE");
+  EXPECT_EQ(s->region, "us-west-2");
+  EXPECT_EQ(s->addressing_style, "path");
+  EXPECT_EQ(s->endpoint_url, "http://nested:1");
+  EXPECT_NE(s->credentials_source.find("profile 'default'"), std::string::npos);
+  EXPECT_EQ(s->credentials_source.find("secretfile"), std::string::npos);
+
+  f.vars["AWS_PROFILE"] = "other";
+  s = resolve_aws_settings(f.env());
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->credentials.access_key_id, "AKO");
+  EXPECT_EQ(s->region, "eu-central-1");
+  EXPECT_EQ(s->endpoint_url, "http://other:2");
+}
+
+TEST(AwsConfig, EnvironmentKeysWinOverProfileAndFileLocationsComeFromEnv) {
+  Fixture f;
+  f.write("elsewhere/creds", "[p]\naws_access_key_id = AKP\naws_secret_access_key = SP\n");
+  f.vars["AWS_SHARED_CREDENTIALS_FILE"] = (f.dir / "elsewhere/creds").string();
+  f.vars["AWS_PROFILE"] = "p";
+  auto s = resolve_aws_settings(f.env());
+  ASSERT_TRUE(s) << s.error().describe();
+  EXPECT_EQ(s->credentials.access_key_id, "AKP");
+  f.vars["AWS_ACCESS_KEY_ID"] = "AKENV";
+  f.vars["AWS_SECRET_ACCESS_KEY"] = "SENV";
+  EXPECT_EQ(resolve_aws_settings(f.env())->credentials.access_key_id, "AKENV");
+}
+
+TEST(AwsConfig, MissingCredentialsAndUnknownProfileAreClearErrors) {
+  Fixture f;
+  auto none = resolve_aws_settings(f.env());
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, "NoCredentials");
+  EXPECT_NE(none.error().message.find("AWS_ACCESS_KEY_ID"), std::string::npos);
+  f.vars["AWS_PROFILE"] = "ghost";
+  auto ghost = resolve_aws_settings(f.env());
+  ASSERT_FALSE(ghost);
+  EXPECT_EQ(ghost.error().code, "NoSuchProfile");
+  f.vars["AWS_ACCESS_KEY_ID"] = "AK";  // half a key pair is no key pair
+  EXPECT_FALSE(resolve_aws_settings(f.env()));
+}
+
+TEST(AwsConfig, IniParserHandlesCommentsSpacingAndNesting) {
+  auto ini = parse_ini("# c\n; c\n[ default ]\n  key =  v  \nempty=\ns3 =\n    a = 1\nnext = 2\n[x]\r\nk=v\r\n");
+  EXPECT_EQ(ini["default"]["key"], "v");
+  EXPECT_EQ(ini["default"]["s3.a"], "1");
+  EXPECT_EQ(ini["default"]["next"], "2");
+  EXPECT_EQ(ini["x"]["k"], "v");
+}

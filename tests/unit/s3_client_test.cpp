@@ -1,0 +1,222 @@
+// The S3 client's own logic (retry, pacing, error mapping, keep-alive) against
+// a scripted in-process server. The real-gateway proof is in tests/integration.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "../support/fake_http_server.hpp"
+#include "s3/client.hpp"
+
+using namespace assetmv;
+using namespace assetmv::s3;
+using assetmv::testing::FakeHttpServer;
+using assetmv::testing::FakeRequest;
+using assetmv::testing::FakeResponse;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* kCopyOk =
+    R"(<?xml version="1.0" encoding="UTF-8"?><CopyObjectResult><ETag>"0123456789abcdef0123456789abcdef"</ETag></CopyObjectResult>)";
+const char* kInternal =
+    R"(<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>try again</Message></Error>)";
+const char* kSlowDown =
+    R"(<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>)";
+
+struct Harness {
+  EventLoop loop;
+  std::unique_ptr<http::Client> http;
+  std::unique_ptr<Client> s3;
+  Bucket bucket;
+  explicit Harness(const FakeHttpServer& server, ClientOptions opt = fast_retries(), http::ClientOptions hopt = {}) {
+    http = std::make_unique<http::Client>(loop, hopt);
+    s3 = std::make_unique<Client>(loop, *http, opt);
+    bucket = {*Endpoint::parse(server.url()), {"AK", Secret("SK"), {}}, "bkt", false};
+  }
+  static ClientOptions fast_retries() {
+    ClientOptions o;
+    o.retry.base = 1ms;
+    o.retry.throttled_base = 5ms;
+    o.retry.cap = 20ms;
+    o.retry.max_attempts = 4;
+    return o;
+  }
+};
+
+}  // namespace
+
+TEST(S3Client, CopyWhose200CarriesAnErrorIsRetriedThenSucceeds) {
+  std::atomic<int> calls{0};
+  FakeHttpServer server([&](const FakeRequest& r) {
+    EXPECT_EQ(r.method, "PUT");
+    EXPECT_EQ(r.headers.at("x-amz-copy-source"), "/src/a%20b");
+    return FakeResponse{200, {}, calls++ == 0 ? kInternal : kCopyOk};
+  });
+  Harness h(server);
+  auto r = wait<std::string>(h.loop, [&](auto cb) {
+    h.s3->copy_object(h.bucket, {"src", "a b", "dst", "", false}, cb);
+  });
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(*r, "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(calls.load(), 2);
+  EXPECT_EQ(h.s3->stats().by_operation.at("CopyObject").requests, 2U);
+  EXPECT_EQ(h.s3->stats().by_operation.at("CopyObject").retries, 1U);
+}
+
+TEST(S3Client, PersistentServerErrorGivesUpAfterMaxAttemptsWithClearMessage) {
+  FakeHttpServer server([](const FakeRequest&) { return FakeResponse{500, {}, kInternal}; });
+  Harness h(server);
+  auto r = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(h.bucket, "k", cb); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::Retryable);
+  EXPECT_EQ(server.requests_seen(), 4);
+  EXPECT_NE(r.error().message.find("HeadObject s3://bkt/k"), std::string::npos);
+  EXPECT_NE(r.error().message.find("after 4 attempts"), std::string::npos);
+}
+
+TEST(S3Client, NotFoundAndPreconditionFailedAreNotRetried) {
+  FakeHttpServer server([](const FakeRequest& r) {
+    if (r.method == "HEAD") return FakeResponse{404, {}, ""};
+    return FakeResponse{412, {}, R"(<Error><Code>PreconditionFailed</Code></Error>)"};
+  });
+  Harness h(server);
+  auto head = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(h.bucket, "k", cb); });
+  ASSERT_FALSE(head);
+  EXPECT_EQ(head.error().kind, ErrorKind::NotFound);
+  auto copy = wait<std::string>(h.loop, [&](auto cb) {
+    h.s3->copy_object(h.bucket, {"s", "k", "d", "etag", true}, cb);
+  });
+  ASSERT_FALSE(copy);
+  EXPECT_EQ(copy.error().kind, ErrorKind::PreconditionFailed);
+  EXPECT_EQ(server.requests_seen(), 2);
+}
+
+TEST(S3Client, SlowDownShrinksTheSharedWindowAndIsRetried) {
+  std::atomic<int> calls{0};
+  FakeHttpServer server([&](const FakeRequest&) {
+    return calls++ < 20 ? FakeResponse{503, {}, kSlowDown} : FakeResponse{200, {{"ETag", "\"e\""}}, ""};
+  });
+  ClientOptions opt = Harness::fast_retries();
+  opt.retry.max_attempts = 30;
+  opt.pacer.initial_window = 64;
+  opt.pacer.decrease_cooldown = 1ms;
+  opt.pacer.throttle_pause = 1ms;
+  Harness h(server, opt);
+  int done = 0, ok = 0;
+  for (int i = 0; i < 10; ++i) {
+    h.s3->put_object(h.bucket, "k" + std::to_string(i), "x", {}, [&](Result<std::string> r) {
+      ++done;
+      if (r) ++ok;
+    });
+  }
+  h.loop.run_until([&] { return done == 10; });
+  EXPECT_EQ(ok, 10);
+  EXPECT_LT(h.s3->pacer().window(), 64.0);
+  EXPECT_EQ(h.s3->stats().total.throttled, 20U);
+}
+
+TEST(S3Client, ConnectionsAreKeptAliveAndReused) {
+  FakeHttpServer server([](const FakeRequest&) { return FakeResponse{200, {{"ETag", "\"e\""}}, ""}; });
+  ClientOptions opt = Harness::fast_retries();
+  opt.pacer.initial_window = 8;
+  opt.pacer.max_window = 8;
+  Harness h(server, opt);
+  int done = 0;
+  for (int i = 0; i < 400; ++i) h.s3->put_object(h.bucket, "k", "x", {}, [&](Result<std::string>) { ++done; });
+  h.loop.run_until([&] { return done == 400; });
+  EXPECT_LE(server.connections_accepted(), 8);
+  EXPECT_LE(h.http->stats().connections_opened, 8U);
+  EXPECT_EQ(h.http->stats().requests, 400U);
+}
+
+TEST(S3Client, DroppedConnectionAndTruncatedBodyAreRetried) {
+  std::atomic<int> calls{0};
+  FakeHttpServer server([&](const FakeRequest&) {
+    const int n = calls++;
+    if (n == 0) return FakeResponse{200, {}, "", FakeResponse::Mode::CloseWithoutAnswer};
+    if (n == 1) return FakeResponse{200, {}, kCopyOk, FakeResponse::Mode::TruncateBody};
+    return FakeResponse{200, {}, kCopyOk};
+  });
+  Harness h(server);
+  auto r = wait<std::string>(h.loop, [&](auto cb) { h.s3->copy_object(h.bucket, {"s", "k", "d", "", false}, cb); });
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(calls.load(), 3);
+}
+
+TEST(S3Client, ASilentServerTimesOutInsteadOfHanging) {
+  FakeHttpServer server([](const FakeRequest&) { return FakeResponse{200, {}, "", FakeResponse::Mode::Hang}; });
+  ClientOptions opt = Harness::fast_retries();
+  opt.retry.max_attempts = 2;
+  http::ClientOptions hopt;
+  hopt.request_timeout = 200ms;
+  Harness h(server, opt, hopt);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(h.bucket, "k", cb); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::Retryable);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
+
+TEST(S3Client, AccessErrorsNameTheKeyButNeverTheSecret) {
+  FakeHttpServer server([](const FakeRequest&) {
+    return FakeResponse{403, {}, R"(<Error><Code>SignatureDoesNotMatch</Code><Message></Message></Error>)"};
+  });
+  Harness h(server);
+  auto r = wait<ListPage>(h.loop, [&](auto cb) { h.s3->list_objects_v2(h.bucket, {}, cb); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::AccessDenied);
+  EXPECT_EQ(r.error().code, "SignatureDoesNotMatch");
+  EXPECT_NE(r.error().message.find("access key 'AK'"), std::string::npos);
+  EXPECT_EQ(r.error().message.find("SK'"), std::string::npos);
+  EXPECT_EQ(server.requests_seen(), 1);
+}
+
+TEST(S3Client, MultipartCopySendsRangesAndCompletes) {
+  std::mutex mu;
+  std::vector<std::string> ranges;
+  std::string complete_body;
+  FakeHttpServer server([&](const FakeRequest& r) {
+    std::lock_guard lock(mu);
+    if (r.method == "POST" && r.target.find("uploads") != std::string::npos)
+      return FakeResponse{
+          200, {}, "<InitiateMultipartUploadResult><UploadId>U1</UploadId></InitiateMultipartUploadResult>"};
+    if (r.method == "PUT") {
+      ranges.push_back(r.headers.at("x-amz-copy-source-range"));
+      return FakeResponse{200, {}, "<CopyPartResult><ETag>\"p\"</ETag></CopyPartResult>"};
+    }
+    complete_body = r.body;
+    return FakeResponse{
+        200, {}, "<CompleteMultipartUploadResult><ETag>\"abc-3\"</ETag></CompleteMultipartUploadResult>"};
+  });
+  Harness h(server);
+  auto r = wait<std::string>(h.loop, [&](auto cb) {
+    h.s3->multipart_copy(h.bucket, {"s", "k", "d", "e", true}, 25, 10, cb);
+  });
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(*r, "abc-3");
+  std::sort(ranges.begin(), ranges.end());
+  EXPECT_EQ(ranges, (std::vector<std::string>{"bytes=0-9", "bytes=10-19", "bytes=20-24"}));
+  EXPECT_NE(complete_body.find("<PartNumber>3</PartNumber>"), std::string::npos);
+}
+
+TEST(S3Client, MultipartCopyAbortsWhenAPartFails) {
+  std::atomic<bool> aborted{false};
+  FakeHttpServer server([&](const FakeRequest& r) {
+    if (r.method == "POST")
+      return FakeResponse{
+          200, {}, "<InitiateMultipartUploadResult><UploadId>U1</UploadId></InitiateMultipartUploadResult>"};
+    if (r.method == "DELETE") {
+      aborted = true;
+      return FakeResponse{204, {}, ""};
+    }
+    return FakeResponse{412, {}, "<Error><Code>PreconditionFailed</Code></Error>"};
+  });
+  Harness h(server);
+  auto r = wait<std::string>(h.loop, [&](auto cb) {
+    h.s3->multipart_copy(h.bucket, {"s", "k", "d", "e", false}, 25, 10, cb);
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::PreconditionFailed);
+  h.loop.run_until([&] { return aborted.load() && h.s3->idle(); });
+  EXPECT_TRUE(aborted.load());
+}

@@ -1,0 +1,190 @@
+// Request builders and addressing: pure values in, pure values out.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "core/digest.hpp"
+#include "s3/location.hpp"
+#include "s3/requests.hpp"
+
+using namespace assetmv;
+using namespace assetmv::s3;
+
+namespace {
+
+const sigv4::Header* find(const std::vector<sigv4::Header>& hs, const std::string& name) {
+  for (const auto& h : hs)
+    if (h.name == name) return &h;
+  return nullptr;
+}
+const http::Header* find(const std::vector<http::Header>& hs, const std::string& name) {
+  for (const auto& h : hs)
+    if (h.name == name) return &h;
+  return nullptr;
+}
+
+Endpoint local() { return *Endpoint::parse("http://127.0.0.1:57480"); }
+
+}  // namespace
+
+TEST(Builders, ListObjectsV2AsksForUrlEncodingAndUsesStartAfterOnlyWithoutToken) {
+  ListParams p;
+  p.prefix = "image/";
+  p.start_after = "image/b";
+  auto r = list_objects_v2("legacy", p);
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(address(r, local()).url,
+            "http://127.0.0.1:57480/"
+            "legacy?encoding-type=url&list-type=2&max-keys=1000&prefix=image%2F&start-after=image%2Fb");
+  p.continuation_token = "tok+/=";
+  auto r2 = list_objects_v2("legacy", p);
+  EXPECT_EQ(address(r2, local()).url,
+            "http://127.0.0.1:57480/"
+            "legacy?continuation-token=tok%2B%2F%3D&encoding-type=url&list-type=2&max-keys=1000&prefix=image%2F");
+}
+
+TEST(Builders, CopyObjectCarriesEncodedSourceAndBothConditions) {
+  CopyParams p{"legacy", "image/a b+c%.png", "avatar/a b+c%.png", "abc123", true};
+  auto r = copy_object("prod", p);
+  EXPECT_EQ(r.method, "PUT");
+  EXPECT_EQ(r.key, "avatar/a b+c%.png");
+  ASSERT_TRUE(find(r.headers, "x-amz-copy-source"));
+  EXPECT_EQ(find(r.headers, "x-amz-copy-source")->value, "/legacy/image/a%20b%2Bc%25.png");
+  EXPECT_EQ(find(r.headers, "x-amz-copy-source-if-match")->value, "\"abc123\"");
+  EXPECT_EQ(find(r.headers, "if-none-match")->value, "*");
+  EXPECT_EQ(address(r, local()).path, "/prod/avatar/a%20b%2Bc%25.png");
+
+  EXPECT_FALSE(find(r.headers, "x-amz-copy-if-match"));
+  p.legacy_if_match_header = true;
+  EXPECT_EQ(find(copy_object("prod", p).headers, "x-amz-copy-if-match")->value, "\"abc123\"");
+
+  CopyParams plain{"legacy", "k", "k2", "", false};
+  auto r2 = copy_object("prod", plain);
+  EXPECT_FALSE(find(r2.headers, "x-amz-copy-source-if-match"));
+  EXPECT_FALSE(find(r2.headers, "if-none-match"));
+}
+
+TEST(Builders, DeleteObjectsBodyEscapesKeysAndCarriesContentMd5) {
+  auto r = delete_objects("b", {"a&b", "c<d>\"'", "plain"}, true);
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(address(r, local()).url, "http://127.0.0.1:57480/b?delete=");
+  EXPECT_NE(r.body.find("<Quiet>true</Quiet>"), std::string::npos);
+  EXPECT_NE(r.body.find("<Key>a&amp;b</Key>"), std::string::npos);
+  EXPECT_NE(r.body.find("<Key>c&lt;d&gt;&quot;&apos;</Key>"), std::string::npos);
+  ASSERT_TRUE(find(r.headers, "content-md5"));
+  EXPECT_EQ(find(r.headers, "content-md5")->value, base64(as_view(md5(r.body))));
+}
+
+TEST(Builders, XmlEscapeRefusesWhatXmlCannotCarry) {
+  EXPECT_EQ(xml_escape("a\tb"), "a&#x9;b");
+  EXPECT_FALSE(xml_escape(std::string("a\x01", 2)));
+  EXPECT_FALSE(xml_escape(std::string("\x00", 1)));
+  EXPECT_EQ(xml_escape("ü"), "ü");
+}
+
+TEST(Builders, PutObjectHasContentMd5TypeAndOptionalIfNoneMatch) {
+  auto r = put_object("b", "k", "body", {"image/png", true});
+  EXPECT_EQ(find(r.headers, "content-type")->value, "image/png");
+  EXPECT_EQ(find(r.headers, "content-md5")->value, base64(as_view(md5("body"))));
+  EXPECT_EQ(find(r.headers, "if-none-match")->value, "*");
+}
+
+TEST(Builders, MultipartRequests) {
+  CopyParams p{"src", "big key", "dst key", "etag1", true};
+  auto create = create_multipart_upload("dst", "dst key", "image/png");
+  EXPECT_EQ(address(create, local()).url, "http://127.0.0.1:57480/dst/dst%20key?uploads=");
+  auto part = upload_part_copy("dst", p, "up/id", 3, 10, 19);
+  EXPECT_EQ(address(part, local()).url, "http://127.0.0.1:57480/dst/dst%20key?partNumber=3&uploadId=up%2Fid");
+  EXPECT_EQ(find(part.headers, "x-amz-copy-source-range")->value, "bytes=10-19");
+  EXPECT_EQ(find(part.headers, "x-amz-copy-source-if-match")->value, "\"etag1\"");
+  auto done = complete_multipart_upload("dst", "dst key", "up/id", {{1, "a"}, {2, "b"}}, true);
+  EXPECT_NE(done.body.find("<Part><PartNumber>2</PartNumber><ETag>\"b\"</ETag></Part>"), std::string::npos);
+  EXPECT_EQ(find(done.headers, "if-none-match")->value, "*");
+  auto abort = abort_multipart_upload("dst", "dst key", "up/id");
+  EXPECT_EQ(abort.method, "DELETE");
+}
+
+TEST(Addressing, PathStyleAndVirtualHost) {
+  auto r = head_object("legacy-s3", "image/x y.png");
+  Endpoint ep = *Endpoint::parse("https://s3.eu-west-1.amazonaws.com");
+  EXPECT_FALSE(ep.path_style);
+  auto vh = address(r, ep);
+  EXPECT_EQ(vh.host, "legacy-s3.s3.eu-west-1.amazonaws.com");
+  EXPECT_EQ(vh.url, "https://legacy-s3.s3.eu-west-1.amazonaws.com/image/x%20y.png");
+  ep.path_style = true;
+  auto ps = address(r, ep);
+  EXPECT_EQ(ps.host, "s3.eu-west-1.amazonaws.com");
+  EXPECT_EQ(ps.url, "https://s3.eu-west-1.amazonaws.com/legacy-s3/image/x%20y.png");
+  auto lh = *Endpoint::parse("http://localhost:57480");
+  EXPECT_TRUE(lh.path_style);  // automatic for literal hosts
+  lh.path_style = false;
+  EXPECT_EQ(address(r, lh).host, "legacy-s3.localhost:57480");
+}
+
+TEST(Signing, ToHttpSignsWhatItSendsAndPutsHostFirstClass) {
+  Bucket b{local(), {"AK", Secret("SECRET"), {}}, "legacy-s3", false};
+  auto r = to_http(put_object("legacy-s3", "image/a b.png", "data", {}), b, std::chrono::system_clock::from_time_t(0));
+  EXPECT_EQ(r.url, "http://127.0.0.1:57480/legacy-s3/image/a%20b.png");
+  ASSERT_TRUE(find(r.headers, "host"));
+  EXPECT_EQ(find(r.headers, "host")->value, "127.0.0.1:57480");
+  EXPECT_EQ(find(r.headers, "x-amz-content-sha256")->value, hex(sha256("data")));
+  EXPECT_EQ(find(r.headers, "x-amz-date")->value, "19700101T000000Z");
+  const auto authz = find(r.headers, "authorization")->value;
+  EXPECT_NE(authz.find("Credential=AK/19700101/us-east-1/s3/aws4_request"), std::string::npos);
+  EXPECT_NE(authz.find("SignedHeaders=content-md5;content-type;host;x-amz-content-sha256;x-amz-date,"),
+            std::string::npos);
+  EXPECT_EQ(authz.find("SECRET"), std::string::npos);
+
+  b.unsigned_payload = true;
+  auto u = to_http(put_object("legacy-s3", "k", "data", {}), b, std::chrono::system_clock::from_time_t(0));
+  EXPECT_EQ(find(u.headers, "x-amz-content-sha256")->value, "UNSIGNED-PAYLOAD");
+}
+
+TEST(Locations, ParseS3Uris) {
+  auto l = Location::parse("s3://legacy-s3/image/");
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->bucket, "legacy-s3");
+  EXPECT_EQ(l->prefix, "image/");
+  EXPECT_EQ(Location::parse("s3://legacy-s3")->prefix, "");
+  EXPECT_EQ(Location::parse("s3://legacy-s3/")->prefix, "");
+  EXPECT_EQ(Location::parse("s3://b12/a b/c")->prefix, "a b/c");
+  for (const char* bad :
+       {"legacy-s3/image/", "s3:/x/y", "s3://", "s3:///image/", "s3://UPPER/x", "s3://ab/x", "s3://bad_name/x",
+        "s3://-lead/x", "s3://trail-/x", "s3://a..b/x", "s3://192.168.1.1/x", "http://b/x"}) {
+    auto r = Location::parse(bad);
+    EXPECT_FALSE(r) << bad;
+    if (!r) {
+      EXPECT_EQ(r.error().code, "BadLocation") << bad;
+    }
+  }
+}
+
+TEST(Locations, ParseEndpoints) {
+  auto e = Endpoint::parse("http://127.0.0.1:57480/");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->scheme, "http");
+  EXPECT_EQ(e->host, "127.0.0.1");
+  EXPECT_EQ(e->port, 57480);
+  EXPECT_EQ(e->authority(), "127.0.0.1:57480");
+  EXPECT_TRUE(e->path_style);
+  auto https = Endpoint::parse("HTTPS://s3.amazonaws.com:443");
+  ASSERT_TRUE(https);
+  EXPECT_EQ(https->authority(), "s3.amazonaws.com");
+  auto v6 = Endpoint::parse("http://[::1]:9000");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "[::1]");
+  EXPECT_EQ(v6->authority(), "[::1]:9000");
+  for (const char* bad : {"127.0.0.1:9000", "ftp://x", "http://", "http://h:0", "http://h:99999", "http://h:x",
+                          "http://h/path", "http://u:p@h", "http://[::1"}) {
+    EXPECT_FALSE(Endpoint::parse(bad)) << bad;
+  }
+  EXPECT_EQ(Endpoint::aws("eu-west-1").host, "s3.eu-west-1.amazonaws.com");
+  EXPECT_TRUE(Endpoint::aws("eu-west-1").is_aws());
+  EXPECT_FALSE(e->is_aws());
+}
+
+TEST(Locations, VirtualHostCompatibility) {
+  EXPECT_TRUE(virtual_host_compatible("legacy-s3", true));
+  EXPECT_FALSE(virtual_host_compatible("my.bucket", true));
+  EXPECT_TRUE(virtual_host_compatible("my.bucket", false));
+}
