@@ -1,0 +1,198 @@
+#include "db/pg.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstdlib>
+
+namespace assetmv::db {
+
+namespace {
+
+struct ConninfoDeleter {
+  void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
+};
+
+std::string first_line(const char* msg) {
+  std::string s = msg != nullptr ? msg : "";
+  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
+}  // namespace
+
+std::int64_t Rows::get_int(int row, int col) const {
+  auto v = get(row, col);
+  std::int64_t out = 0;
+  std::from_chars(v.data(), v.data() + v.size(), out);
+  return out;
+}
+
+std::string describe_conninfo(const std::string& conninfo) {
+  char* err = nullptr;
+  std::unique_ptr<PQconninfoOption, ConninfoDeleter> opts(PQconninfoParse(conninfo.c_str(), &err));
+  if (err != nullptr) PQfreemem(err);
+  if (!opts) return "(unparsable connection string)";
+  std::string host, port, db, user;
+  for (auto* o = opts.get(); o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string_view k = o->keyword;
+    if (k == "host" || k == "hostaddr")
+      host = o->val;
+    else if (k == "port")
+      port = o->val;
+    else if (k == "dbname")
+      db = o->val;
+    else if (k == "user")
+      user = o->val;
+  }
+  const auto env = [](const char* name, const char* fallback) {
+    const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): startup only
+    return std::string(v != nullptr && *v != '\0' ? v : fallback);
+  };
+  if (host.empty()) host = env("PGHOST", "localhost");
+  if (port.empty()) port = env("PGPORT", "5432");
+  if (user.empty()) user = env("PGUSER", "");
+  if (db.empty()) db = env("PGDATABASE", user.c_str());
+  return fmt::format("{}{}{}:{}/{}", user, user.empty() ? "" : "@", host, port, db);
+}
+
+Result<Connection> Connection::open(const std::string& conninfo, const ConnectOptions& options) {
+  Connection c;
+  c.description_ = describe_conninfo(conninfo);
+  // Our defaults come first so that anything in the user's string overrides them.
+  std::vector<const char*> keys{"fallback_application_name", "client_encoding"};
+  std::vector<const char*> vals{"assetmv", "UTF8"};
+  const std::string timeout = std::to_string(options.default_connect_timeout_s);
+  if (std::getenv("PGCONNECT_TIMEOUT") == nullptr) {  // NOLINT(concurrency-mt-unsafe)
+    keys.push_back("connect_timeout");
+    vals.push_back(timeout.c_str());
+  }
+  keys.push_back("dbname");
+  vals.push_back(conninfo.c_str());
+  keys.push_back(nullptr);
+  vals.push_back(nullptr);
+  c.conn_.reset(PQconnectdbParams(keys.data(), vals.data(), 1));
+  if (!c.conn_) return fail(ErrorKind::Fatal, "OutOfMemory", "libpq could not allocate a connection");
+  if (PQstatus(c.conn_.get()) != CONNECTION_OK) {
+    const std::string msg = first_line(PQerrorMessage(c.conn_.get()));
+    // A refused or unreachable server is worth retrying; bad credentials are not.
+    const bool auth = msg.find("authentication") != std::string::npos || msg.find("password") != std::string::npos ||
+                      msg.find("role") != std::string::npos;
+    const bool no_db = msg.find("does not exist") != std::string::npos;
+    const auto kind = auth ? ErrorKind::AccessDenied : no_db ? ErrorKind::NotFound : ErrorKind::Retryable;
+    return fail(kind, "ConnectionFailed", fmt::format("cannot connect to PostgreSQL {}: {}", c.description_, msg));
+  }
+  auto set = c.exec(fmt::format("SET lock_timeout = {}; SET statement_timeout = {}", options.lock_timeout_ms,
+                                options.statement_timeout_ms));
+  if (!set) return tl::unexpected(set.error());
+  return c;
+}
+
+Error Connection::error_from(PGresult* res, std::string_view sql) const {
+  const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  const bool bad = PQstatus(conn_.get()) != CONNECTION_OK;
+  std::string msg = first_line(res != nullptr ? PQresultErrorMessage(res) : PQerrorMessage(conn_.get()));
+  if (msg.empty()) msg = first_line(PQerrorMessage(conn_.get()));
+  auto verb = sql.substr(0, sql.find(' '));
+  Error e;
+  e.code = state != nullptr ? state : (bad ? "connection" : "");
+  e.kind = classify_pg(state != nullptr ? state : "", bad);
+  e.message = fmt::format("{} on {}: {}", verb, description_, msg);
+  return e;
+}
+
+Result<Rows> Connection::exec(const std::string& sql, const std::vector<Param>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PGresult* raw = params.empty() ? PQexec(conn_.get(), sql.c_str())
+                                 : PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(params.size()), nullptr,
+                                                values.data(), nullptr, nullptr, 0);
+  Rows rows(raw);
+  const auto status = raw != nullptr ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return tl::unexpected(error_from(raw, sql));
+  return rows;
+}
+
+Result<std::uint64_t> Connection::copy_in(const std::string& copy_sql, const std::function<bool(std::string&)>& next) {
+  std::unique_ptr<PGresult, ResultDeleter> start(PQexec(conn_.get(), copy_sql.c_str()));
+  if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN) return tl::unexpected(error_from(start.get(), copy_sql));
+  std::string chunk;
+  bool more = true;
+  while (more) {
+    chunk.clear();
+    more = next(chunk);
+    if (!chunk.empty() && PQputCopyData(conn_.get(), chunk.data(), static_cast<int>(chunk.size())) != 1) break;
+  }
+  // On a failed PQputCopyData the end and the result below carry the error.
+  PQputCopyEnd(conn_.get(), nullptr);
+  std::unique_ptr<PGresult, ResultDeleter> done(PQgetResult(conn_.get()));
+  while (PGresult* extra = PQgetResult(conn_.get())) PQclear(extra);
+  if (!done || PQresultStatus(done.get()) != PGRES_COMMAND_OK) return tl::unexpected(error_from(done.get(), copy_sql));
+  std::uint64_t n = 0;
+  const std::string_view tuples = PQcmdTuples(done.get());
+  std::from_chars(tuples.data(), tuples.data() + tuples.size(), n);
+  return n;
+}
+
+std::string quote_ident(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+std::string int8_array(const std::vector<std::int64_t>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(items[i]);
+  }
+  out += '}';
+  return out;
+}
+
+std::string copy_escape(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace assetmv::db
