@@ -1,0 +1,67 @@
+// Options shared by every subcommand (where the objects and rows are, how to
+// reach them) and their resolution into buckets, clients and a table
+// reference, following AWS and libpq conventions.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "core/error.hpp"
+#include "core/loop.hpp"
+#include "db/table.hpp"
+#include "http/http.hpp"
+#include "s3/client.hpp"
+#include "s3/location.hpp"
+
+namespace assetmv::cli {
+
+// Exit codes: the contract scripts and runbooks rely on.
+enum ExitCode : int {
+  kExitOk = 0,           // everything done
+  kExitNeedsHuman = 1,   // finished; some items need a human (listed in the report)
+  kExitUsage = 2,        // usage, configuration or permission error found before anything changed
+  kExitInterrupted = 3,  // stopped by an unrecoverable error or a signal; run again to resume
+};
+
+struct CommonOptions {
+  std::string source;  // s3://BUCKET/PREFIX
+  std::string dest;
+  std::string endpoint;
+  std::string source_endpoint;
+  std::string dest_endpoint;
+  bool path_style = false;
+  std::string region;
+  std::string db;  // libpq conninfo or postgres:// URI; empty: PG* environment
+  std::string table = "avatars";
+  std::string id_column = "id";
+  std::string path_column = "path";
+  int concurrency = 256;
+  bool insecure_tls = false;
+  std::string ca_file;
+  std::string log_format = "auto";
+  bool verbose = false;
+};
+
+void add_common_options(CLI::App& app, CommonOptions& o);
+
+// Everything a command needs, built once from the options.
+struct Context {
+  s3::Location source;
+  s3::Location dest;
+  s3::Bucket source_bucket;
+  s3::Bucket dest_bucket;
+  db::TableRef table;
+  std::string credentials_source;
+  std::unique_ptr<EventLoop> loop;
+  std::unique_ptr<http::Client> http;
+  std::unique_ptr<s3::Client> s3;
+};
+
+// Sets up logging as the options ask.
+void init_logging(const CommonOptions& o);
+// Parses locations, resolves AWS settings and endpoints, builds the clients.
+// Errors here are configuration errors (exit 2).
+Result<Context> make_context(const CommonOptions& o);
+
+}  // namespace assetmv::cli

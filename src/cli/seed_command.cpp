@@ -1,0 +1,101 @@
+#include "cli/seed_command.hpp"
+
+#include <fmt/format.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.hpp"
+#include "core/log.hpp"
+#include "db/pg.hpp"
+#include "seed/seeder.hpp"
+
+namespace assetmv::cli {
+
+namespace {
+
+struct SeedArgs {
+  CommonOptions common;
+  seed::SeedOptions seed;
+};
+
+int run_seed(SeedArgs& a) {
+  init_logging(a.common);
+  auto ctx = make_context(a.common);
+  if (!ctx) {
+    logging::error("config", ctx.error().message);
+    return kExitUsage;
+  }
+  a.seed.legacy_prefix = ctx->source.prefix;
+  a.seed.modern_prefix = ctx->dest.prefix;
+  a.seed.window = static_cast<std::size_t>(a.common.concurrency);
+
+  auto conn = db::Connection::open(a.common.db);
+  if (!conn) {
+    logging::error("db.connect", conn.error().message);
+    return kExitUsage;
+  }
+  logging::info("seed.start", fmt::format("seeding {} avatars", a.seed.count),
+                {{"source", ctx->source.to_string()},
+                 {"dest", ctx->dest.to_string()},
+                 {"table", ctx->table.display()},
+                 {"db", conn->describe()},
+                 {"credentials", ctx->credentials_source},
+                 {"modern_share", a.seed.modern_share}});
+  std::uint64_t last_logged = 0;
+  auto last_time = std::chrono::steady_clock::now();
+  auto progress = [&](std::uint64_t done, std::uint64_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (done != total && now - last_time < std::chrono::seconds(5)) return;
+    const double secs = std::chrono::duration<double>(now - last_time).count();
+    logging::info("seed.progress", fmt::format("{}/{} objects uploaded", done, total),
+                  {{"rate_per_s", secs > 0 ? static_cast<double>(done - last_logged) / secs : 0.0}});
+    last_logged = done;
+    last_time = now;
+  };
+  auto rep =
+      seed::seed(*ctx->loop, *ctx->s3, ctx->source_bucket, ctx->dest_bucket, *conn, ctx->table, a.seed, progress);
+  if (!rep) {
+    logging::error("seed.failed", rep.error().message, {{"kind", to_string(rep.error().kind)}});
+    return rep.error().kind == ErrorKind::AccessDenied || rep.error().kind == ErrorKind::NotFound ? kExitUsage
+                                                                                                  : kExitInterrupted;
+  }
+  const auto& st = ctx->s3->stats();
+  const double up = rep->upload_seconds > 0 ? rep->upload_seconds : 1e-9;
+  nlohmann::json summary = {
+      {"legacy_objects", rep->legacy_objects},
+      {"modern_objects", rep->modern_objects},
+      {"rows", rep->rows},
+      {"deleted_on_reset", rep->deleted_on_reset},
+      {"upload_seconds", rep->upload_seconds},
+      {"uploads_per_second", static_cast<double>(rep->legacy_objects + rep->modern_objects) / up},
+      {"rows_seconds", rep->rows_seconds},
+      {"total_seconds", rep->total_seconds},
+      {"requests", st.total.requests},
+      {"retries", st.total.retries},
+      {"throttled", st.total.throttled},
+      {"connections_opened", ctx->http->stats().connections_opened},
+  };
+  logging::info("seed.done", "seeded", summary);
+  fmt::print("{}\n", summary.dump(2));
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_seed_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<SeedArgs>();
+  auto* cmd =
+      app.add_subcommand("seed", "Create the exercise's table and N legacy avatars (distinct PNGs) with their rows");
+  add_common_options(*cmd, args->common);
+  cmd->add_option("--count", args->seed.count, "Number of avatars")->required()->check(CLI::Range(0, 1'000'000'000));
+  cmd->add_option("--first", args->seed.first, "Number of the first avatar (avatar-<n>.png)")->capture_default_str();
+  cmd->add_option("--modern-share", args->seed.modern_share,
+                  "Fraction seeded as already migrated: object in the destination, row on its prefix")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_flag("--reset", args->seed.reset, "Empty the table and both prefixes first");
+  cmd->callback([args, &exit_code] { exit_code = run_seed(*args); });
+}
+
+}  // namespace assetmv::cli
