@@ -1,0 +1,226 @@
+// The database layer against a real PostgreSQL 15.
+#include <gtest/gtest.h>
+
+#include "db/table.hpp"
+#include "seed/seeder.hpp"
+#include "services.hpp"
+
+using namespace assetmv;
+using namespace assetmv::db;
+using namespace assetmv::itest;
+
+namespace {
+
+class Db : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = connect_db();
+    ASSETMV_NEED(c.has_value(), "PostgreSQL (PG* variables)");
+    conn.emplace(std::move(*c));
+    schema = fmt::format("it_db_{}_{}", ::getpid(), counter++);
+    ASSERT_TRUE(conn->exec(fmt::format("CREATE SCHEMA {}", quote_ident(schema))));
+  }
+  void TearDown() override {
+    if (conn) conn->exec(fmt::format("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema)));
+  }
+  TableRef make_table(const std::string& table, const std::string& id, const std::string& path,
+                      const std::vector<std::optional<std::string>>& paths) {
+    auto ref = TableRef::parse(quote_ident(schema) + "." + quote_ident(table), id, path);
+    EXPECT_TRUE(ref);
+    EXPECT_TRUE(seed::create_exercise_table(*conn, *ref));
+    for (const auto& p : paths) {
+      EXPECT_TRUE(conn->exec(fmt::format("INSERT INTO {} ({}) VALUES ($1)", ref->sql_table(), ref->sql_path()), {p}));
+    }
+    return *ref;
+  }
+  std::optional<std::string> path_of(const TableRef& t, std::int64_t id) {
+    auto r = conn->exec(fmt::format("SELECT {} FROM {} WHERE {} = $1", t.sql_path(), t.sql_table(), t.sql_id()),
+                        {std::to_string(id)});
+    return r && r->count() == 1 ? r->get_opt(0, 0) : std::nullopt;
+  }
+  std::optional<Connection> conn;
+  std::string schema;
+  static inline int counter = 0;
+};
+
+}  // namespace
+
+TEST_F(Db, ExerciseSchemaIsCreatedExactlyAndChecked) {
+  auto t = make_table("avatars", "id", "path", {});
+  PathTable table(*conn, t);
+  ASSERT_TRUE(table.check());
+  auto cols = conn->exec(
+      "SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_schema = $1 AND "
+      "table_name = 'avatars' ORDER BY ordinal_position",
+      {schema});
+  ASSERT_TRUE(cols);
+  ASSERT_EQ(cols->count(), 2);
+  EXPECT_EQ(cols->get(0, 0), "id");
+  EXPECT_EQ(cols->get(0, 1), "integer");
+  EXPECT_EQ(cols->get(1, 0), "path");
+  EXPECT_EQ(cols->get(1, 1), "character varying");
+  EXPECT_EQ(cols->get(1, 2), "YES");
+  auto idx = conn->exec("SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'avatars'", {schema});
+  EXPECT_EQ(idx->get(0, 0), "1");  // the primary key only: no index on path
+}
+
+TEST_F(Db, CheckReportsMissingTableAndColumnsClearly) {
+  auto t = make_table("avatars", "id", "path", {});
+  auto missing = TableRef::parse(quote_ident(schema) + ".nope", "id", "path");
+  auto r = PathTable(*conn, *missing).check();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::NotFound);
+  EXPECT_NE(r.error().message.find("does not exist"), std::string::npos);
+  auto badcol = t;
+  badcol.path_column = "url";
+  auto c = PathTable(*conn, badcol).check();
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("has no column url"), std::string::npos);
+  auto swapped = t;
+  swapped.id_column = "path";
+  swapped.path_column = "id";
+  EXPECT_FALSE(PathTable(*conn, swapped).check());
+}
+
+TEST_F(Db, IdentifiersThatNeedQuotesWorkEverywhere) {
+  auto t = make_table("Odd \"Table\"; x", "Key Col", "pa\"th", {"image/a.png", "avatar/b.png"});
+  PathTable table(*conn, t);
+  ASSERT_TRUE(table.check());
+  auto rows = table.scan(0, 100, "image/", 10);
+  ASSERT_TRUE(rows) << rows.error().describe();
+  ASSERT_EQ(rows->size(), 1U);
+  EXPECT_EQ(*(*rows)[0].path, "image/a.png");
+  auto upd = table.compare_and_set({{(*rows)[0].id, "image/a.png", "avatar/a.png"}});
+  ASSERT_TRUE(upd);
+  EXPECT_EQ(upd->size(), 1U);
+}
+
+TEST_F(Db, KeysetScanFiltersByPrefixWithinIdRanges) {
+  std::vector<std::optional<std::string>> paths;
+  for (int i = 1; i <= 100; ++i) paths.push_back(fmt::format("{}/avatar-{}.png", i % 3 == 0 ? "avatar" : "image", i));
+  paths.push_back(std::nullopt);
+  paths.push_back(std::string());
+  paths.push_back(std::string("image_x/like-wildcard.png"));  // '_' must not act as a LIKE wildcard
+  paths.push_back(std::string("IMAGE/upper.png"));
+  auto t = make_table("avatars", "id", "path", paths);
+  PathTable table(*conn, t);
+  auto bounds = table.id_bounds();
+  ASSERT_TRUE(bounds);
+  ASSERT_TRUE(bounds->has_value());
+  EXPECT_EQ((*bounds)->first, 1);
+  EXPECT_EQ((*bounds)->second, 104);
+  std::vector<std::int64_t> ids;
+  std::int64_t after = 0;
+  for (;;) {
+    auto rows = table.scan(after, 104, "image/", 10);
+    ASSERT_TRUE(rows);
+    if (rows->empty()) break;
+    for (const auto& r : *rows) {
+      EXPECT_TRUE(r.path->starts_with("image/"));
+      ids.push_back(r.id);
+    }
+    after = rows->back().id;
+  }
+  EXPECT_EQ(ids.size(), 67U);
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  auto range = table.scan(10, 20, "image/", 1000);
+  for (const auto& r : *range) {
+    EXPECT_GT(r.id, 10);
+    EXPECT_LE(r.id, 20);
+  }
+  auto page = table.page(100, 10);
+  ASSERT_EQ(page->size(), 4U);
+  EXPECT_FALSE((*page)[0].path.has_value());
+  EXPECT_EQ((*page)[1].path, "");
+}
+
+TEST_F(Db, CompareAndSetUpdatesOnlyRowsStillHoldingTheOldPath) {
+  auto t = make_table("avatars", "id", "path", {"image/1.png", "image/2.png", "image/3.png", "image/1.png"});
+  PathTable table(*conn, t);
+  // The live application moves row 2 to a modern path of its own first.
+  ASSERT_TRUE(conn->exec(fmt::format("UPDATE {} SET path = 'avatar/new-2.png' WHERE id = 2", t.sql_table())));
+  auto upd = table.compare_and_set({{1, "image/1.png", "avatar/1.png"},
+                                    {2, "image/2.png", "avatar/2.png"},
+                                    {3, "image/3.png", "avatar/3.png"},
+                                    {4, "image/1.png", "avatar/1.png"},
+                                    {99, "image/99.png", "avatar/99.png"}});
+  ASSERT_TRUE(upd) << upd.error().describe();
+  std::vector<std::int64_t> got = *upd;
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::int64_t>{1, 3, 4}));
+  EXPECT_EQ(path_of(t, 2), "avatar/new-2.png");  // the live app's write won
+  EXPECT_EQ(path_of(t, 1), "avatar/1.png");
+  EXPECT_EQ(path_of(t, 4), "avatar/1.png");
+  auto again = table.compare_and_set({{1, "image/1.png", "avatar/1.png"}});
+  EXPECT_TRUE(again->empty());  // idempotent: a resumed run changes nothing twice
+}
+
+TEST_F(Db, CompareAndSetCarriesOddPathsIntact) {
+  const std::vector<std::string> odd = {
+      "image/q\"uote.png", "image/back\\slash.png", "image/comma,{brace}.png", "image/ünï 漢.png",
+      "image/NULL",        "image/tab\t.png"};
+  std::vector<std::optional<std::string>> paths(odd.begin(), odd.end());
+  auto t = make_table("avatars", "id", "path", paths);
+  PathTable table(*conn, t);
+  std::vector<CasItem> items;
+  for (std::size_t i = 0; i < odd.size(); ++i)
+    items.push_back({static_cast<std::int64_t>(i + 1), odd[i], "avatar/" + odd[i].substr(6)});
+  auto upd = table.compare_and_set(items);
+  ASSERT_TRUE(upd) << upd.error().describe();
+  EXPECT_EQ(upd->size(), odd.size());
+  for (std::size_t i = 0; i < odd.size(); ++i)
+    EXPECT_EQ(path_of(t, static_cast<std::int64_t>(i + 1)), "avatar/" + odd[i].substr(6));
+}
+
+TEST_F(Db, CopyInLoadsRowsInOrder) {
+  auto t = make_table("avatars", "id", "path", {});
+  int n = 0;
+  auto copied =
+      conn->copy_in(fmt::format("COPY {} ({}) FROM STDIN", t.sql_table(), t.sql_path()), [&](std::string& chunk) {
+        while (n < 5000 && chunk.size() < 4096) chunk += copy_escape(fmt::format("image/a\\{}\t.png", n++)) + "\n";
+        return n < 5000;
+      });
+  ASSERT_TRUE(copied) << copied.error().describe();
+  EXPECT_EQ(*copied, 5000U);
+  EXPECT_EQ(path_of(t, 5000), "image/a\\4999\t.png");
+}
+
+TEST_F(Db, LockHeldByAnotherSessionTimesOutAsRetryable) {
+  auto t = make_table("avatars", "id", "path", {"image/1.png"});
+  auto other = connect_db();
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->exec("BEGIN"));
+  ASSERT_TRUE(other->exec(fmt::format("SELECT * FROM {} WHERE id = 1 FOR UPDATE", t.sql_table())));
+  ConnectOptions fast;
+  fast.lock_timeout_ms = 200;
+  auto mine = Connection::open(env_or("ASSETMV_TEST_DB", ""), fast);
+  ASSERT_TRUE(mine);
+  PathTable table(*mine, t);
+  auto r = table.compare_and_set({{1, "image/1.png", "avatar/1.png"}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "55P03");
+  EXPECT_EQ(r.error().kind, ErrorKind::Retryable);
+  ASSERT_TRUE(other->exec("ROLLBACK"));
+  EXPECT_TRUE(table.compare_and_set({{1, "image/1.png", "avatar/1.png"}}));
+}
+
+TEST_F(Db, ConnectionErrorsNameTheServerButNotThePassword) {
+  auto r = Connection::open("postgres://nobody:pa55w0rd-xyz@127.0.0.1:1/nodb?connect_timeout=2");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::Retryable);
+  EXPECT_NE(r.error().message.find("nobody@127.0.0.1:1/nodb"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find("pa55w0rd"), std::string::npos);
+  auto nodb =
+      Connection::open(fmt::format("host={} port={} user={} dbname=no_such_db_assetmv", env_or("PGHOST", "127.0.0.1"),
+                                   env_or("PGPORT", "5432"), env_or("PGUSER", "postgres")));
+  ASSERT_FALSE(nodb);
+  EXPECT_EQ(nodb.error().kind, ErrorKind::NotFound);
+}
+
+TEST_F(Db, UriAndConninfoFormsBothConnect) {
+  const auto host = env_or("PGHOST", "127.0.0.1"), port = env_or("PGPORT", "5432"), user = env_or("PGUSER", "postgres"),
+             db = env_or("PGDATABASE", "postgres");
+  EXPECT_TRUE(Connection::open(fmt::format("postgres://{}@{}:{}/{}", user, host, port, db)));
+  EXPECT_TRUE(Connection::open(fmt::format("host={} port={} user={} dbname={}", host, port, user, db)));
+  EXPECT_TRUE(Connection::open(""));  // PG* variables alone
+}
