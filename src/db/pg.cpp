@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "core/log.hpp"
+
 namespace assetmv::db {
 
 namespace {
@@ -83,6 +85,10 @@ Result<Connection> Connection::open(const std::string& conninfo, const ConnectOp
     const auto kind = auth ? ErrorKind::AccessDenied : no_db ? ErrorKind::NotFound : ErrorKind::Retryable;
     return fail(kind, "ConnectionFailed", fmt::format("cannot connect to PostgreSQL {}: {}", c.description_, msg));
   }
+  // Server notices ("relation already exists, skipping") go to the debug log,
+  // not raw onto stderr where they would break the structured output.
+  PQsetNoticeProcessor(
+      c.conn_.get(), [](void*, const char* message) { logging::debug("db.notice", first_line(message)); }, nullptr);
   auto set = c.exec(fmt::format("SET lock_timeout = {}; SET statement_timeout = {}", options.lock_timeout_ms,
                                 options.statement_timeout_ms));
   if (!set) return tl::unexpected(set.error());
