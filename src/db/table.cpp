@@ -113,6 +113,22 @@ Result<std::optional<std::pair<std::int64_t, std::int64_t>>> PathTable::id_bound
   return std::optional{std::pair{r->get_int(0, 0), r->get_int(0, 1)}};
 }
 
+Result<void> PathTable::check_privileges(bool need_update) {
+  auto r =
+      conn_.exec("SELECT has_table_privilege($1, 'SELECT'), has_column_privilege($1, $2, 'UPDATE'), current_user::text",
+                 {ref_.sql_table(), ref_.path_column});
+  if (!r) return tl::unexpected(r.error());
+  const std::string user(r->get(0, 2));
+  if (r->get(0, 0) != "t")
+    return fail(ErrorKind::AccessDenied, "42501",
+                fmt::format("role {} lacks SELECT on {} (see docs/privileges.md)", user, ref_.display()));
+  if (need_update && r->get(0, 1) != "t")
+    return fail(
+        ErrorKind::AccessDenied, "42501",
+        fmt::format("role {} lacks UPDATE({}) on {} (see docs/privileges.md)", user, ref_.path_column, ref_.display()));
+  return {};
+}
+
 Result<std::vector<Row>> PathTable::scan(std::int64_t after, std::int64_t upto, const std::string& prefix, int limit) {
   const auto sql = fmt::format(
       "SELECT {id}, {path} FROM {t} WHERE {id} > $1 AND {id} <= $2 AND starts_with({path}, $3) ORDER BY {id} LIMIT $4",

@@ -48,6 +48,9 @@ class PathTable {
 
   // The table and both columns exist and have usable types.
   Result<void> check();
+  // The session's role may read the table and, when need_update, update the
+  // path column: checked up front so that a run fails before changing anything.
+  Result<void> check_privileges(bool need_update);
   // Smallest and largest id, or nullopt for an empty table (two index probes).
   Result<std::optional<std::pair<std::int64_t, std::int64_t>>> id_bounds();
   // Rows with after < id <= upto whose path starts with prefix, by id, at most

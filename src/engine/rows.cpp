@@ -1,0 +1,82 @@
+#include "engine/rows.hpp"
+
+#include <fmt/format.h>
+
+#include "engine/join.hpp"
+
+namespace assetmv::engine {
+
+Result<void> DbSession::connect() {
+  table_.reset();
+  conn_.reset();
+  auto c = db::Connection::open(conninfo_);
+  if (!c) return tl::unexpected(c.error());
+  conn_ = std::make_unique<db::Connection>(std::move(*c));
+  table_ = std::make_unique<db::PathTable>(*conn_, ref_);
+  return {};
+}
+
+void DbSession::log_retry(std::string_view what, const Error& e, std::chrono::milliseconds delay) {
+  logging::warn("db.retry", fmt::format("{} failed, retrying in {} ms: {}", what, delay.count(), e.describe()),
+                {{"kind", to_string(e.kind)}});
+}
+
+namespace {
+
+bool has_prefix(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+
+}  // namespace
+
+Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts& counts,
+                       const std::function<bool()>& stop) {
+  auto bounds = db.run("reading the id range", [](db::PathTable& t) { return t.id_bounds(); });
+  if (!bounds) return tl::unexpected(bounds.error());
+  if (!*bounds) return spool.finish();
+  const auto [lo, hi] = **bounds;
+  auto last_log = std::chrono::steady_clock::now();
+
+  // Rows inserted after `hi` was read are the live application's, and it
+  // writes only modern paths: they never need migrating.
+  std::int64_t after = lo - 1;
+  while (after < hi) {
+    if (stop()) return fail(ErrorKind::Fatal, "Interrupted", "stopped while reading the table");
+    const std::int64_t upto = (hi - after > o.range_ids) ? after + o.range_ids : hi;
+    auto rows = db.run("scanning rows", [&](db::PathTable& t) {
+      return o.audit ? t.page(after, o.batch_rows) : t.scan(after, upto, o.legacy_prefix, o.batch_rows);
+    });
+    if (!rows) return tl::unexpected(rows.error());
+    for (auto& r : *rows) {
+      if (o.audit && r.id > hi) break;
+      ++counts.rows_total;
+      if (!r.path) {
+        ++counts.rows_null;
+      } else if (r.path->empty()) {
+        ++counts.rows_empty;
+      } else if (has_prefix(*r.path, o.legacy_prefix)) {
+        ++counts.rows_legacy;
+        auto a = spool.add({r.path->substr(o.legacy_prefix.size()), r.id, kRowLegacy});
+        if (!a) return a;
+      } else if (o.audit && has_prefix(*r.path, o.dest_prefix)) {
+        ++counts.rows_dest;
+        auto a = spool.add({r.path->substr(o.dest_prefix.size()), r.id, kRowDest});
+        if (!a) return a;
+      } else {
+        ++counts.rows_other;
+      }
+    }
+    if (o.audit) {
+      after = rows->size() < static_cast<std::size_t>(o.batch_rows) ? hi : rows->back().id;
+    } else {
+      after = rows->size() == static_cast<std::size_t>(o.batch_rows) ? rows->back().id : upto;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_log > std::chrono::seconds(5)) {
+      last_log = now;
+      logging::info("scan.progress", fmt::format("table read up to id {} of {}", after, hi),
+                    {{"rows_spooled", spool.size()}});
+    }
+  }
+  return spool.finish();
+}
+
+}  // namespace assetmv::engine

@@ -1,0 +1,86 @@
+// The engine's side of PostgreSQL: a session that retries transient failures
+// (reconnecting when the connection is gone) and the keyset scan that feeds
+// the table's rows into the Spool.
+//
+// Privileges: the scan needs SELECT on the table; compare-and-set needs
+// UPDATE(path) (and SELECT, which its WHERE clause reads). Nothing else:
+// see docs/privileges.md.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/log.hpp"
+#include "core/retry.hpp"
+#include "db/table.hpp"
+#include "engine/report.hpp"
+#include "engine/spool.hpp"
+
+namespace assetmv::engine {
+
+class DbSession {
+ public:
+  DbSession(std::string conninfo, db::TableRef ref, RetryPolicy policy)
+      : conninfo_(std::move(conninfo)), ref_(std::move(ref)), policy_(policy) {}
+
+  Result<void> connect();
+  std::string describe() const { return conn_ ? conn_->describe() : db::describe_conninfo(conninfo_); }
+  db::PathTable& table() { return *table_; }
+
+  // Runs f(PathTable&) until it succeeds, fails for good, or the attempts
+  // are used up. A retry waits (blocking the caller: without the database
+  // there is nothing the run can finish anyway) and reconnects if needed.
+  template <class F>
+  auto run(std::string_view what, F&& f) -> decltype(f(std::declval<db::PathTable&>())) {
+    for (int failures = 0;;) {
+      if (!conn_ || !conn_->ok()) {
+        auto c = connect();
+        if (!c) {
+          auto delay = policy_.next_delay(++failures, c.error().kind, jitter_());
+          if (!delay) return tl::unexpected(c.error());
+          log_retry(what, c.error(), *delay);
+          std::this_thread::sleep_for(*delay);
+          continue;
+        }
+      }
+      auto r = f(*table_);
+      if (r) return r;
+      auto delay = policy_.next_delay(++failures, r.error().kind, jitter_());
+      if (!delay) return r;
+      log_retry(what, r.error(), *delay);
+      std::this_thread::sleep_for(*delay);
+    }
+  }
+
+ private:
+  static void log_retry(std::string_view what, const Error& e, std::chrono::milliseconds delay);
+
+  std::string conninfo_;
+  db::TableRef ref_;
+  RetryPolicy policy_;
+  Jitter jitter_;
+  std::unique_ptr<db::Connection> conn_;
+  std::unique_ptr<db::PathTable> table_;
+};
+
+struct ScanOptions {
+  std::string legacy_prefix;
+  std::string dest_prefix;
+  // Also spool rows under the destination prefix and count every row by
+  // kind (verify); otherwise only rows under the legacy prefix (migrate).
+  bool audit = false;
+  std::int64_t range_ids = 100'000;  // ids per keyset range: one short statement each
+  int batch_rows = 10'000;           // rows per statement at most
+};
+
+// Walks the table by primary-key ranges and adds the rows under the prefixes
+// to the spool (tagged kRowLegacy/kRowDest), counting rows in `counts`.
+// Stops early, with an Interrupted error, when stop() turns true.
+Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts& counts,
+                       const std::function<bool()>& stop);
+
+}  // namespace assetmv::engine
