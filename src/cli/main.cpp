@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "cli/common.hpp"
+#include "cli/migrate_command.hpp"
 #include "cli/seed_command.hpp"
 
 namespace {
@@ -14,6 +15,7 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", "assetmv 0.1.0");
   app.require_subcommand(1);
   int exit_code = assetmv::cli::kExitOk;
+  assetmv::cli::add_migrate_commands(app, exit_code);
   assetmv::cli::add_seed_command(app, exit_code);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,242 @@
+#include "cli/migrate_command.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.hpp"
+#include "cli/progress.hpp"
+#include "core/log.hpp"
+#include "engine/audit.hpp"
+#include "engine/migration.hpp"
+#include "engine/rows.hpp"
+
+namespace assetmv::cli {
+
+namespace {
+
+struct MigrateArgs {
+  CommonOptions common;
+  bool keep_source = false;
+  bool dry_run = false;
+  std::string report_file;
+  std::uint64_t multipart_threshold = engine::kMaxSingleCopyBytes;
+  std::string progress = "auto";
+};
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Source and destination must not contain each other: the run would copy
+// its own output or delete what it just wrote.
+std::optional<std::string> overlap_problem(const Context& c) {
+  const bool same_bucket =
+      c.source.bucket == c.dest.bucket && c.source_bucket.endpoint.authority() == c.dest_bucket.endpoint.authority();
+  if (!same_bucket) return std::nullopt;
+  const auto& a = c.source.prefix;
+  const auto& b = c.dest.prefix;
+  if (a.compare(0, b.size(), b) == 0 || b.compare(0, a.size(), a) == 0)
+    return fmt::format("source {} and destination {} overlap (one prefix contains the other)", c.source.to_string(),
+                       c.dest.to_string());
+  return std::nullopt;
+}
+
+// Everything checked before anything changes; a failure here is exit 2.
+Result<void> preflight(Context& c, engine::DbSession& db, bool need_update) {
+  if (auto p = overlap_problem(c)) return fail(ErrorKind::Fatal, "Overlap", *p);
+  if (auto r = db.connect(); !r) return r;
+  if (auto r = db.table().check(); !r) return r;
+  if (auto r = db.table().check_privileges(need_update); !r) return r;
+  // One cheap listing per bucket proves the bucket exists, the endpoint
+  // answers S3 and the credentials are accepted.
+  const std::pair<const s3::Bucket*, const s3::Location*> targets[] = {{&c.source_bucket, &c.source},
+                                                                       {&c.dest_bucket, &c.dest}};
+  for (const auto& target : targets) {
+    const s3::Bucket& bucket = *target.first;
+    const s3::Location& loc = *target.second;
+    s3::ListParams p;
+    p.prefix = loc.prefix;
+    p.max_keys = 1;
+    auto page = s3::wait<s3::ListPage>(*c.loop, [&](auto cb) { c.s3->list_objects_v2(bucket, p, cb); });
+    if (!page)
+      return fail(page.error().kind, page.error().code,
+                  fmt::format("cannot list {}: {}", loc.to_string(), page.error().describe()));
+  }
+  return {};
+}
+
+nlohmann::json requests_json(const Context& c) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [op, st] : c.s3->stats().by_operation)
+    j[op] = {{"requests", st.requests}, {"retries", st.retries}, {"throttled", st.throttled}, {"failed", st.failed}};
+  j["total"] = {{"requests", c.s3->stats().total.requests},
+                {"retries", c.s3->stats().total.retries},
+                {"throttled", c.s3->stats().total.throttled},
+                {"connections_opened", c.http->stats().connections_opened}};
+  return j;
+}
+
+// Written to a temporary name and renamed, so a reader never sees half a report.
+void write_report(const std::string& path, const nlohmann::json& report) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << report.dump(2) << "\n";
+    if (!out) {
+      logging::error("report.write", fmt::format("cannot write report to {}", path));
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    logging::error("report.write", fmt::format("cannot rename report into {}", path));
+}
+
+bool progress_on_terminal(const MigrateArgs& a) {
+  if (a.progress == "always") return true;
+  if (a.progress == "never") return false;
+  return isatty(STDERR_FILENO) != 0;
+}
+
+int run(MigrateArgs& a, bool verify) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string started_at = utc_now();
+  const char* command = verify ? "verify" : "migrate";
+  init_logging(a.common);
+  install_stop_handlers();
+  auto ctx = make_context(a.common);
+  if (!ctx) {
+    logging::error("config", ctx.error().message);
+    return kExitUsage;
+  }
+  auto table = ctx->table;
+  engine::DbSession db(a.common.db, table, RetryPolicy{});
+  nlohmann::json out = {{"command", command},
+                        {"version", "0.1.0"},
+                        {"started_at", started_at},
+                        {"source", ctx->source.to_string()},
+                        {"dest", ctx->dest.to_string()},
+                        {"table", table.display()},
+                        {"db", db.describe()}};
+  if (!verify) {
+    out["dry_run"] = a.dry_run;
+    out["keep_source"] = a.keep_source;
+  }
+  auto finish = [&](int code, const std::string& outcome) {
+    out["outcome"] = outcome;
+    out["exit_code"] = code;
+    out["elapsed_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    write_report(a.report_file, out);
+    fmt::print("{}\n", out.dump(2));
+    std::fflush(stdout);
+    return code;
+  };
+
+  if (auto pf = preflight(*ctx, db, !verify && !a.dry_run); !pf) {
+    logging::error("preflight", pf.error().message, {{"kind", to_string(pf.error().kind)}});
+    out["error"] = pf.error().describe();
+    return finish(kExitUsage, "preflight_failed");
+  }
+  if (!ctx->source.prefix.empty() && ctx->source.prefix.back() != '/')
+    logging::warn("config.prefix", fmt::format("source prefix {:?} has no trailing '/': it also matches longer names",
+                                               ctx->source.prefix));
+
+  engine::MigrationOptions mo;
+  mo.legacy_prefix = ctx->source.prefix;
+  mo.dest_prefix = ctx->dest.prefix;
+  mo.keep_source = a.keep_source;
+  mo.dry_run = a.dry_run;
+  mo.concurrency = static_cast<std::size_t>(a.common.concurrency);
+  mo.multipart_threshold = a.multipart_threshold;
+
+  ProgressDisplay display(command, progress_on_terminal(a));
+  engine::Hooks hooks;
+  hooks.stop_requested = [] { return stop_requested(); };
+  hooks.on_progress = [&display](const engine::Progress& p) { display.update(p); };
+  logging::info(fmt::format("{}.start", command),
+                fmt::format("{} {} -> {}{}", command, ctx->source.to_string(), ctx->dest.to_string(),
+                            a.dry_run ? " (dry run: nothing will change)" : ""),
+                {{"table", table.display()}, {"db", db.describe()}, {"credentials", ctx->credentials_source}});
+
+  if (verify) {
+    engine::Report report;
+    auto r = engine::audit(*ctx->loop, *ctx->s3, ctx->source_bucket, ctx->dest_bucket, db, mo, hooks, report);
+    display.finish();
+    out["counts"] = engine::counts_json(report.counts, true);
+    out["needs_human"] = report.items_json();
+    out["requests"] = requests_json(*ctx);
+    if (r.error) {
+      logging::error("verify.stopped", r.error->describe());
+      out["error"] = r.error->describe();
+      return finish(kExitInterrupted, "stopped");
+    }
+    logging::info("verify.done", r.consistent ? "fully migrated and consistent" : "not fully migrated", out["counts"]);
+    return finish(r.consistent ? kExitOk : kExitNeedsHuman, r.consistent ? "consistent" : "inconsistent");
+  }
+
+  engine::Migration m(*ctx->loop, *ctx->s3, ctx->source_bucket, ctx->dest_bucket, db, mo, hooks);
+  auto r = m.run();
+  display.finish();
+  out["counts"] = engine::counts_json(m.report().counts, false);
+  out["needs_human"] = m.report().items_json();
+  out["requests"] = requests_json(*ctx);
+  if (r.outcome == engine::Outcome::Stopped) {
+    if (r.error) out["error"] = r.error->describe();
+    out["stop_reason"] = r.stop_reason;
+    logging::error("migrate.stopped", fmt::format("stopped ({}); run the same command again to resume", r.stop_reason),
+                   out["counts"]);
+    return finish(kExitInterrupted, "stopped");
+  }
+  const bool complete = r.outcome == engine::Outcome::Complete;
+  const char* summary = a.dry_run  ? "dry run finished: the counts say what a real run would do; nothing changed"
+                        : complete ? "everything moved and rewritten"
+                                   : "finished; some items need a human (see needs_human in the report)";
+  logging::info("migrate.done", summary, out["counts"]);
+  return finish(complete ? kExitOk : kExitNeedsHuman, complete ? "complete" : "needs_human");
+}
+
+void add_options(CLI::App& cmd, MigrateArgs& a) {
+  add_common_options(cmd, a.common);
+  cmd.add_option("--report", a.report_file, "Also write the JSON report to this file");
+  cmd.add_option("--progress", a.progress, "auto (a progress line when stderr is a terminal), always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+}
+
+}  // namespace
+
+void add_migrate_commands(CLI::App& app, int& exit_code) {
+  auto m = std::make_shared<MigrateArgs>();
+  auto* migrate = app.add_subcommand(
+      "migrate", "Move every object under the source prefix to the destination prefix and rewrite the table");
+  add_options(*migrate, *m);
+  migrate->add_flag("--keep-source", m->keep_source,
+                    "Leave legacy objects in place (delete them later by running again without this flag)");
+  migrate->add_flag("--dry-run", m->dry_run, "Show what would happen; change nothing");
+  migrate
+      ->add_option("--multipart-threshold", m->multipart_threshold,
+                   "Objects larger than this many bytes are copied in parts (UploadPartCopy)")
+      ->check(CLI::Range(engine::kMinPartBytes, engine::kMaxSingleCopyBytes))
+      ->capture_default_str();
+  migrate->callback([m, &exit_code] { exit_code = run(*m, false); });
+
+  auto v = std::make_shared<MigrateArgs>();
+  auto* verify = app.add_subcommand(
+      "verify", "Read-only audit: rows by prefix, rows whose object is missing, objects left under the source prefix");
+  add_options(*verify, *v);
+  verify->callback([v, &exit_code] { exit_code = run(*v, true); });
+}
+
+}  // namespace assetmv::cli
