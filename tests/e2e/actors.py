@@ -1,0 +1,113 @@
+"""Processes that run beside a migration.
+
+  live_app  plays the site: uploads new avatars and inserts their rows, and
+            moves some legacy rows to fresh modern objects (object first,
+            then the row, as a real app does). It writes only modern paths.
+  probe     samples rows continuously and checks that each row's object
+            exists; a missing object counts as a violation only if the row
+            still holds the same path when read again.
+
+Usage: actors.py live_app|probe CONFIG_JSON OUT_JSON STOP_FILE
+"""
+import json
+import os
+import random
+import sys
+import threading
+import time
+
+from botocore.exceptions import ClientError
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from world import body_for, db_connect, s3_client  # noqa: E402
+
+
+def live_app(cfg, stop):
+    s3, db = s3_client(), db_connect()
+    table, lp, dp = cfg["table"], cfg["legacy_prefix"], cfg["dest_prefix"]
+    inserted, changed, uploaded = {}, {}, []
+    i = 0
+    with db.cursor() as c:
+        c.execute(f'SELECT min(id), max(id) FROM "{table}"')
+        lo, hi = c.fetchone()
+    while not os.path.exists(stop):
+        i += 1
+        key = f"{dp}app-{os.getpid()}-{i}.png"
+        s3.put_object(Bucket=cfg["dest_bucket"], Key=key, Body=body_for(key))
+        uploaded.append(key)
+        with db.cursor() as c:
+            if i % 2:
+                c.execute(f'INSERT INTO "{table}" (path) VALUES (%s) RETURNING id', (key,))
+                inserted[c.fetchone()[0]] = key
+            else:
+                rid = random.randint(lo, hi)
+                c.execute(f'UPDATE "{table}" SET path = %s WHERE id = %s AND starts_with(path, %s) RETURNING id',
+                          (key, rid, lp))
+                if c.fetchone():
+                    changed[rid] = key
+        time.sleep(0.01)
+    return {"inserted": inserted, "changed": changed, "uploaded": uploaded}
+
+
+def probe(cfg, stop, workers=8):
+    """Several sampling threads, so coverage does not depend on one HEAD's latency."""
+    results = [None] * workers
+    clients = [s3_client() for _ in range(workers)]  # boto3 cannot create clients from several threads at once
+
+    def work(n):
+        results[n] = probe_loop(cfg, stop, clients[n])
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"checks": sum(r["checks"] for r in results), "rechecked": sum(r["rechecked"] for r in results),
+            "violations": [v for r in results for v in r["violations"]]}
+
+
+def probe_loop(cfg, stop, s3):
+    db = db_connect()
+    table, lp, dp = cfg["table"], cfg["legacy_prefix"], cfg["dest_prefix"]
+    skip = set(cfg.get("skip_ids", []))
+    checks, violations, rechecked = 0, [], 0
+    with db.cursor() as c:
+        c.execute(f'SELECT min(id), max(id) FROM "{table}"')
+        lo, hi = c.fetchone()
+    while not os.path.exists(stop):
+        ids = [random.randint(lo, hi + 50) for _ in range(20)]
+        with db.cursor() as c:
+            c.execute(f'SELECT id, path FROM "{table}" WHERE id = ANY(%s)', (ids,))
+            rows = c.fetchall()
+        for rid, path in rows:
+            if rid in skip or path is None:
+                continue
+            if path.startswith(lp):
+                bucket = cfg["legacy_bucket"]
+            elif path.startswith(dp):
+                bucket = cfg["dest_bucket"]
+            else:
+                continue
+            checks += 1
+            try:
+                s3.head_object(Bucket=bucket, Key=path)
+            except ClientError as e:
+                if e.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+                with db.cursor() as c:
+                    c.execute(f'SELECT path FROM "{table}" WHERE id = %s', (rid,))
+                    now = c.fetchone()
+                if now and now[0] == path:
+                    violations.append({"id": rid, "path": path})
+                else:
+                    rechecked += 1
+    return {"checks": checks, "violations": violations, "rechecked": rechecked}
+
+
+if __name__ == "__main__":
+    role, cfg_file, out_file, stop_file = sys.argv[1:5]
+    with open(cfg_file) as f:
+        cfg = json.load(f)
+    result = {"live_app": live_app, "probe": probe}[role](cfg, stop_file)
+    with open(out_file, "w") as f:
+        json.dump(result, f)

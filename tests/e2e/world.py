@@ -1,0 +1,217 @@
+"""A test world on the real local services: its own table and its own key
+prefixes (so tests run side by side in the same buckets), built with
+`assetmv seed` and then made messy with boto3 and psycopg2, which also serve
+as the independent checkers of the end state.
+
+Environment: what `scripts/services.sh env` prints (AWS_*, PG*), and
+ASSETMV_BIN (the binary under test).
+"""
+import hashlib
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import boto3
+import psycopg2
+from botocore.config import Config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ASSETMV = os.environ.get("ASSETMV_BIN", os.path.join(ROOT, "build", "src", "assetmv"))
+LEGACY_BUCKET = os.environ.get("ASSETMV_LEGACY_BUCKET", "legacy-s3")
+DEST_BUCKET = os.environ.get("ASSETMV_PROD_BUCKET", "production-s3")
+
+# Names that need encoding in URLs, signatures and XML.
+ODD_NAMES = ["with space.png", "unicodé-ß-日本.png", "plus+sign.png", "percent%41.png",
+             "tilde~equals=amp&.png", "semi;colon,comma.png", "quote'dq\".png", "brackets[1](2).png"]
+
+
+def s3_client():
+    return boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                        config=Config(s3={"addressing_style": "path"}, max_pool_connections=64,
+                                      retries={"max_attempts": 10, "mode": "standard"}))
+
+
+def db_connect(**kw):
+    conn = psycopg2.connect(**kw)
+    conn.autocommit = True
+    return conn
+
+
+def body_for(name):
+    """Distinct bytes per name, so a wrong mapping changes the ETag."""
+    return b"\x89PNG-test " + hashlib.sha256(name.encode()).digest() + name.encode()
+
+
+def md5(data):
+    return hashlib.md5(data).hexdigest()
+
+
+class World:
+    def __init__(self, name, dest_bucket=DEST_BUCKET, legacy_bucket=LEGACY_BUCKET):
+        tag = f"{name}-{uuid.uuid4().hex[:8]}"
+        self.tag = tag
+        self.table = "avatars_" + tag.replace("-", "_")
+        self.legacy_bucket = legacy_bucket
+        self.dest_bucket = dest_bucket
+        self.legacy_prefix = f"{tag}/image/"
+        self.dest_prefix = f"{tag}/avatar/"
+        self.s3 = s3_client()
+        self.db = db_connect()
+        # What the world holds on purpose, for the expected end state.
+        self.conflicts = set()   # names whose destination holds other content
+        self.dangling = set()    # names with rows and no object anywhere
+
+    # ---- running the tool -------------------------------------------------
+
+    def args(self):
+        return ["--source", f"s3://{self.legacy_bucket}/{self.legacy_prefix}",
+                "--dest", f"s3://{self.dest_bucket}/{self.dest_prefix}",
+                "--table", self.table, "--log-format", "json"]
+
+    def command(self, cmd, *extra):
+        argv = [ASSETMV, cmd, *self.args(), *extra]
+        if cmd in ("migrate", "verify"):
+            argv += ["--progress", "never"]
+        return argv
+
+    def run(self, cmd, *extra, env=None, timeout=600):
+        p = subprocess.run(self.command(cmd, *extra), capture_output=True, text=True, timeout=timeout,
+                           env=env)
+        report = None
+        try:
+            report = json.loads(p.stdout) if p.stdout.strip() else None
+        except json.JSONDecodeError:
+            pass
+        return p.returncode, report, p.stderr
+
+    def seed(self, count, modern_share=0.2):
+        rc, report, err = self.run("seed", "--count", str(count), "--modern-share", str(modern_share), "--reset")
+        assert rc == 0, err[-2000:]
+        return report
+
+    # ---- making it messy --------------------------------------------------
+
+    def put(self, bucket, key, body):
+        self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="image/png")
+
+    def insert_row(self, path):
+        with self.db.cursor() as c:
+            c.execute(f'INSERT INTO "{self.table}" (path) VALUES (%s) RETURNING id', (path,))
+            return c.fetchone()[0]
+
+    def legacy_names(self, limit):
+        with self.db.cursor() as c:
+            c.execute(f'SELECT path FROM "{self.table}" WHERE starts_with(path, %s) ORDER BY id LIMIT %s',
+                      (self.legacy_prefix, limit))
+            return [r[0][len(self.legacy_prefix):] for r in c.fetchall()]
+
+    def make_mixed(self, seed_count=5000):
+        """The exercise's world plus every special case the rules name."""
+        self.seed(seed_count)
+        lp, dp, other = self.legacy_prefix, self.dest_prefix, f"{self.tag}/other/"
+        extra = {}
+        first = self.legacy_names(1)[0]
+        for _ in range(2):  # two more rows for one object
+            self.insert_row(lp + first)
+        extra["duplicate_rows"] = 2
+        for i in range(20):  # orphans: objects no row points to
+            self.put(self.legacy_bucket, f"{lp}orphan-{i}.png", body_for(f"orphan-{i}"))
+        extra["orphans"] = 20
+        for i in range(10):  # dangling: rows whose object exists nowhere
+            self.dangling.add(f"dangling-{i}.png")
+            self.insert_row(f"{lp}dangling-{i}.png")
+        for i in range(5):  # destination already identical
+            n = f"identical-{i}.png"
+            self.put(self.legacy_bucket, lp + n, body_for(n))
+            self.put(self.dest_bucket, dp + n, body_for(n))
+            self.insert_row(lp + n)
+        for i in range(5):  # destination holds other content
+            n = f"conflict-{i}.png"
+            self.conflicts.add(n)
+            self.put(self.legacy_bucket, lp + n, body_for(n))
+            self.put(self.dest_bucket, dp + n, body_for("other content " + n))
+            self.insert_row(lp + n)
+        for i in range(3):  # legacy object gone, destination present: the row is repaired
+            n = f"moved-{i}.png"
+            self.put(self.dest_bucket, dp + n, body_for(n))
+            self.insert_row(lp + n)
+        for n in ODD_NAMES:
+            self.put(self.legacy_bucket, lp + n, body_for(n))
+            self.insert_row(lp + n)
+        for _ in range(5):
+            self.insert_row(None)
+            self.insert_row("")
+        for i in range(5):  # other prefixes, near misses of the legacy prefix included
+            self.insert_row(f"{other}x-{i}.png")
+            self.put(self.legacy_bucket, f"{other}x-{i}.png", body_for(f"other-{i}"))
+        self.insert_row(lp.rstrip("/"))
+        self.put(self.legacy_bucket, f"{self.tag}/imagery/a.png", b"near miss")
+        self.put(self.legacy_bucket, lp.rstrip("/"), b"prefix without slash")
+        self.insert_row(lp.upper() + "avatar-1.png")
+        return extra
+
+    # ---- observing ----------------------------------------------------------
+
+    def rows(self):
+        with self.db.cursor() as c:
+            c.execute(f'SELECT id, path FROM "{self.table}" ORDER BY id')
+            return dict(c.fetchall())
+
+    def objects(self, bucket):
+        out = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=self.tag + "/"):
+            for o in page.get("Contents", []):
+                out[o["Key"]] = o["ETag"].strip('"')
+        return out
+
+    def snapshot(self):
+        return {"rows": self.rows(), "legacy": self.objects(self.legacy_bucket),
+                "dest": self.objects(self.dest_bucket)}
+
+    def expected_after(self, before, keep_source=False):
+        """The end state the rules define, computed from a snapshot."""
+        lp, dp = self.legacy_prefix, self.dest_prefix
+        legacy_objs = {k: v for k, v in before["legacy"].items()}
+        dest_objs = dict(before["dest"])
+        for key, etag in before["legacy"].items():
+            if not key.startswith(lp):
+                continue
+            name = key[len(lp):]
+            if name in self.conflicts:
+                continue
+            dest_objs.setdefault(dp + name, etag)
+            if not keep_source:
+                del legacy_objs[key]
+        rows = {}
+        for rid, path in before["rows"].items():
+            if path is not None and path.startswith(lp):
+                name = path[len(lp):]
+                if name not in self.conflicts and (lp + name in before["legacy"] or dp + name in dest_objs):
+                    path = dp + name
+            rows[rid] = path
+        return {"rows": rows, "legacy": legacy_objs, "dest": dest_objs}
+
+    def copy_ops(self):
+        """copy_obj operations the gateway counted for the destination bucket (its usage log)."""
+        out = subprocess.run(["radosgw-admin", "-c", os.path.join(ROOT, ".local", "ceph", "ceph.conf"),
+                              "usage", "show", "--uid=assetmv"], capture_output=True, text=True, check=True)
+        for entry in json.loads(out.stdout)["entries"]:
+            for b in entry["buckets"]:
+                if b["bucket"] == self.dest_bucket:
+                    return sum(c["ops"] for c in b["categories"] if c["category"] == "copy_obj")
+        return 0
+
+    def wait_usage_flushed(self, want_at_least=0):
+        # The gateway flushes its usage log every second (rgw.sh sets the tick).
+        deadline = time.time() + 15
+        while True:
+            n = self.copy_ops()
+            time.sleep(2.5)
+            m = self.copy_ops()
+            if (m == n and m >= want_at_least) or time.time() > deadline:
+                return m
+
+    def close(self):
+        self.db.close()
