@@ -9,6 +9,13 @@
 // order keeps every row pointing at an existing object under a crash at any
 // step, and why no journal is needed: the destination listing and the table
 // are the state, so a rerun skips what is done without re-copying.
+//
+// S3 permissions this needs (docs/privileges.md has the policy JSON):
+//   legacy bucket:     s3:ListBucket (prefix), s3:GetObject (copy source),
+//                      s3:DeleteObject (not with keep_source)
+//   production bucket: s3:ListBucket (prefix), s3:PutObject (copy target),
+//                      s3:GetObject (HEAD to verify), s3:AbortMultipartUpload
+// PostgreSQL: SELECT and UPDATE(path) on the table (see rows.hpp).
 #pragma once
 
 #include <chrono>
