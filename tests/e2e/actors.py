@@ -22,8 +22,29 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from world import body_for, db_connect, s3_client  # noqa: E402
 
 
-def live_app(cfg, stop):
-    s3, db = s3_client(), db_connect()
+def live_app(cfg, stop, workers=4):
+    """Several writer threads, so the load does not depend on one PUT's latency."""
+    results = [None] * workers
+    clients = [s3_client() for _ in range(workers)]  # boto3 cannot create clients from several threads at once
+
+    def work(n):
+        results[n] = live_app_loop(cfg, stop, clients[n], n)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out = {"inserted": {}, "changed": {}, "uploaded": []}
+    for r in results:
+        out["inserted"].update(r["inserted"])
+        out["changed"].update(r["changed"])
+        out["uploaded"] += r["uploaded"]
+    return out
+
+
+def live_app_loop(cfg, stop, s3, worker):
+    db = db_connect()
     table, lp, dp = cfg["table"], cfg["legacy_prefix"], cfg["dest_prefix"]
     inserted, changed, uploaded = {}, {}, []
     i = 0
@@ -32,7 +53,7 @@ def live_app(cfg, stop):
         lo, hi = c.fetchone()
     while not os.path.exists(stop):
         i += 1
-        key = f"{dp}app-{os.getpid()}-{i}.png"
+        key = f"{dp}app-{os.getpid()}-{worker}-{i}.png"
         s3.put_object(Bucket=cfg["dest_bucket"], Key=key, Body=body_for(key))
         uploaded.append(key)
         with db.cursor() as c:

@@ -121,8 +121,9 @@ class MigrateTest(unittest.TestCase):
         tmp = tempfile.mkdtemp()
         cfg = {"table": w.table, "legacy_prefix": w.legacy_prefix, "dest_prefix": w.dest_prefix,
                "legacy_bucket": w.legacy_bucket, "dest_bucket": w.dest_bucket,
+               # rows broken before the run (no object at their path) are not the run's doing
                "skip_ids": [rid for rid, p in before["rows"].items()
-                            if p and p[len(w.legacy_prefix):] in w.dangling]}
+                            if p and p[len(w.legacy_prefix):] in w.dangling | w.repairable]}
         with open(os.path.join(tmp, "cfg.json"), "w") as f:
             json.dump(cfg, f)
         stop = os.path.join(tmp, "stop")
@@ -145,7 +146,8 @@ class MigrateTest(unittest.TestCase):
         self.assertEqual(rc, 1, err[-3000:])
         self.assertEqual(probe["violations"], [], "a row pointed at a missing object")
         self.assertGreater(probe["checks"], 200)
-        self.assertGreater(len(app["changed"]) + len(app["inserted"]), 50)
+        self.assertGreater(len(app["inserted"]), 10)  # the application was busy during the run
+        self.assertGreater(len(app["changed"]), 0)
 
         want = w.expected_after(before)
         for rid, path in app["inserted"].items():

@@ -62,6 +62,7 @@ class World:
         # What the world holds on purpose, for the expected end state.
         self.conflicts = set()   # names whose destination holds other content
         self.dangling = set()    # names with rows and no object anywhere
+        self.repairable = set()  # names with rows, legacy object gone, destination present
 
     # ---- running the tool -------------------------------------------------
 
@@ -135,6 +136,7 @@ class World:
             self.insert_row(lp + n)
         for i in range(3):  # legacy object gone, destination present: the row is repaired
             n = f"moved-{i}.png"
+            self.repairable.add(n)
             self.put(self.dest_bucket, dp + n, body_for(n))
             self.insert_row(lp + n)
         for n in ODD_NAMES:
