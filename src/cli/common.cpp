@@ -26,6 +26,10 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_option("--concurrency", o.concurrency, "Most S3 requests in flight at once")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  app.add_option("--max-rate", o.max_rate,
+                 "Most S3 requests started per second (0: no cap, the store's SlowDown answers pace the run)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_flag("--insecure-tls", o.insecure_tls, "Do not verify TLS certificates (logged loudly; never in production)");
   app.add_option("--ca-file", o.ca_file, "PEM bundle of CA certificates to trust instead of the system's");
   app.add_option("--log-format", o.log_format, "auto (text on a terminal, else json), text or json")
@@ -103,6 +107,7 @@ Result<Context> make_context(const CommonOptions& o) {
   s3::ClientOptions sopt;
   sopt.pacer.initial_window = o.concurrency;
   sopt.pacer.max_window = o.concurrency;
+  sopt.pacer.max_rate = o.max_rate;
   c.s3 = std::make_unique<s3::Client>(*c.loop, *c.http, sopt);
   return c;
 }

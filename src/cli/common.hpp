@@ -37,6 +37,7 @@ struct CommonOptions {
   std::string id_column = "id";
   std::string path_column = "path";
   int concurrency = 256;
+  double max_rate = 0;  // S3 requests per second per client; 0: no cap
   bool insecure_tls = false;
   std::string ca_file;
   std::string log_format = "auto";

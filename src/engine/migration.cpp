@@ -85,6 +85,8 @@ struct Migration::Impl {
   std::uint64_t rows_done = 0;
   std::uint64_t names_done = 0;
   EventLoop::TimerId tick_timer = 0;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  bool first_copy_logged = false;
 
   Impl(EventLoop& l, s3::Client& c, const s3::Bucket& s, const s3::Bucket& d, DbSession& dbs, MigrationOptions opt,
        Hooks h)
@@ -186,6 +188,12 @@ struct Migration::Impl {
   void copy(const ItemPtr& item) {
     item->in_copy = true;
     ++copying;
+    if (!first_copy_logged) {
+      first_copy_logged = true;
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      logging::info("migrate.first_copy", fmt::format("first copy {:.2f} s after the start", s),
+                    {{"seconds", s}, {"key", src_key(*item)}});
+    }
     if (o.dry_run) {
       loop.post([this, item] { copied(item); });
       return;

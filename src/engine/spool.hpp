@@ -32,9 +32,10 @@ bool spool_less(const SpoolRecord& a, const SpoolRecord& b);
 
 class Spool {
  public:
-  // Records held in memory before a run is sorted and spilled. 256k records
-  // of a typical avatar name are about 20 MB.
-  static constexpr std::size_t kDefaultRunRecords = std::size_t{256} * 1024;
+  // Records held in memory before a run is sorted and spilled: 64k records
+  // of a typical avatar name are about 5 MB, so memory stays flat from a
+  // hundred thousand rows to many millions (more runs, same memory).
+  static constexpr std::size_t kDefaultRunRecords = std::size_t{64} * 1024;
 
   explicit Spool(std::size_t run_records = kDefaultRunRecords);
   ~Spool();
