@@ -314,4 +314,31 @@ Response send_and_wait(EventLoop& loop, Client& client, Request request) {
   return std::move(*out);
 }
 
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 412:
+      return "Precondition Failed";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Slow Down";
+    default:
+      return "Status";
+  }
+}
+
 }  // namespace assetmv::http

@@ -10,30 +10,11 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "http/http.hpp"
+
 namespace assetmv::testing {
 
 namespace {
-
-std::string reason(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 204:
-      return "No Content";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 412:
-      return "Precondition Failed";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Slow Down";
-    default:
-      return "Status";
-  }
-}
 
 bool send_all(int fd, const std::string& data) {
   std::size_t off = 0;
@@ -156,7 +137,8 @@ void FakeHttpServer::serve(int fd) {
       ::close(fd);
       return;
     }
-    std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " " + reason(resp.status) + "\r\n";
+    std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " " +
+                      std::string(assetmv::http::reason_phrase(resp.status)) + "\r\n";
     for (const auto& [k, v] : resp.headers) out += k + ": " + v + "\r\n";
     out += "Content-Length: " + std::to_string(resp.body.size()) + "\r\n\r\n";
     if (req.method != "HEAD") {
