@@ -11,7 +11,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev zlib1g-dev libpugixml-dev libpq-dev libcli11-dev libfmt-dev
   libspdlog-dev nlohmann-json3-dev libexpected-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev uuid-runtime curl procps
+  libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev uuid-runtime curl procps bc time wrk
   # local services: PostgreSQL 15 and a Ceph RADOS Gateway
   postgresql radosgw ceph-mon ceph-osd ceph-common
   # peers for side-by-side comparisons

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The client's own ceiling, against bench/ceiling/s3_ceiling (an in-memory S3
+# endpoint with AWS-like latency and per-prefix rates, SigV4 checked):
+#   1. the endpoint's own capacity: a signed GetObject replayed by wrk with no
+#      latency and no rate limit, on its single thread (must be >= 20,000/s);
+#   2. `assetmv migrate` of COUNT preloaded objects with their COUNT rows in
+#      the local PostgreSQL, at 30 ms per request and 3,500 writes/s and
+#      5,500 reads/s per prefix: wall time, sustained objects/s, time to first
+#      copy, share of SlowDown answers, client CPU, peak RSS.
+# Usage: bench/ceiling.sh [COUNT...]   (default 100000 1000000)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+COUNTS=("${@:-100000 1000000}")
+read -r -a COUNTS <<<"${COUNTS[*]}"
+PORT=${ASSETMV_CEILING_PORT:-58000}
+LATENCY=${ASSETMV_CEILING_LATENCY_MS:-30}
+scripts/services.sh start >/dev/null
+eval "$(scripts/services.sh env)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build assetmv s3_ceiling >/dev/null
+export CEILING_SECRET=ceilingsecretceilingsecretceiling00
+export AWS_ACCESS_KEY_ID=ceilingaccess AWS_SECRET_ACCESS_KEY=$CEILING_SECRET AWS_ENDPOINT_URL=http://127.0.0.1:$PORT
+work=$(mktemp -d)
+server=""
+stop_server() { [[ -n "$server" ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null; server=""; }
+trap 'stop_server; rm -rf "$work"' EXIT
+start_server() {  # start_server ARGS...
+  build/bench/ceiling/s3_ceiling --port "$PORT" --secret-env CEILING_SECRET --bucket legacy --bucket prod "$@" \
+    2>"$work/server.log" &
+  server=$!
+  for _ in $(seq 100); do
+    kill -0 "$server" 2>/dev/null || { echo "s3_ceiling exited (port $PORT in use?)" >&2; cat "$work/server.log" >&2; exit 1; }
+    curl -sf "$AWS_ENDPOINT_URL/__stats" >/dev/null && return
+    sleep 0.2
+  done
+  echo "s3_ceiling did not start" >&2; cat "$work/server.log" >&2; exit 1
+}
+
+echo "== 1. the endpoint's own capacity (no latency, no rate limit, SigV4 checked on every request)"
+start_server --latency-ms 0 --write-rate 0 --read-rate 0 --preload legacy/image/:10
+headers=$(/usr/bin/python3 - <<'PY'
+import os
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+req = AWSRequest(method="GET", url=os.environ["AWS_ENDPOINT_URL"] + "/legacy/image/avatar-1.png")
+S3SigV4Auth(Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]), "s3", "us-east-1").add_auth(req)
+for k in ("Authorization", "X-Amz-Date", "X-Amz-Content-SHA256"):
+    print(f"{k}: {req.headers[k]}")
+PY
+)
+wrk_args=()
+while IFS= read -r h; do wrk_args+=(-H "$h"); done <<<"$headers"
+before=$(curl -s "$AWS_ENDPOINT_URL/__stats")
+wrk -t1 -c64 -d10s "${wrk_args[@]}" "$AWS_ENDPOINT_URL/legacy/image/avatar-1.png" | grep -E "Requests/sec|Non-2xx|requests in"
+after=$(curl -s "$AWS_ENDPOINT_URL/__stats")
+/usr/bin/python3 -c "
+import json,sys; b,a=json.loads(sys.argv[1]),json.loads(sys.argv[2])
+n=a['requests']-b['requests']; cpu=a['cpu_seconds']-b['cpu_seconds']
+print(f'server: {n} requests, {a[\"auth_failures\"]} auth failures, {cpu:.2f} CPU s: {n/cpu:,.0f} requests per CPU second (one thread)')
+" "$before" "$after"
+stop_server
+
+echo
+echo "== 2. assetmv migrate at ${LATENCY} ms per request, 3,500 writes/s and 5,500 reads/s per prefix"
+printf '%10s %8s %10s %13s %10s %10s %10s %12s %8s %11s\n' objects "wall s" "objects/s" "sustained/s" \
+  "1st copy s" "SlowDown%" "cpu s" "cpu/1k obj" "cores" "peak RSS MB"
+for count in "${COUNTS[@]}"; do
+  start_server --latency-ms "$LATENCY" --preload "legacy/image/:$count"
+  psql -q -c "DROP TABLE IF EXISTS ceiling_avatars" -c "CREATE TABLE ceiling_avatars (id SERIAL PRIMARY KEY, path VARCHAR)" \
+    -c "INSERT INTO ceiling_avatars (path) SELECT 'image/avatar-' || g || '.png' FROM generate_series(0, $count - 1) g" \
+    -c "VACUUM ANALYZE ceiling_avatars" 2>/dev/null
+  /usr/bin/time -o "$work/time" -f '%e %U %S %M' build/src/assetmv migrate --source s3://legacy/image/ \
+    --dest s3://prod/avatar/ --table ceiling_avatars --log-format json --progress never >"$work/report.json" 2>"$work/log"
+  read -r wall user sys rss <"$work/time"
+  stats=$(curl -s "$AWS_ENDPOINT_URL/__stats")
+  stop_server
+  /usr/bin/python3 - "$count" "$wall" "$user" "$sys" "$rss" "$stats" "$work/report.json" "$work/log" <<'PY'
+import json, sys
+count, wall, user, sys_, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+stats, report = json.loads(sys.argv[6]), json.load(open(sys.argv[7]))
+first = next(json.loads(l)["seconds"] for l in open(sys.argv[8]) if '"migrate.first_copy"' in l)
+c = report["counts"]
+assert report["exit_code"] == 0 and c["rows_rewritten"] == count and c["legacy_objects_deleted"] == count, report["counts"]
+cpu = user + sys_
+sustained = count / (wall - first)
+slow = 100.0 * stats["slowdowns"] / stats["requests"]
+print(f"{count:10d} {wall:8.1f} {count / wall:10.0f} {sustained:13.0f} {first:10.2f} {slow:10.2f} {cpu:10.1f} "
+      f"{1000 * cpu / count:12.3f} {cpu / wall:8.2f} {rss / 1024:11.1f}")
+PY
+done
