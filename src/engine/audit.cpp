@@ -17,12 +17,14 @@ AuditResult audit(EventLoop& loop, s3::Client& s3, const s3::Bucket& source, con
   scan.legacy_prefix = o.legacy_prefix;
   scan.dest_prefix = o.dest_prefix;
   scan.audit = true;
-  if (auto s = scan_rows(db, scan, spool, c, hooks.stop_requested); !s) {
+  NameSample sample;
+  if (auto s = scan_rows(db, scan, spool, c, sample, hooks.stop_requested); !s) {
     result.error = s.error();
     return result;
   }
-  Lister src(s3, source, o.legacy_prefix, nullptr);
-  Lister dst(s3, dest, o.dest_prefix, nullptr);
+  const auto splits = listing_splits(sample);
+  Lister src(s3, source, o.legacy_prefix, nullptr, splits);
+  Lister dst(s3, dest, o.dest_prefix, nullptr, splits);
   Joiner join(src, dst, spool);
   src.fill();
   dst.fill();

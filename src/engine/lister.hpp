@@ -1,7 +1,8 @@
-// Streams the objects under one prefix in key order, one page ahead of its
-// consumer: a page is requested as soon as the buffer runs low, so listing
-// overlaps with the work done on the previous page while memory stays at
-// about two pages (2,000 entries).
+// Streams the objects under one prefix in key order, split into key ranges
+// that are listed in parallel (StartAfter at each split point) and handed
+// out in order, so the consumer sees one sorted stream while several pages
+// are in flight. Each range keeps about two pages (2,000 entries) buffered:
+// memory is bounded by kParallelRanges, never by the object count.
 //
 // Contract: call fill() whenever the consumer may wait (it is idempotent);
 // ready() says whether front()/pop() can answer without waiting. The lister
@@ -13,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "s3/client.hpp"
 
@@ -25,33 +27,51 @@ struct Listed {
 
 class Lister {
  public:
+  // Ranges listed at once: enough to keep the join fed at tens of thousands
+  // of keys per second with 30 ms per page, few enough to stay frugal.
+  static constexpr std::size_t kParallelRanges = 4;
+
+  // splits: names (without the prefix), sorted and unique; range i holds the
+  // keys after splits[i-1] up to and including splits[i]. Empty: one range.
   // on_progress is called on the loop after each page arrives.
-  Lister(s3::Client& client, const s3::Bucket& bucket, std::string prefix, std::function<void()> on_progress);
+  Lister(s3::Client& client, const s3::Bucket& bucket, std::string prefix, std::function<void()> on_progress,
+         const std::vector<std::string>& splits = {});
 
   void fill();
-  bool ready() const { return !buffer_.empty() || done_ || error_.has_value(); }
-  bool exhausted() const { return buffer_.empty() && done_; }
-  const Listed* front() const { return buffer_.empty() ? nullptr : &buffer_.front(); }
-  void pop() { buffer_.pop_front(); }
+  bool ready() const;
+  bool exhausted() const;
+  const Listed* front() const;
+  void pop();
   const std::optional<Error>& error() const { return error_; }
   std::uint64_t listed() const { return listed_; }
-  bool in_flight() const { return in_flight_; }
+  bool in_flight() const;
 
  private:
-  void on_page(Result<s3::ListPage> page);
+  struct Range {
+    std::string start_after;  // full key; empty for the first range
+    std::string last;         // full key, inclusive; empty for the last range
+    std::deque<Listed> buffer;
+    std::string token;
+    std::string last_key;
+    bool started = false;
+    bool in_flight = false;
+    bool done = false;
+  };
+  void request(std::size_t index);
+  void on_page(std::size_t index, Result<s3::ListPage> page);
+  void skip_finished();
 
   s3::Client& client_;
   const s3::Bucket& bucket_;
   std::string prefix_;
   std::function<void()> on_progress_;
-  std::deque<Listed> buffer_;
-  std::string token_;
-  std::string last_key_;
-  bool in_flight_ = false;
-  bool done_ = false;
-  bool started_ = false;
+  std::vector<Range> ranges_;
+  std::size_t current_ = 0;  // the range the consumer reads
   std::optional<Error> error_;
   std::uint64_t listed_ = 0;
 };
+
+// Up to `count` split points spread evenly over a sorted sample of names.
+std::vector<std::string> split_points(std::vector<std::string> sample, std::size_t count);
 
 }  // namespace assetmv::engine

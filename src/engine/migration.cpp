@@ -476,7 +476,8 @@ struct Migration::Impl {
     scan.legacy_prefix = o.legacy_prefix;
     scan.dest_prefix = o.dest_prefix;
     scan.audit = false;
-    auto scanned = scan_rows(db, scan, spool, report.counts, hooks.stop_requested);
+    NameSample sample;
+    auto scanned = scan_rows(db, scan, spool, report.counts, sample, hooks.stop_requested);
     report.counts.legacy_rows_found = report.counts.rows_legacy;
     if (!scanned) {
       result.outcome = Outcome::Stopped;
@@ -484,11 +485,15 @@ struct Migration::Impl {
       result.stop_reason = scanned.error().code == "Interrupted" ? "signal" : "error";
       return result;
     }
+    // Both prefixes hold the same names, so the same split points serve both.
+    const auto splits = listing_splits(sample);
     logging::info("migrate.rows", fmt::format("{} rows under the legacy prefix", report.counts.legacy_rows_found),
-                  {{"spool_runs", spool.runs()}});
+                  {{"spool_runs", spool.runs()}, {"listing_ranges", splits.size() + 1}});
 
-    src_list = std::make_unique<Lister>(s3, src_bucket, o.legacy_prefix, [this] { request_pump(); });
-    dst_list = std::make_unique<Lister>(s3, dst_bucket, o.dest_prefix, [this] { request_pump(); });
+    src_list = std::make_unique<Lister>(
+        s3, src_bucket, o.legacy_prefix, [this] { request_pump(); }, splits);
+    dst_list = std::make_unique<Lister>(
+        s3, dst_bucket, o.dest_prefix, [this] { request_pump(); }, splits);
     join = std::make_unique<Joiner>(*src_list, *dst_list, spool);
     src_list->fill();
     dst_list->fill();

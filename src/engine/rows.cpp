@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "engine/join.hpp"
+#include "engine/lister.hpp"
 
 namespace assetmv::engine {
 
@@ -27,7 +30,27 @@ bool has_prefix(const std::string& s, const std::string& p) { return s.compare(0
 
 }  // namespace
 
-Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts& counts,
+void NameSample::offer(const std::string& name) {
+  ++seen_;
+  if (names_.size() < kSize) {
+    names_.push_back(name);
+    return;
+  }
+  state_ ^= state_ << 13;
+  state_ ^= state_ >> 7;
+  state_ ^= state_ << 17;
+  const std::uint64_t slot = state_ % seen_;
+  if (slot < kSize) names_[slot] = name;
+}
+
+std::vector<std::string> listing_splits(const NameSample& sample) {
+  constexpr std::uint64_t kKeysPerRange = 2'000;  // two pages: below this, a split costs more than it gains
+  constexpr std::uint64_t kMaxRanges = 64;        // each boundary costs at most one extra page request
+  const std::uint64_t ranges = std::min(kMaxRanges, sample.seen() / kKeysPerRange + 1);
+  return split_points(sample.names(), static_cast<std::size_t>(ranges - 1));
+}
+
+Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts& counts, NameSample& sample,
                        const std::function<bool()>& stop) {
   auto bounds = db.run("reading the id range", [](db::PathTable& t) { return t.id_bounds(); });
   if (!bounds) return tl::unexpected(bounds.error());
@@ -54,10 +77,12 @@ Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts
         ++counts.rows_empty;
       } else if (has_prefix(*r.path, o.legacy_prefix)) {
         ++counts.rows_legacy;
+        sample.offer(r.path->substr(o.legacy_prefix.size()));
         auto a = spool.add({r.path->substr(o.legacy_prefix.size()), r.id, kRowLegacy});
         if (!a) return a;
       } else if (o.audit && has_prefix(*r.path, o.dest_prefix)) {
         ++counts.rows_dest;
+        sample.offer(r.path->substr(o.dest_prefix.size()));
         auto a = spool.add({r.path->substr(o.dest_prefix.size()), r.id, kRowDest});
         if (!a) return a;
       } else {

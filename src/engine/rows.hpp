@@ -77,10 +77,30 @@ struct ScanOptions {
   int batch_rows = 10'000;           // rows per statement at most
 };
 
+// A uniform sample of the names seen (reservoir sampling), from which the
+// listings' split points are chosen: ranges then hold similar numbers of keys.
+class NameSample {
+ public:
+  static constexpr std::size_t kSize = 1024;
+  void offer(const std::string& name);
+  const std::vector<std::string>& names() const { return names_; }
+  std::uint64_t seen() const { return seen_; }
+
+ private:
+  std::vector<std::string> names_;
+  std::uint64_t seen_ = 0;
+  std::uint64_t state_ = 0x9e3779b97f4a7c15ULL;  // xorshift: reproducible, no global RNG
+};
+
 // Walks the table by primary-key ranges and adds the rows under the prefixes
-// to the spool (tagged kRowLegacy/kRowDest), counting rows in `counts`.
-// Stops early, with an Interrupted error, when stop() turns true.
-Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts& counts,
+// to the spool (tagged kRowLegacy/kRowDest), counting rows in `counts` and
+// sampling their names into `sample`. Stops early, with an Interrupted
+// error, when stop() turns true.
+Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts& counts, NameSample& sample,
                        const std::function<bool()>& stop);
+
+// Split points for listing the prefixes in parallel: one range per
+// kKeysPerRange rows sampled, at most kMaxRanges ranges.
+std::vector<std::string> listing_splits(const NameSample& sample);
 
 }  // namespace assetmv::engine

@@ -1,11 +1,14 @@
 // Engine pieces that need no services: the external-sort spool and the
 // object comparison that decides "already in place" versus "conflict".
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
 
+#include "engine/lister.hpp"
 #include "engine/migration.hpp"
+#include "engine/rows.hpp"
 #include "engine/spool.hpp"
 
 using namespace assetmv;
@@ -90,4 +93,28 @@ TEST(CompareObjects, SizeThenEtag) {
   b = a;
   b.etag = "d41d8cd98f00b204e9800998ecf8427e-2";  // multipart: not an MD5 of the content
   EXPECT_EQ(engine::compare_objects(a, b), Sameness::Unknown);
+}
+
+TEST(SplitPoints, EvenlySpreadSortedAndUnique) {
+  std::vector<std::string> sample;
+  for (int i = 99; i >= 0; --i) sample.push_back(std::to_string(1000 + i));
+  sample.push_back("1050");  // duplicates do not make two split points
+  const auto s = engine::split_points(sample, 3);
+  EXPECT_EQ(s, (std::vector<std::string>{"1025", "1050", "1075"}));
+  EXPECT_TRUE(engine::split_points({}, 5).empty());
+  EXPECT_TRUE(engine::split_points(sample, 0).empty());
+  EXPECT_LE(engine::split_points({"a", "b"}, 10).size(), 2U);
+}
+
+TEST(NameSample, BoundedAndUniformEnoughForSplits) {
+  engine::NameSample sample;
+  for (int i = 0; i < 100'000; ++i) sample.offer(fmt::format("{:06}", i));
+  EXPECT_EQ(sample.names().size(), engine::NameSample::kSize);
+  EXPECT_EQ(sample.seen(), 100'000U);
+  const auto splits = engine::listing_splits(sample);
+  ASSERT_EQ(splits.size(), 50U);  // one range per 2,000 rows
+  // The middle split lands near the middle of the names.
+  const int mid = std::stoi(splits[splits.size() / 2]);
+  EXPECT_GT(mid, 40'000);
+  EXPECT_LT(mid, 60'000);
 }
