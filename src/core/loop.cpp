@@ -8,12 +8,14 @@
 #include <array>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace assetmv {
 
 namespace {
 constexpr int kMaxEventsPerWait = 256;  // events drained per epoll_wait; more come next iteration
-}
+constexpr int kCoalesceBelow = 8;       // a wakeup with fewer I/O events than this was mostly overhead
+}  // namespace
 
 EventLoop::EventLoop() {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -115,10 +117,17 @@ int EventLoop::run_once(Clock::duration max_wait) {
   if (!timers_.empty()) {
     wait = std::min(wait, std::max(Clock::duration::zero(), timers_.begin()->first.first - Clock::now()));
   }
+  if (coalesce_ > Clock::duration::zero() && wait > Clock::duration::zero() && last_io_events_ > 0 &&
+      last_io_events_ < kCoalesceBelow) {
+    const auto pause = std::min(wait, coalesce_);
+    std::this_thread::sleep_for(pause);
+    wait -= pause;
+  }
   // Round up so that a timer 0.3 ms away does not become a busy loop of zero waits.
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
   std::array<epoll_event, kMaxEventsPerWait> events{};
   const int n = epoll_wait(epfd_, events.data(), kMaxEventsPerWait, static_cast<int>(std::min<long long>(ms, 60'000)));
+  last_io_events_ = std::max(n, 0);
   for (int i = 0; i < n; ++i) {
     const int fd = events[static_cast<std::size_t>(i)].data.fd;
     const auto e = events[static_cast<std::size_t>(i)].events;

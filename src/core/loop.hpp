@@ -51,6 +51,13 @@ class EventLoop {
   void stop() { stopped_ = true; }
   bool stopped() const { return stopped_; }
 
+  // Wakeup coalescing: when the previous wait returned only a few I/O
+  // events, pause up to `window` (never past the next timer) before waiting
+  // again, so that answers trickling in from a busy server are handled in
+  // batches, one wakeup each, instead of one wakeup per answer. Zero (the
+  // default) turns it off. Trades at most `window` of latency for CPU.
+  void set_coalescing(Clock::duration window) { coalesce_ = window; }
+
   std::size_t watched() const { return watches_.size(); }
   std::size_t timers() const { return timers_.size(); }
 
@@ -61,6 +68,8 @@ class EventLoop {
   int epfd_ = -1;
   int wakefd_ = -1;  // eventfd for post_from_any_thread
   bool stopped_ = false;
+  Clock::duration coalesce_{};
+  int last_io_events_ = 0;
   TimerId next_timer_ = 1;
   std::map<std::pair<Clock::time_point, TimerId>, Callback> timers_;
   std::unordered_map<TimerId, Clock::time_point> timer_when_;

@@ -245,6 +245,44 @@ TEST(Loop, WatchesFileDescriptorsAndCrossThreadPosts) {
   EXPECT_EQ(got, "hi");
 }
 
+TEST(Loop, CoalescingBatchesTricklingEventsButNeverDelaysATimer) {
+  EventLoop loop;
+  loop.set_coalescing(200ms);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  int wakeups = 0;
+  std::string got;
+  loop.watch(fds[0], true, false, [&](bool readable, bool, bool) {
+    char buf[16];
+    ++wakeups;
+    if (readable) {
+      auto n = read(fds[0], buf, sizeof buf);
+      if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+    }
+  });
+  // One event arms coalescing; the next bytes trickle in while the loop pauses.
+  ASSERT_EQ(write(fds[1], "a", 1), 1);
+  loop.run_once(1s);
+  std::thread writer([&] {
+    for (char c : std::string("bcde")) {
+      std::this_thread::sleep_for(10ms);
+      ASSERT_EQ(write(fds[1], &c, 1), 1);
+    }
+  });
+  const auto start = std::chrono::steady_clock::now();
+  bool fired = false;
+  loop.call_after(20ms, [&] { fired = true; });
+  loop.run_until([&] { return fired; });
+  // The pause stopped at the timer's due time, not at the 200 ms window.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 150ms);
+  writer.join();
+  loop.run_until([&] { return got == "abcde"; });
+  EXPECT_LE(wakeups, 3);  // "a", then the rest in one or two batches, not four wakeups
+  loop.unwatch(fds[0]);
+  close(fds[0]);
+  close(fds[1]);
+}
+
 TEST(Secrets, NeverFormattedAndWipedOnDestruction) {
   Secret s("hunter2");
   EXPECT_EQ(fmt::format("{}", s), "***");
