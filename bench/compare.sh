@@ -42,7 +42,8 @@ run_contender() {  # run_contender NAME TAG -> runs it under /usr/bin/time into 
   case "$name" in
     assetmv) "${t[@]}" "$BIN" migrate --source "s3://$LB/$src" --dest "s3://$PB/$dst" --table "$table" \
                --log-format json --progress never >"$work/$name.out" 2>"$work/$name.err" ;;
-    rclone) "${t[@]}" rclone move "bench:$LB/$src" "bench:$PB/$dst" --config /dev/null --transfers 64 \
+    # rclone's AWS SDK cannot load a custom CA bundle with its transport: plain HTTP here needs none.
+    rclone) env -u AWS_CA_BUNDLE "${t[@]}" rclone move "bench:$LB/$src" "bench:$PB/$dst" --config /dev/null --transfers 64 \
               --checkers 64 --s3-no-check-bucket >"$work/$name.out" 2>"$work/$name.err" ;;
     awscli) AWS_CONFIG_FILE="$work/aws-config" "${t[@]}" /usr/bin/aws s3 mv "s3://$LB/$src" "s3://$PB/$dst" \
               --recursive --only-show-errors --endpoint-url "$AWS_ENDPOINT_URL" >"$work/$name.out" 2>"$work/$name.err" ;;
@@ -60,7 +61,7 @@ for name in $CONTENDERS; do
   s0=$(server_cpu)
   run_contender "$name" "$tag" || echo "  $name exited $? (see below)" >&2
   s1=$(server_cpu)
-  read -r wall user sys rss <"$work/$name.time"
+  read -r wall user sys rss < <(tail -1 "$work/$name.time")  # time prefixes a line when the command fails
   WALL[$name]=$wall
   CPU[$name]=$(echo "scale=3; ($user + $sys) * 1000 / $COUNT" | bc)
   RSS[$name]=$((rss / 1024))
