@@ -7,11 +7,13 @@
 #      the local PostgreSQL, at 30 ms per request and 3,500 writes/s and
 #      5,500 reads/s per prefix: wall time, sustained objects/s, time to first
 #      copy, share of SlowDown answers, client CPU, peak RSS.
-# Usage: bench/ceiling.sh [COUNT...]   (default 100000 1000000)
+#   3. the Python reference on ASSETMV_CEILING_PEER_COUNT objects (default 20000; 0 skips it).
+# Usage: bench/ceiling.sh [COUNT...]   (default 100000 1000000; 0: only parts 1 and 3)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 COUNTS=("${@:-100000 1000000}")
+[[ "${COUNTS[*]}" == "0" ]] && COUNTS=()  # bench/ceiling.sh 0: only the endpoint and the peer
 read -r -a COUNTS <<<"${COUNTS[*]}"
 PORT=${ASSETMV_CEILING_PORT:-58000}
 LATENCY=${ASSETMV_CEILING_LATENCY_MS:-30}
@@ -90,3 +92,26 @@ print(f"{count:10d} {wall:8.1f} {count / wall:10.0f} {sustained:13.0f} {first:10
       f"{1000 * cpu / count:12.3f} {cpu / wall:8.2f} {rss / 1024:11.1f}")
 PY
 done
+
+# 3. The straightforward peer on the same endpoint, where the store is not the bottleneck: the
+#    reference implementation (boto3 + psycopg2, 64 threads) on PEER_COUNT objects.
+PEER_COUNT=${ASSETMV_CEILING_PEER_COUNT:-20000}
+if ((PEER_COUNT > 0)); then
+  echo
+  echo "== 3. bench/reference_migrate.py (64 threads) on $PEER_COUNT objects, same endpoint and limits"
+  start_server --latency-ms "$LATENCY" --preload "legacy/image/:$PEER_COUNT"
+  psql -q -c "DROP TABLE IF EXISTS ceiling_avatars" -c "CREATE TABLE ceiling_avatars (id SERIAL PRIMARY KEY, path VARCHAR)" \
+    -c "INSERT INTO ceiling_avatars (path) SELECT 'image/avatar-' || g || '.png' FROM generate_series(0, $PEER_COUNT - 1) g" 2>/dev/null
+  env -u AWS_CA_BUNDLE /usr/bin/time -o "$work/time" -f '%e %U %S %M' /usr/bin/python3 bench/reference_migrate.py \
+    legacy image/ prod avatar/ ceiling_avatars 2>"$work/peer.log"
+  read -r wall user sys rss < <(tail -1 "$work/time")
+  stats=$(curl -s "$AWS_ENDPOINT_URL/__stats")
+  stop_server
+  /usr/bin/python3 - "$PEER_COUNT" "$wall" "$user" "$sys" "$rss" "$stats" <<'PY'
+import json, sys
+n, wall, user, sys_, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+st = json.loads(sys.argv[6])
+print(f"{n} objects in {wall:.1f} s: {n / wall:.0f} objects/s, {1000 * (user + sys_) / n:.3f} CPU ms per object, "
+      f"{(user + sys_) / wall:.2f} cores, peak RSS {rss / 1024:.0f} MB, SlowDown {100.0 * st['slowdowns'] / st['requests']:.2f}%")
+PY
+fi
