@@ -307,6 +307,13 @@ struct Migration::Impl {
   // ---- compare-and-set ----------------------------------------------------
 
   void after_copy(const ItemPtr& item) {
+    if (fatal) {
+      // The run is stopping on an error: leave the rows on the legacy object
+      // (it still exists) rather than retry a failing database; a rerun
+      // finds the copy in place and finishes the name.
+      ++names_done;
+      return;
+    }
     if (item->ids.empty()) return to_delete(item);
     cas_queue.push_back(item);
     if (cas_queue.size() >= o.cas_batch) flush_cas();

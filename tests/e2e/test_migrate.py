@@ -229,6 +229,32 @@ class MigrateTest(unittest.TestCase):
         rc, _, err = w.run("verify", env=env)
         self.assertEqual(rc, 0, err[-2000:])
 
+    def test_database_error_mid_run_stops_with_3_safely_and_resumes(self):
+        w = self.world("dbfail")
+        w.seed(3000, modern_share=0)
+        before = w.snapshot()
+        role = self.make_role(w, "SELECT, UPDATE (path)")
+        env = dict(os.environ, PGUSER=role)
+        p = subprocess.Popen(w.command("migrate"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env)
+        time.sleep(1.5)
+        with w.db.cursor() as c:  # the next compare-and-set fails for good (42501, not retryable)
+            c.execute(f'REVOKE UPDATE ON "{w.table}" FROM {role}')
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 3, err[-2000:])
+        report = json.loads(out)
+        self.assertEqual(report["stop_reason"], "error")
+        self.assertIn("42501", report["error"])
+        # Stopped, yet every row points at an object that exists.
+        mid = w.snapshot()
+        for rid, path in mid["rows"].items():
+            self.assertTrue(path in mid["legacy"] or path in mid["dest"], f"row {rid} -> {path} points nowhere")
+        with w.db.cursor() as c:
+            c.execute(f'GRANT UPDATE (path) ON "{w.table}" TO {role}')
+        rc, _, err = w.run("migrate", env=env)
+        self.assertEqual(rc, 0, err[-2000:])
+        self.assertState(w.snapshot(), w.expected_after(before))
+
     def test_missing_update_grant_is_exit_2_and_changes_nothing(self):
         w = self.world("nogrant")
         w.seed(50, modern_share=0)
