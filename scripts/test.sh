@@ -3,6 +3,9 @@
 # builds, starts the local PostgreSQL and Ceph RADOS Gateway, and runs:
 #   unit tests        pure layers and one-layer logic
 #   integration tests against the real services
+#   end-to-end tests  the assetmv binary against the real services
+#   sanitizers        all of the above again under ASan+UBSan and under TSan
+#                     (ASSETMV_SANITIZERS=0 skips them when iterating)
 #   fuzzers           each parser for ASSETMV_FUZZ_SECONDS (default 30)
 # It exits non-zero when anything fails. Services stay up afterwards for
 # inspection; stop them with scripts/services.sh stop.
@@ -10,6 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 : "${ASSETMV_FUZZ_SECONDS:=30}"
+: "${ASSETMV_SANITIZERS:=1}"
 JOBS=$(nproc)
 
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -33,8 +37,22 @@ scripts/services.sh start
 eval "$(scripts/services.sh env)"
 export ASSETMV_REQUIRE_SERVICES=1  # a missing service fails the integration tests, never skips them
 
-step "unit and integration tests"
+step "unit, integration and end-to-end tests"
 ctest --test-dir build --output-on-failure -j "$JOBS"
+
+if ((ASSETMV_SANITIZERS)); then
+  # Any report fails the run: UBSan aborts, ASan/LSan and TSan exit non-zero,
+  # and the end-to-end tests check assetmv's exit codes.
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  for san in address thread; do
+    if [[ $san == address ]]; then label="ASan+UBSan"; else label="TSan"; fi
+    step "unit, integration and end-to-end tests under $label"
+    cmake -S . -B "build-$san" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASSETMV_SANITIZE="$san" >/dev/null
+    ninja -C "build-$san"
+    ctest --test-dir "build-$san" --output-on-failure -j "$JOBS"
+  done
+fi
 
 if ((ASSETMV_FUZZ_SECONDS > 0)); then
   step "fuzzers (${ASSETMV_FUZZ_SECONDS}s each)"
