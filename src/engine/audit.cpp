@@ -13,18 +13,13 @@ AuditResult audit(EventLoop& loop, s3::Client& s3, const s3::Bucket& source, con
   AuditResult result;
   auto& c = report.counts;
   Spool spool;
-  ScanOptions scan = o.scan;
-  scan.legacy_prefix = o.legacy_prefix;
-  scan.dest_prefix = o.dest_prefix;
-  scan.audit = true;
-  NameSample sample;
-  if (auto s = scan_rows(db, scan, spool, c, sample, hooks.stop_requested); !s) {
-    result.error = s.error();
+  const auto splits = read_rows(db, o.scan, o.legacy_prefix, o.dest_prefix, true, spool, c, hooks.stop_requested);
+  if (!splits) {
+    result.error = splits.error();
     return result;
   }
-  const auto splits = listing_splits(sample);
-  Lister src(s3, source, o.legacy_prefix, nullptr, splits);
-  Lister dst(s3, dest, o.dest_prefix, nullptr, splits);
+  Lister src(s3, source, o.legacy_prefix, nullptr, *splits);
+  Lister dst(s3, dest, o.dest_prefix, nullptr, *splits);
   Joiner join(src, dst, spool);
   src.fill();
   dst.fill();

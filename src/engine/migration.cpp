@@ -141,17 +141,10 @@ struct Migration::Impl {
     item->ids = std::move(g.legacy_rows);
     if (item->src) {
       if (!item->dst) return copy(item);
-      switch (compare_objects(*item->src, *item->dst)) {
-        case Sameness::Same:
-          ++report.counts.objects_already_in_place;
-          return after_copy(item);
-        case Sameness::Different:
-          return conflict(item, "the destination already holds different content (size or MD5 ETag differ)");
-        case Sameness::Unknown:
-          return conflict(item,
-                          "the destination has the same size but an ETag that is not an MD5; cannot prove it "
-                          "identical");
-      }
+      return settle_existing(item, *item->dst,
+                             "the destination already holds different content (size or MD5 ETag differ)",
+                             "the destination has the same size but an ETag that is not an MD5; cannot prove it "
+                             "identical");
     }
     if (item->ids.empty()) {  // only a destination object: nothing to do
       ++names_done;
@@ -275,18 +268,27 @@ struct Migration::Impl {
           return fail_item(item, "the legacy object changed since it was listed (copy condition failed); run again");
         return fail_item(item, "copy refused and the destination cannot be read: " + d.error().describe());
       }
-      s3::ObjectEntry now{dst_key(*item), d->etag, d->size, d->last_modified};
       end_copy(item);
-      switch (compare_objects(*item->src, now)) {
-        case Sameness::Same:
-          ++report.counts.objects_already_in_place;
-          return after_copy(item);
-        case Sameness::Different:
-          return conflict(item, "the destination appeared during the run with different content");
-        case Sameness::Unknown:
-          return conflict(item, "the destination appeared during the run; its ETag cannot prove it identical");
-      }
+      settle_existing(item, {dst_key(*item), d->etag, d->size, d->last_modified},
+                      "the destination appeared during the run with different content",
+                      "the destination appeared during the run; its ETag cannot prove it identical");
     });
+  }
+
+  // A destination object already exists for this name: identical content
+  // counts as done (the rows move on to it); anything else is a conflict,
+  // never overwritten.
+  void settle_existing(const ItemPtr& item, const s3::ObjectEntry& dst, const char* if_different,
+                       const char* if_unknown) {
+    switch (compare_objects(*item->src, dst)) {
+      case Sameness::Same:
+        ++report.counts.objects_already_in_place;
+        return after_copy(item);
+      case Sameness::Different:
+        return conflict(item, if_different);
+      case Sameness::Unknown:
+        return conflict(item, if_unknown);
+    }
   }
 
   void end_copy(const ItemPtr& item) {
@@ -479,28 +481,22 @@ struct Migration::Impl {
 
   RunResult run() {
     RunResult result;
-    ScanOptions scan = o.scan;
-    scan.legacy_prefix = o.legacy_prefix;
-    scan.dest_prefix = o.dest_prefix;
-    scan.audit = false;
-    NameSample sample;
-    auto scanned = scan_rows(db, scan, spool, report.counts, sample, hooks.stop_requested);
+    auto splits =
+        read_rows(db, o.scan, o.legacy_prefix, o.dest_prefix, false, spool, report.counts, hooks.stop_requested);
     report.counts.legacy_rows_found = report.counts.rows_legacy;
-    if (!scanned) {
+    if (!splits) {
       result.outcome = Outcome::Stopped;
-      result.error = scanned.error();
-      result.stop_reason = scanned.error().code == "Interrupted" ? "signal" : "error";
+      result.error = splits.error();
+      result.stop_reason = splits.error().code == "Interrupted" ? "signal" : "error";
       return result;
     }
-    // Both prefixes hold the same names, so the same split points serve both.
-    const auto splits = listing_splits(sample);
     logging::info("migrate.rows", fmt::format("{} rows under the legacy prefix", report.counts.legacy_rows_found),
-                  {{"spool_runs", spool.runs()}, {"listing_ranges", splits.size() + 1}});
+                  {{"spool_runs", spool.runs()}, {"listing_ranges", splits->size() + 1}});
 
     src_list = std::make_unique<Lister>(
-        s3, src_bucket, o.legacy_prefix, [this] { request_pump(); }, splits);
+        s3, src_bucket, o.legacy_prefix, [this] { request_pump(); }, *splits);
     dst_list = std::make_unique<Lister>(
-        s3, dst_bucket, o.dest_prefix, [this] { request_pump(); }, splits);
+        s3, dst_bucket, o.dest_prefix, [this] { request_pump(); }, *splits);
     join = std::make_unique<Joiner>(*src_list, *dst_list, spool);
     src_list->fill();
     dst_list->fill();

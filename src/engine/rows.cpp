@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "engine/join.hpp"
 #include "engine/lister.hpp"
@@ -19,9 +20,13 @@ Result<void> DbSession::connect() {
   return {};
 }
 
-void DbSession::log_retry(std::string_view what, const Error& e, std::chrono::milliseconds delay) {
-  logging::warn("db.retry", fmt::format("{} failed, retrying in {} ms: {}", what, delay.count(), e.describe()),
+bool DbSession::back_off(std::string_view what, const Error& e, int failures) {
+  const auto delay = policy_.next_delay(failures, e.kind, jitter_());
+  if (!delay) return false;
+  logging::warn("db.retry", fmt::format("{} failed, retrying in {} ms: {}", what, delay->count(), e.describe()),
                 {{"kind", to_string(e.kind)}});
+  std::this_thread::sleep_for(*delay);
+  return true;
 }
 
 namespace {
@@ -57,6 +62,10 @@ Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts
   if (!*bounds) return spool.finish();
   const auto [lo, hi] = **bounds;
   auto last_log = std::chrono::steady_clock::now();
+  auto take = [&](std::string name, std::int64_t id, std::uint8_t tag) {
+    sample.offer(name);
+    return spool.add({std::move(name), id, tag});
+  };
 
   // Rows inserted after `hi` was read are the live application's, and it
   // writes only modern paths: they never need migrating.
@@ -77,13 +86,11 @@ Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts
         ++counts.rows_empty;
       } else if (has_prefix(*r.path, o.legacy_prefix)) {
         ++counts.rows_legacy;
-        sample.offer(r.path->substr(o.legacy_prefix.size()));
-        auto a = spool.add({r.path->substr(o.legacy_prefix.size()), r.id, kRowLegacy});
+        auto a = take(r.path->substr(o.legacy_prefix.size()), r.id, kRowLegacy);
         if (!a) return a;
       } else if (o.audit && has_prefix(*r.path, o.dest_prefix)) {
         ++counts.rows_dest;
-        sample.offer(r.path->substr(o.dest_prefix.size()));
-        auto a = spool.add({r.path->substr(o.dest_prefix.size()), r.id, kRowDest});
+        auto a = take(r.path->substr(o.dest_prefix.size()), r.id, kRowDest);
         if (!a) return a;
       } else {
         ++counts.rows_other;
@@ -102,6 +109,18 @@ Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts
     }
   }
   return spool.finish();
+}
+
+Result<std::vector<std::string>> read_rows(DbSession& db, ScanOptions o, std::string legacy_prefix,
+                                           std::string dest_prefix, bool audit, Spool& spool, Counts& counts,
+                                           const std::function<bool()>& stop) {
+  o.legacy_prefix = std::move(legacy_prefix);
+  o.dest_prefix = std::move(dest_prefix);
+  o.audit = audit;
+  NameSample sample;
+  auto scanned = scan_rows(db, o, spool, counts, sample, stop);
+  if (!scanned) return tl::unexpected(scanned.error());
+  return listing_splits(sample);
 }
 
 }  // namespace assetmv::engine

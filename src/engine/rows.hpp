@@ -12,7 +12,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "core/log.hpp"
 #include "core/retry.hpp"
@@ -40,24 +39,19 @@ class DbSession {
       if (!conn_ || !conn_->ok()) {
         auto c = connect();
         if (!c) {
-          auto delay = policy_.next_delay(++failures, c.error().kind, jitter_());
-          if (!delay) return tl::unexpected(c.error());
-          log_retry(what, c.error(), *delay);
-          std::this_thread::sleep_for(*delay);
+          if (!back_off(what, c.error(), ++failures)) return tl::unexpected(c.error());
           continue;
         }
       }
       auto r = f(*table_);
-      if (r) return r;
-      auto delay = policy_.next_delay(++failures, r.error().kind, jitter_());
-      if (!delay) return r;
-      log_retry(what, r.error(), *delay);
-      std::this_thread::sleep_for(*delay);
+      if (r || !back_off(what, r.error(), ++failures)) return r;
     }
   }
 
  private:
-  static void log_retry(std::string_view what, const Error& e, std::chrono::milliseconds delay);
+  // Waits before the next attempt after `failures` failed ones, or returns
+  // false when the error is not worth retrying or the attempts are used up.
+  bool back_off(std::string_view what, const Error& e, int failures);
 
   std::string conninfo_;
   db::TableRef ref_;
@@ -102,5 +96,13 @@ Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts
 // Split points for listing the prefixes in parallel: one range per
 // kKeysPerRange rows sampled, at most kMaxRanges ranges.
 std::vector<std::string> listing_splits(const NameSample& sample);
+
+// What migrate and verify both do first: scan the table into `spool` with
+// the prefixes given (audit: rows under both, else under the legacy one
+// only), then return the listings' split points, shared by both prefixes
+// since they hold the same names.
+Result<std::vector<std::string>> read_rows(DbSession& db, ScanOptions o, std::string legacy_prefix,
+                                           std::string dest_prefix, bool audit, Spool& spool, Counts& counts,
+                                           const std::function<bool()>& stop);
 
 }  // namespace assetmv::engine
