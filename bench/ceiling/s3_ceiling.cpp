@@ -41,6 +41,7 @@
 
 #include "core/digest.hpp"
 #include "http/http.hpp"
+#include "s3/requests.hpp"
 #include "sigv4/sigv4.hpp"
 
 namespace {
@@ -146,34 +147,15 @@ std::string utc_now(const char* format) {
 std::string http_date() { return utc_now("%a, %d %b %Y %H:%M:%S GMT"); }
 std::string iso_now() { return utc_now("%Y-%m-%dT%H:%M:%S.000Z"); }
 
-std::string xml_escape(std::string_view s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        o += "&amp;";
-        break;
-      case '<':
-        o += "&lt;";
-        break;
-      case '>':
-        o += "&gt;";
-        break;
-      case '"':
-        o += "&quot;";
-        break;
-      default:
-        o += c;
-    }
-  }
-  return o;
-}
+// XML text through the S3 layer's escaping; a key XML 1.0 cannot carry
+// (control characters) goes out percent-encoded rather than as invalid XML.
+std::string xml_text(std::string_view s) { return assetmv::s3::xml_escape(s).value_or(sigv4::uri_encode(s, true)); }
 
 Response error(int status, std::string_view code, std::string_view message) {
   Response r;
   r.status = status;
   r.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>" + std::string(code) + "</Code><Message>" +
-           xml_escape(message) + "</Message><RequestId>ceiling</RequestId></Error>";
+           xml_text(message) + "</Message><RequestId>ceiling</RequestId></Error>";
   r.headers.emplace_back("Content-Type", "application/xml");
   return r;
 }
@@ -360,17 +342,17 @@ Response Server::list(Bucket& b, const std::string& bucket, const Request& r) {
   std::string contents;
   for (; it != b.objects.end() && n < max_keys; ++it, ++n) {
     if (it->first.compare(0, prefix.size(), prefix) != 0) break;
-    contents += "<Contents><Key>" + (url ? sigv4::uri_encode(it->first, true) : xml_escape(it->first)) +
+    contents += "<Contents><Key>" + (url ? sigv4::uri_encode(it->first, true) : xml_text(it->first)) +
                 "</Key><LastModified>" + lm + "</LastModified><ETag>\"" + it->second.etag + "\"</ETag><Size>" +
                 std::to_string(it->second.body->size()) + "</Size><StorageClass>STANDARD</StorageClass></Contents>";
     last = it->first;
   }
   const bool truncated = it != b.objects.end() && it->first.compare(0, prefix.size(), prefix) == 0;
-  body += "<Prefix>" + (url ? sigv4::uri_encode(prefix, true) : xml_escape(prefix)) + "</Prefix><KeyCount>" +
+  body += "<Prefix>" + (url ? sigv4::uri_encode(prefix, true) : xml_text(prefix)) + "</Prefix><KeyCount>" +
           std::to_string(n) + "</KeyCount><MaxKeys>" + std::to_string(max_keys) + "</MaxKeys>";
   if (url) body += "<EncodingType>url</EncodingType>";
   body += std::string("<IsTruncated>") + (truncated ? "true" : "false") + "</IsTruncated>";
-  if (truncated) body += "<NextContinuationToken>" + xml_escape(last) + "</NextContinuationToken>";
+  if (truncated) body += "<NextContinuationToken>" + xml_text(last) + "</NextContinuationToken>";
   body += contents + "</ListBucketResult>";
   Response resp;
   resp.body = std::move(body);
@@ -419,7 +401,7 @@ Response Server::delete_objects(Bucket& b, const Request& r) {
     if (++n > 1000) return error(400, "MalformedXML", "more than 1000 keys");
     const std::string key = o.child_value("Key");
     b.objects.erase(key);
-    if (!quiet) body += "<Deleted><Key>" + xml_escape(key) + "</Key></Deleted>";
+    if (!quiet) body += "<Deleted><Key>" + xml_text(key) + "</Key></Deleted>";
   }
   body += "</DeleteResult>";
   Response resp;
