@@ -12,6 +12,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+. bench/lib.sh
 COUNTS=("${@:-100000 1000000}")
 [[ "${COUNTS[*]}" == "0" ]] && COUNTS=()  # bench/ceiling.sh 0: only the endpoint and the peer
 read -r -a COUNTS <<<"${COUNTS[*]}"
@@ -37,6 +38,11 @@ start_server() {  # start_server ARGS...
     sleep 0.2
   done
   echo "s3_ceiling did not start" >&2; cat "$work/server.log" >&2; exit 1
+}
+make_table() {  # make_table COUNT: the rows of the COUNT preloaded objects
+  psql -q -c "DROP TABLE IF EXISTS ceiling_avatars" -c "CREATE TABLE ceiling_avatars (id SERIAL PRIMARY KEY, path VARCHAR)" \
+    -c "INSERT INTO ceiling_avatars (path) SELECT 'image/avatar-' || g || '.png' FROM generate_series(0, $1 - 1) g" \
+    -c "VACUUM ANALYZE ceiling_avatars" 2>/dev/null
 }
 
 echo "== 1. the endpoint's own capacity (no latency, no rate limit, SigV4 checked on every request)"
@@ -70,12 +76,10 @@ printf '%10s %8s %10s %13s %10s %10s %10s %12s %8s %11s\n' objects "wall s" "obj
   "1st copy s" "SlowDown%" "cpu s" "cpu/1k obj" "cores" "peak RSS MB"
 for count in "${COUNTS[@]}"; do
   start_server --latency-ms "$LATENCY" --preload "legacy/image/:$count"
-  psql -q -c "DROP TABLE IF EXISTS ceiling_avatars" -c "CREATE TABLE ceiling_avatars (id SERIAL PRIMARY KEY, path VARCHAR)" \
-    -c "INSERT INTO ceiling_avatars (path) SELECT 'image/avatar-' || g || '.png' FROM generate_series(0, $count - 1) g" \
-    -c "VACUUM ANALYZE ceiling_avatars" 2>/dev/null
+  make_table "$count"
   /usr/bin/time -o "$work/time" -f '%e %U %S %M' build/src/assetmv migrate --source s3://legacy/image/ \
     --dest s3://prod/avatar/ --table ceiling_avatars --log-format json --progress never >"$work/report.json" 2>"$work/log"
-  read -r wall user sys rss <"$work/time"
+  read -r wall user sys rss < <(timing "$work/time")
   stats=$(curl -s "$AWS_ENDPOINT_URL/__stats")
   stop_server
   /usr/bin/python3 - "$count" "$wall" "$user" "$sys" "$rss" "$stats" "$work/report.json" "$work/log" <<'PY'
@@ -100,11 +104,10 @@ if ((PEER_COUNT > 0)); then
   echo
   echo "== 3. bench/reference_migrate.py (64 threads) on $PEER_COUNT objects, same endpoint and limits"
   start_server --latency-ms "$LATENCY" --preload "legacy/image/:$PEER_COUNT"
-  psql -q -c "DROP TABLE IF EXISTS ceiling_avatars" -c "CREATE TABLE ceiling_avatars (id SERIAL PRIMARY KEY, path VARCHAR)" \
-    -c "INSERT INTO ceiling_avatars (path) SELECT 'image/avatar-' || g || '.png' FROM generate_series(0, $PEER_COUNT - 1) g" 2>/dev/null
+  make_table "$PEER_COUNT"
   env -u AWS_CA_BUNDLE /usr/bin/time -o "$work/time" -f '%e %U %S %M' /usr/bin/python3 bench/reference_migrate.py \
     legacy image/ prod avatar/ ceiling_avatars 2>"$work/peer.log"
-  read -r wall user sys rss < <(tail -1 "$work/time")
+  read -r wall user sys rss < <(timing "$work/time")
   stats=$(curl -s "$AWS_ENDPOINT_URL/__stats")
   stop_server
   /usr/bin/python3 - "$PEER_COUNT" "$wall" "$user" "$sys" "$rss" "$stats" <<'PY'

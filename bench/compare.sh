@@ -61,7 +61,7 @@ for name in $CONTENDERS; do
   s0=$(server_cpu)
   run_contender "$name" "$tag" || echo "  $name exited $? (see below)" >&2
   s1=$(server_cpu)
-  read -r wall user sys rss < <(tail -1 "$work/$name.time")  # time prefixes a line when the command fails
+  read -r wall user sys rss < <(timing "$work/$name.time")
   WALL[$name]=$wall
   CPU[$name]=$(echo "scale=3; ($user + $sys) * 1000 / $COUNT" | bc)
   RSS[$name]=$((rss / 1024))

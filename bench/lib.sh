@@ -8,6 +8,10 @@ server_cpu() {  # total user+system CPU seconds of the local gateway's processes
   echo "scale=2; $t / $(getconf CLK_TCK)" | bc
 }
 
+timing() {  # timing FILE: "wall user sys maxrss_kb" from /usr/bin/time -f '%e %U %S %M' (it prefixes a
+  tail -1 "$1"   # status line when the command failed, so the figures are on the last line)
+}
+
 count_objects() {  # count_objects BUCKET PREFIX [ENDPOINT]
   /usr/bin/python3 - "$@" <<'PY'
 import os, sys, boto3

@@ -7,20 +7,13 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+. bench/lib.sh
 COUNT=${1:-20000}; shift || true
 LEVELS=("${@:-8 32 128 512}")
 read -r -a LEVELS <<<"${LEVELS[*]}"
 scripts/services.sh start >/dev/null
 eval "$(scripts/services.sh env)"
 [[ -x build/src/assetmv ]] || { cmake -S . -B build -G Ninja >/dev/null && ninja -C build assetmv >/dev/null; }
-
-server_cpu() {  # total user+system seconds of the gateway's processes
-  local t=0 pid
-  for pid in $(pgrep -f 'radosgw|ceph-osd|ceph-mon'); do
-    t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-  done
-  echo "scale=2; $t / $(getconf CLK_TCK)" | bc
-}
 
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
