@@ -22,21 +22,33 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from world import body_for, db_connect, s3_client  # noqa: E402
 
 
-def live_app(cfg, stop, workers=4):
-    """Several writer threads, so the load does not depend on one PUT's latency."""
+def in_threads(workers, loop):
+    """Runs loop(s3_client, worker) in `workers` threads; returns their results.
+    The clients are made up front: boto3 cannot create them from several threads at once."""
     results = [None] * workers
-    clients = [s3_client() for _ in range(workers)]  # boto3 cannot create clients from several threads at once
+    clients = [s3_client() for _ in range(workers)]
 
     def work(n):
-        results[n] = live_app_loop(cfg, stop, clients[n], n)
+        results[n] = loop(clients[n], n)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def id_range(db, table):
+    with db.cursor() as c:
+        c.execute(f'SELECT min(id), max(id) FROM "{table}"')
+        return c.fetchone()
+
+
+def live_app(cfg, stop, workers=4):
+    """Several writer threads, so the load does not depend on one PUT's latency."""
     out = {"inserted": {}, "changed": {}, "uploaded": []}
-    for r in results:
+    for r in in_threads(workers, lambda s3, n: live_app_loop(cfg, stop, s3, n)):
         out["inserted"].update(r["inserted"])
         out["changed"].update(r["changed"])
         out["uploaded"] += r["uploaded"]
@@ -48,9 +60,7 @@ def live_app_loop(cfg, stop, s3, worker):
     table, lp, dp = cfg["table"], cfg["legacy_prefix"], cfg["dest_prefix"]
     inserted, changed, uploaded = {}, {}, []
     i = 0
-    with db.cursor() as c:
-        c.execute(f'SELECT min(id), max(id) FROM "{table}"')
-        lo, hi = c.fetchone()
+    lo, hi = id_range(db, table)
     while not os.path.exists(stop):
         i += 1
         key = f"{dp}app-{os.getpid()}-{worker}-{i}.png"
@@ -72,17 +82,7 @@ def live_app_loop(cfg, stop, s3, worker):
 
 def probe(cfg, stop, workers=8):
     """Several sampling threads, so coverage does not depend on one HEAD's latency."""
-    results = [None] * workers
-    clients = [s3_client() for _ in range(workers)]  # boto3 cannot create clients from several threads at once
-
-    def work(n):
-        results[n] = probe_loop(cfg, stop, clients[n])
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = in_threads(workers, lambda s3, n: probe_loop(cfg, stop, s3))
     return {"checks": sum(r["checks"] for r in results), "rechecked": sum(r["rechecked"] for r in results),
             "violations": [v for r in results for v in r["violations"]]}
 
@@ -92,9 +92,7 @@ def probe_loop(cfg, stop, s3):
     table, lp, dp = cfg["table"], cfg["legacy_prefix"], cfg["dest_prefix"]
     skip = set(cfg.get("skip_ids", []))
     checks, violations, rechecked = 0, [], 0
-    with db.cursor() as c:
-        c.execute(f'SELECT min(id), max(id) FROM "{table}"')
-        lo, hi = c.fetchone()
+    lo, hi = id_range(db, table)
     while not os.path.exists(stop):
         ids = [random.randint(lo, hi + 50) for _ in range(20)]
         with db.cursor() as c:
