@@ -30,6 +30,10 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
                  "Most S3 requests started per second (0: no cap, the store's SlowDown answers pace the run)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--stall-timeout", o.stall_timeout_s,
+                 "Seconds without a byte after which a request is abandoned and retried (a dead peer or a blackhole)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   app.add_flag("--insecure-tls", o.insecure_tls, "Do not verify TLS certificates (logged loudly; never in production)");
   app.add_option("--ca-file", o.ca_file, "PEM bundle of CA certificates to trust instead of the system's");
   app.add_option("--log-format", o.log_format, "auto (text on a terminal, else json), text or json")
@@ -108,6 +112,7 @@ Result<Context> make_context(const CommonOptions& o) {
   hopt.max_connections = o.concurrency;
   hopt.verify_tls = !o.insecure_tls;
   hopt.ca_file = o.ca_file;
+  hopt.low_speed_time = std::chrono::seconds(o.stall_timeout_s);
   c.loop = std::make_unique<EventLoop>();
   c.loop->set_coalescing(kCoalesceWindow);
   c.http = std::make_unique<http::Client>(*c.loop, hopt);

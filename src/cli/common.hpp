@@ -37,7 +37,8 @@ struct CommonOptions {
   std::string id_column = "id";
   std::string path_column = "path";
   int concurrency = 256;
-  double max_rate = 0;  // S3 requests per second per client; 0: no cap
+  double max_rate = 0;       // S3 requests per second per client; 0: no cap
+  int stall_timeout_s = 30;  // a request that moves no byte for this long fails (and is retried)
   bool insecure_tls = false;
   std::string ca_file;
   std::string log_format = "auto";
