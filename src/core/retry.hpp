@@ -34,4 +34,25 @@ class Jitter {
   std::uniform_real_distribution<double> dist_{0.0, 1.0};
 };
 
+// Tells a store that is down from a store that failed one request. Each
+// request already had its retries; when `threshold` of them in a row fail for
+// good with a transient error and none succeeds in between, the run should
+// stop (exit 3, resume later) instead of marking every remaining item failed
+// and hammering a store that is not there.
+class OutageBreaker {
+ public:
+  explicit OutageBreaker(int threshold) : threshold_(threshold) {}
+  // Counts a request that failed after its retries; true when the run should stop.
+  bool failed(const Error& e) {
+    if (!e.retryable()) return false;  // a per-item problem, not an outage
+    return ++in_a_row_ >= threshold_;
+  }
+  void succeeded() { in_a_row_ = 0; }
+  int in_a_row() const { return in_a_row_; }
+
+ private:
+  int threshold_;
+  int in_a_row_ = 0;
+};
+
 }  // namespace assetmv

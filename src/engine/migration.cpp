@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "core/retry.hpp"
 #include "engine/join.hpp"
 #include "engine/lister.hpp"
 #include "engine/spool.hpp"
@@ -26,6 +27,10 @@ constexpr std::size_t kCasBacklogBatches = 4;
 // Objects copied across two different services go through this client's
 // memory (GET then PUT), so they are capped.
 constexpr std::uint64_t kMaxCrossServiceBytes = 256ULL * 1024 * 1024;
+// Requests failing for good in a row before the run calls the store down and
+// stops: each already had 10 attempts, so at a 5% fault rate even two in a
+// row would be a one-in-10^26 event; 32 leaves room and stops an outage fast.
+constexpr int kOutageFailuresInARow = 32;
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -74,6 +79,7 @@ struct Migration::Impl {
   std::unique_ptr<Joiner> join;
 
   std::size_t copying = 0;
+  OutageBreaker outage{kOutageFailuresInARow};
   std::vector<ItemPtr> cas_queue;
   std::vector<std::string> delete_queue;
   std::size_t deletes_in_flight = 0;
@@ -239,19 +245,19 @@ struct Migration::Impl {
     }
     if (e.kind == ErrorKind::NotFound)
       return fail_item(item, "the legacy object disappeared before it could be copied: " + e.describe());
-    fail_item(item, "copy failed: " + e.describe());
+    fail_request(item, "copy failed: ", e);
   }
 
   // Non-MD5 ETags (multipart, KMS): compare sizes, and for a multipart copy
   // (whose source condition some stores ignore) re-check the source's ETag.
   void verify_by_head(const ItemPtr& item, bool multipart) {
     s3.head_object(dst_bucket, dst_key(*item), [this, item, multipart](Result<s3::ObjectInfo> d) {
-      if (!d) return fail_item(item, "cannot read back the copy: " + d.error().describe());
+      if (!d) return fail_request(item, "cannot read back the copy: ", d.error());
       if (d->size != item->src->size)
         return fail_item(item, fmt::format("the copy has {} bytes, the source {}", d->size, item->src->size));
       if (!multipart) return copied(item);
       s3.head_object(src_bucket, src_key(*item), [this, item](Result<s3::ObjectInfo> s) {
-        if (!s) return fail_item(item, "cannot re-read the source: " + s.error().describe());
+        if (!s) return fail_request(item, "cannot re-read the source: ", s.error());
         if (!iequals(s->etag, item->src->etag))
           return fail_item(item, "the legacy object changed during its multipart copy; run again");
         copied(item);
@@ -266,7 +272,7 @@ struct Migration::Impl {
       if (!d) {
         if (d.error().kind == ErrorKind::NotFound)
           return fail_item(item, "the legacy object changed since it was listed (copy condition failed); run again");
-        return fail_item(item, "copy refused and the destination cannot be read: " + d.error().describe());
+        return fail_request(item, "copy refused and the destination cannot be read: ", d.error());
       }
       end_copy(item);
       settle_existing(item, {dst_key(*item), d->etag, d->size, d->last_modified},
@@ -300,6 +306,7 @@ struct Migration::Impl {
   }
 
   void copied(const ItemPtr& item) {
+    outage.succeeded();
     end_copy(item);
     ++report.counts.objects_copied;
     if (item->ids.empty()) ++report.counts.orphan_objects_moved;
@@ -436,6 +443,17 @@ struct Migration::Impl {
     ++names_done;
     logging::warn("migrate.item_failed", why, {{"key", src_key(*item)}});
     report.needs_human({"failure", src_key(*item), dst_key(*item), item->ids, std::move(why)});
+  }
+
+  // A request that failed after all its retries: the item is reported, and
+  // many such failures in a row mean the store is down, which stops the run.
+  void fail_request(const ItemPtr& item, std::string_view what, const Error& e) {
+    fail_item(item, std::string(what) + e.describe());
+    if (outage.failed(e) && !stopping)
+      stop_fatal(Error{e.kind, e.code,
+                       fmt::format("{} requests in a row failed after all their retries; the store looks unavailable, "
+                                   "run again when it is back (last: {})",
+                                   outage.in_a_row(), e.describe())});
   }
 
   void stop_fatal(const Error& e) {

@@ -103,6 +103,20 @@ RC_GTEST_PROP(RetryProperty, DelayNeverExceedsCapAndIsPositive, (int failures, d
   }
 }
 
+TEST(OutageBreaker, TripsOnlyOnTransientFailuresInARow) {
+  OutageBreaker b(3);
+  const Error transient{ErrorKind::Retryable, "InternalError", "down", 500};
+  const Error per_item{ErrorKind::NotFound, "NoSuchKey", "gone", 404};
+  EXPECT_FALSE(b.failed(transient));
+  EXPECT_FALSE(b.failed(per_item));  // not counted: says nothing about the store
+  EXPECT_FALSE(b.failed(transient));
+  b.succeeded();  // the store answered: the count starts over
+  EXPECT_FALSE(b.failed(transient));
+  EXPECT_FALSE(b.failed(Error{ErrorKind::Throttled, "SlowDown", "slow", 503}));
+  EXPECT_TRUE(b.failed(transient));
+  EXPECT_EQ(b.in_a_row(), 3);
+}
+
 TEST(Retry, JitterDrawsAreUniformInUnitInterval) {
   Jitter j(42);
   double lo = 1, hi = 0;
