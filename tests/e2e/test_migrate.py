@@ -12,7 +12,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from world import ODD_NAMES, World, db_connect  # noqa: E402
+from world import ODD_NAMES, Actors, World, db_connect  # noqa: E402
 
 SEED = int(os.environ.get("ASSETMV_E2E_OBJECTS", "5000"))
 
@@ -118,28 +118,11 @@ class MigrateTest(unittest.TestCase):
         w = self.world("live")
         w.make_mixed(SEED)
         before = w.snapshot()
-        tmp = tempfile.mkdtemp()
-        cfg = {"table": w.table, "legacy_prefix": w.legacy_prefix, "dest_prefix": w.dest_prefix,
-               "legacy_bucket": w.legacy_bucket, "dest_bucket": w.dest_bucket,
-               # rows broken before the run (no object at their path) are not the run's doing
-               "skip_ids": [rid for rid, p in before["rows"].items()
-                            if p and p[len(w.legacy_prefix):] in w.dangling | w.repairable]}
-        with open(os.path.join(tmp, "cfg.json"), "w") as f:
-            json.dump(cfg, f)
-        stop = os.path.join(tmp, "stop")
-        actors = {role: subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "actors.py"),
-                                          role, os.path.join(tmp, "cfg.json"), os.path.join(tmp, role + ".json"),
-                                          stop]) for role in ("live_app", "probe")}
-        time.sleep(1)  # both actors at work before the migration starts
+        actors = Actors(w, before)
         rc, report, err = w.run("migrate")
         time.sleep(1)
-        open(stop, "w").close()
-        for p in actors.values():
-            self.assertEqual(p.wait(timeout=60), 0)
-        with open(os.path.join(tmp, "live_app.json")) as f:
-            app = json.load(f)
-        with open(os.path.join(tmp, "probe.json")) as f:
-            probe = json.load(f)
+        results = actors.stop()
+        app, probe = results["live_app"], results["probe"]
         print(f"\nprobe: {probe['checks']} checks, {probe['rechecked']} rows re-read after a miss, "
               f"{len(probe['violations'])} violations; app: {len(app['inserted'])} rows inserted, "
               f"{len(app['changed'])} legacy rows changed", file=sys.stderr)

@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
+import tempfile
 import time
 import uuid
 
@@ -217,3 +219,36 @@ class World:
 
     def close(self):
         self.db.close()
+
+
+class Actors:
+    """actors.py processes (`live_app`, `probe`) running beside a migration of
+    `world`, straight against the services. Rows broken before the run (no
+    object at their path) are not the run's doing: the probe skips them."""
+
+    def __init__(self, world, before, roles=("live_app", "probe")):
+        self.tmp = tempfile.mkdtemp()
+        cfg = {"table": world.table, "legacy_prefix": world.legacy_prefix, "dest_prefix": world.dest_prefix,
+               "legacy_bucket": world.legacy_bucket, "dest_bucket": world.dest_bucket,
+               "skip_ids": [rid for rid, p in before["rows"].items()
+                            if p and p[len(world.legacy_prefix):] in world.dangling | world.repairable]}
+        with open(os.path.join(self.tmp, "cfg.json"), "w") as f:
+            json.dump(cfg, f)
+        self.stop_file = os.path.join(self.tmp, "stop")
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.procs = {role: subprocess.Popen([sys.executable, os.path.join(here, "actors.py"), role,
+                                              os.path.join(self.tmp, "cfg.json"),
+                                              os.path.join(self.tmp, role + ".json"), self.stop_file])
+                      for role in roles}
+        time.sleep(1)  # at work before the migration starts
+
+    def stop(self):
+        """Stops them and returns {role: result}; raises if one of them failed."""
+        open(self.stop_file, "w").close()
+        out = {}
+        for role, p in self.procs.items():
+            if p.wait(timeout=60) != 0:
+                raise AssertionError(f"actor {role} exited with {p.returncode}")
+            with open(os.path.join(self.tmp, role + ".json")) as f:
+                out[role] = json.load(f)
+        return out
