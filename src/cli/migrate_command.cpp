@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "cli/common.hpp"
 #include "cli/progress.hpp"
@@ -53,16 +54,75 @@ std::optional<std::string> overlap_problem(const Context& c) {
   return std::nullopt;
 }
 
+// Names a probe key that no one else uses, so probing it touches nothing real.
+std::string probe_key(const std::string& prefix) {
+  std::random_device rd;
+  return fmt::format("{}.assetmv-preflight-{:08x}{:08x}", prefix, rd(), rd());
+}
+
+Result<void> denied_or_ok(const Error& e, const std::string& what) {
+  if (e.kind == ErrorKind::AccessDenied)
+    return fail(ErrorKind::AccessDenied, e.code, fmt::format("no permission to {}: {}", what, e.describe()));
+  return fail(e.kind, e.code, fmt::format("cannot check the permission to {}: {}", what, e.describe()));
+}
+
+// Proves, without changing any object, that the credentials may do what the
+// run will do (docs/privileges.md): read a source object, write and read
+// under the destination prefix, delete under the source prefix.
+Result<void> probe_permissions(Context& c, const std::optional<std::string>& source_key, bool will_delete) {
+  auto& s3 = *c.s3;
+  if (source_key) {  // CopyObject reads its source: s3:GetObject on the legacy bucket
+    auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.source_bucket, *source_key, cb); });
+    if (!h && h.error().kind != ErrorKind::NotFound)
+      return denied_or_ok(h.error(), "read " + c.source.bucket + "/" + *source_key);
+  }
+  // A PUT conditional on an ETag that cannot exist is refused (412, or 404
+  // where the key is absent) after the permission check and before any
+  // write: s3:PutObject on the destination, proved without writing.
+  const std::string dest_probe = probe_key(c.dest.prefix);
+  s3::PutParams put;
+  put.if_match = std::string(32, '0');
+  auto w = s3::wait<std::string>(*c.loop, [&](auto cb) { s3.put_object(c.dest_bucket, dest_probe, "", put, cb); });
+  if (w) {
+    logging::warn("preflight.probe_written",
+                  "the store ignored If-Match and wrote the empty probe object; delete it when convenient",
+                  {{"key", c.dest.bucket + "/" + dest_probe}});
+  } else if (w.error().kind != ErrorKind::PreconditionFailed && w.error().kind != ErrorKind::NotFound) {
+    return denied_or_ok(w.error(), "write under " + c.dest.to_string());
+  }
+  // Reading the copy back: s3:GetObject on the destination (absent: 404).
+  auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.dest_bucket, dest_probe, cb); });
+  if (!h && h.error().kind != ErrorKind::NotFound) return denied_or_ok(h.error(), "read under " + c.dest.to_string());
+  if (!will_delete) return {};
+  // Deleting a key that does not exist changes nothing (on a versioned
+  // bucket it leaves a delete marker for that never-existing key).
+  const std::string src_probe = probe_key(c.source.prefix);
+  auto d = s3::wait<s3::DeleteResult>(*c.loop, [&](auto cb) { s3.delete_objects(c.source_bucket, {src_probe}, cb); });
+  if (!d) return denied_or_ok(d.error(), "delete under " + c.source.to_string());
+  if (!d->failed.empty()) {
+    const auto& f = d->failed.front();
+    return fail(f.code == "AccessDenied" ? ErrorKind::AccessDenied : ErrorKind::Fatal, f.code,
+                fmt::format("no permission to delete under {}: {}: {}", c.source.to_string(), f.code, f.message));
+  }
+  return {};
+}
+
+struct PreflightNeeds {
+  bool writes = false;   // a real migrate run (not verify, not --dry-run)
+  bool deletes = false;  // ... that deletes the legacy objects (not --keep-source)
+};
+
 // Everything checked before anything changes; a failure here is exit 2.
-Result<void> preflight(Context& c, engine::DbSession& db, bool need_update) {
+Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs) {
   if (auto p = overlap_problem(c)) return fail(ErrorKind::Fatal, "Overlap", *p);
   if (auto r = db.connect(); !r) return r;
   if (auto r = db.table().check(); !r) return r;
-  if (auto r = db.table().check_privileges(need_update); !r) return r;
+  if (auto r = db.table().check_privileges(needs.writes); !r) return r;
   // One cheap listing per bucket proves the bucket exists, the endpoint
   // answers S3 and the credentials are accepted.
   const std::pair<const s3::Bucket*, const s3::Location*> targets[] = {{&c.source_bucket, &c.source},
                                                                        {&c.dest_bucket, &c.dest}};
+  std::optional<std::string> source_key;
   for (const auto& target : targets) {
     const s3::Bucket& bucket = *target.first;
     const s3::Location& loc = *target.second;
@@ -73,7 +133,9 @@ Result<void> preflight(Context& c, engine::DbSession& db, bool need_update) {
     if (!page)
       return fail(page.error().kind, page.error().code,
                   fmt::format("cannot list {}: {}", loc.to_string(), page.error().describe()));
+    if (&bucket == &c.source_bucket && !page->objects.empty()) source_key = page->objects.front().key;
   }
+  if (needs.writes) return probe_permissions(c, source_key, needs.deletes);
   return {};
 }
 
@@ -144,7 +206,7 @@ int run(MigrateArgs& a, bool verify) {
     return code;
   };
 
-  if (auto pf = preflight(*ctx, db, !verify && !a.dry_run); !pf) {
+  if (auto pf = preflight(*ctx, db, {!verify && !a.dry_run, !verify && !a.dry_run && !a.keep_source}); !pf) {
     logging::error("preflight", pf.error().message, {{"kind", to_string(pf.error().kind)}});
     out["error"] = pf.error().describe();
     return finish(kExitUsage, "preflight_failed");

@@ -39,6 +39,7 @@ S3Request put_object(std::string bucket, std::string key, std::string body, cons
   r.headers.push_back({"content-type", p.content_type});
   r.headers.push_back({"content-md5", base64(as_view(md5(r.body)))});
   if (p.if_none_match) r.headers.push_back({"if-none-match", "*"});
+  if (!p.if_match.empty()) r.headers.push_back({"if-match", "\"" + p.if_match + "\""});
   return r;
 }
 

@@ -56,6 +56,7 @@ struct CopyParams {
 struct PutParams {
   std::string content_type = "application/octet-stream";
   bool if_none_match = false;
+  std::string if_match;  // ETag (unquoted) the existing object must have; empty: none
 };
 
 struct CompletedPart {

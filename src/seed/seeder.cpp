@@ -93,7 +93,7 @@ Result<SeedReport> seed(EventLoop& loop, s3::Client& client, const s3::Bucket& l
       const s3::Bucket& b = modern ? production : legacy;
       const std::string key = (modern ? opt.modern_prefix : opt.legacy_prefix) + avatar_name(n);
       ++outstanding;
-      client.put_object(b, key, avatar_png(n), {"image/png", false}, [&, modern](Result<std::string> r) {
+      client.put_object(b, key, avatar_png(n), {"image/png", false, {}}, [&, modern](Result<std::string> r) {
         --outstanding;
         ++done;
         if (!r && !first_error) first_error = r.error();

@@ -20,7 +20,7 @@ class Gateway : public ::testing::Test {
   Bucket prod = bucket(prod_bucket());
 
   std::string put(const Bucket& b, const std::string& key, const std::string& body) {
-    auto r = fx.call<std::string>([&](auto cb) { fx.client.put_object(b, key, body, {"image/png", false}, cb); });
+    auto r = fx.call<std::string>([&](auto cb) { fx.client.put_object(b, key, body, {"image/png", false, {}}, cb); });
     EXPECT_TRUE(r) << (r ? "" : r.error().describe());
     return r ? *r : "";
   }
@@ -130,7 +130,7 @@ TEST_F(Gateway, PutWithIfNoneMatchRefusesToOverwrite) {
   const auto prefix = unique_prefix("inm");
   put(prod, prefix + "taken.png", "theirs");
   auto r = fx.call<std::string>([&](auto cb) {
-    fx.client.put_object(prod, prefix + "taken.png", "ours", {"image/png", true}, cb);
+    fx.client.put_object(prod, prefix + "taken.png", "ours", {"image/png", true, {}}, cb);
   });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::PreconditionFailed);

@@ -83,10 +83,14 @@ TEST(Builders, XmlEscapeRefusesWhatXmlCannotCarry) {
 }
 
 TEST(Builders, PutObjectHasContentMd5TypeAndOptionalIfNoneMatch) {
-  auto r = put_object("b", "k", "body", {"image/png", true});
+  auto r = put_object("b", "k", "body", {"image/png", true, {}});
   EXPECT_EQ(find(r.headers, "content-type")->value, "image/png");
   EXPECT_EQ(find(r.headers, "content-md5")->value, base64(as_view(md5("body"))));
   EXPECT_EQ(find(r.headers, "if-none-match")->value, "*");
+  EXPECT_EQ(find(r.headers, "if-match"), nullptr);
+  auto probe = put_object("b", "k", "", {"image/png", false, "0123"});
+  EXPECT_EQ(find(probe.headers, "if-match")->value, "\"0123\"");
+  EXPECT_EQ(find(probe.headers, "if-none-match"), nullptr);
 }
 
 TEST(Builders, MultipartRequests) {
