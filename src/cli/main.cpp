@@ -1,14 +1,38 @@
 // assetmv: moves avatars from a legacy S3 bucket/prefix to the production
 // one and rewrites their paths in PostgreSQL, safely, while the site runs.
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "cli/common.hpp"
 #include "cli/migrate_command.hpp"
 #include "cli/seed_command.hpp"
+#include "db/pg.hpp"
 
 namespace {
+
+// No core file and no ptrace by other users: a crash must not leave the
+// credentials this process holds on disk.
+void no_core_dumps() {
+  const rlimit none{0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+// The process title (/proc/PID/cmdline, ps) shows argv: a password given in
+// --db is masked there, in place, once the arguments are copied for parsing.
+void mask_argv(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string masked = assetmv::db::mask_passwords(argv[i]);
+    std::memcpy(argv[i], masked.data(), masked.size());
+  }
+}
 
 int run(int argc, char** argv) {
   CLI::App app{"assetmv: move legacy S3 objects to the production bucket/prefix and rewrite their paths in PostgreSQL"};
@@ -33,8 +57,13 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  no_core_dumps();
   try {
-    return run(argc, argv);
+    std::vector<std::string> args(argv, argv + argc);
+    std::vector<char*> ptrs;
+    for (auto& a : args) ptrs.push_back(a.data());
+    mask_argv(argc, argv);
+    return run(argc, ptrs.data());
   } catch (...) {
     std::fputs("assetmv: unexpected error during startup\n", stderr);
     return assetmv::cli::kExitUsage;

@@ -59,6 +59,45 @@ std::string describe_conninfo(const std::string& conninfo) {
   return fmt::format("{}{}{}:{}/{}", user, user.empty() ? "" : "@", host, port, db);
 }
 
+std::string mask_passwords(std::string_view text) {
+  std::string out(text);
+  const auto mask = [&out](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to && i < out.size(); ++i) out[i] = '*';
+  };
+  // conninfo: password = value | password='quoted \' value'; URI query: password=value
+  for (std::size_t at = 0; (at = out.find("password", at)) != std::string::npos;) {
+    std::size_t i = at + 8;
+    while (i < out.size() && out[i] == ' ') ++i;
+    if (i >= out.size() || out[i] != '=') {
+      at = i;
+      continue;
+    }
+    ++i;
+    while (i < out.size() && out[i] == ' ') ++i;
+    std::size_t end = i;
+    if (end < out.size() && out[end] == '\'') {
+      for (++end; end < out.size() && out[end] != '\''; ++end)
+        if (out[end] == '\\') ++end;
+      mask(i + 1, end);
+    } else {
+      while (end < out.size() && out[end] != ' ' && out[end] != '&') ++end;
+      mask(i, end);
+    }
+    at = end;
+  }
+  // URI: scheme://user:password@host
+  if (const auto scheme = out.find("://"); scheme != std::string::npos) {
+    const auto start = scheme + 3;
+    const auto at = out.find('@', start);
+    const auto slash = out.find('/', start);
+    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+      const auto colon = out.find(':', start);
+      if (colon != std::string::npos && colon < at) mask(colon + 1, at);
+    }
+  }
+  return out;
+}
+
 Result<Connection> Connection::open(const std::string& conninfo, const ConnectOptions& options) {
   Connection c;
   c.description_ = describe_conninfo(conninfo);

@@ -78,6 +78,11 @@ class Connection {
   std::string description_;
 };
 
+// The same text with every password in it (conninfo `password=...`, quoted
+// or not; URI `user:password@` and `?password=`) replaced by '*' of the same
+// length, so the result can overwrite the original in place (argv).
+std::string mask_passwords(std::string_view text);
+
 // Quotes an identifier for SQL: "name" with embedded quotes doubled. Pure.
 std::string quote_ident(std::string_view name);
 // A Postgres text[] literal for use as a bound parameter ({"a","b\"c"}).

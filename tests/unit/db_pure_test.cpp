@@ -53,3 +53,21 @@ TEST(Conninfo, DescribedWithoutPassword) {
   EXPECT_EQ(describe_conninfo("host=h port=1 dbname=d user=u password=s3cret").find("s3cret"), std::string::npos);
   EXPECT_EQ(describe_conninfo("this is = not valid"), "(unparsable connection string)");
 }
+
+TEST(MaskPasswords, HidesEveryFormKeepingTheLength) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"host=db password=hunter2 user=app", "host=db password=******* user=app"},
+      {"password = 'a b\\'c' dbname=x", "password = '******' dbname=x"},
+      {"postgres://app:s3cr%40t@db:5432/avatars", "postgres://app:********@db:5432/avatars"},
+      {"postgresql://db/avatars?user=app&password=pw&sslmode=require",
+       "postgresql://db/avatars?user=app&password=**&sslmode=require"},
+      {"postgres://app@db/avatars", "postgres://app@db/avatars"},
+      {"host=db dbname=password_store", "host=db dbname=password_store"},
+      {"--table", "--table"},
+  };
+  for (const auto& [in, want] : cases) {
+    const auto got = db::mask_passwords(in);
+    EXPECT_EQ(got, want) << in;
+    EXPECT_EQ(got.size(), in.size());
+  }
+}
