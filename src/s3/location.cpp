@@ -92,6 +92,14 @@ Result<Location> Location::parse(std::string_view uri) {
     return fail(ErrorKind::Fatal, "BadLocation", fmt::format("'{}': {}", uri, problem));
   if (loc.prefix.size() >= kMaxKeyBytes)
     return fail(ErrorKind::Fatal, "BadLocation", fmt::format("'{}': prefix longer than S3's key limit", uri));
+  // Legal in a key, but no XML answer (listing, DeleteObjects) can carry it:
+  // almost surely a typo or a shell accident.
+  for (const char c : loc.prefix) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return fail(ErrorKind::Fatal, "BadLocation",
+                  fmt::format("the prefix of s3://{}/ holds a control character (byte 0x{:02x})", loc.bucket,
+                              static_cast<unsigned char>(c)));
+  }
   return loc;
 }
 

@@ -152,6 +152,8 @@ TEST(Locations, ParseS3Uris) {
   EXPECT_EQ(Location::parse("s3://legacy-s3")->prefix, "");
   EXPECT_EQ(Location::parse("s3://legacy-s3/")->prefix, "");
   EXPECT_EQ(Location::parse("s3://b12/a b/c")->prefix, "a b/c");
+  EXPECT_FALSE(Location::parse("s3://b12/a\x01/"));  // no XML answer could carry it
+  EXPECT_FALSE(Location::parse("s3://b12/a\tb/"));
   for (const char* bad :
        {"legacy-s3/image/", "s3:/x/y", "s3://", "s3:///image/", "s3://UPPER/x", "s3://ab/x", "s3://bad_name/x",
         "s3://-lead/x", "s3://trail-/x", "s3://a..b/x", "s3://192.168.1.1/x", "http://b/x"}) {
