@@ -69,7 +69,11 @@ Result<void> denied_or_ok(const Error& e, const std::string& what) {
 // Proves, without changing any object, that the credentials may do what the
 // run will do (docs/privileges.md): read a source object, write and read
 // under the destination prefix, delete under the source prefix.
-Result<void> probe_permissions(Context& c, const std::optional<std::string>& source_key, bool will_delete) {
+// A HEAD of an absent key proves nothing: without an unconditional
+// s3:ListBucket the store answers 403 rather than 404, so only listed keys
+// are read.
+Result<void> probe_permissions(Context& c, const std::optional<std::string>& source_key,
+                               const std::optional<std::string>& dest_key, bool will_delete) {
   auto& s3 = *c.s3;
   if (source_key) {  // CopyObject reads its source: s3:GetObject on the legacy bucket
     auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.source_bucket, *source_key, cb); });
@@ -90,9 +94,11 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
   } else if (w.error().kind != ErrorKind::PreconditionFailed && w.error().kind != ErrorKind::NotFound) {
     return denied_or_ok(w.error(), "write under " + c.dest.to_string());
   }
-  // Reading the copy back: s3:GetObject on the destination (absent: 404).
-  auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.dest_bucket, dest_probe, cb); });
-  if (!h && h.error().kind != ErrorKind::NotFound) return denied_or_ok(h.error(), "read under " + c.dest.to_string());
+  if (dest_key) {  // reading copies back: s3:GetObject on the destination
+    auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.dest_bucket, *dest_key, cb); });
+    if (!h && h.error().kind != ErrorKind::NotFound)
+      return denied_or_ok(h.error(), "read " + c.dest.bucket + "/" + *dest_key);
+  }
   if (!will_delete) return {};
   // Deleting a key that does not exist changes nothing (on a versioned
   // bucket it leaves a delete marker for that never-existing key).
@@ -122,7 +128,7 @@ Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs) 
   // answers S3 and the credentials are accepted.
   const std::pair<const s3::Bucket*, const s3::Location*> targets[] = {{&c.source_bucket, &c.source},
                                                                        {&c.dest_bucket, &c.dest}};
-  std::optional<std::string> source_key;
+  std::optional<std::string> listed[2];
   for (const auto& target : targets) {
     const s3::Bucket& bucket = *target.first;
     const s3::Location& loc = *target.second;
@@ -133,9 +139,9 @@ Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs) 
     if (!page)
       return fail(page.error().kind, page.error().code,
                   fmt::format("cannot list {}: {}", loc.to_string(), page.error().describe()));
-    if (&bucket == &c.source_bucket && !page->objects.empty()) source_key = page->objects.front().key;
+    if (!page->objects.empty()) listed[&bucket == &c.source_bucket ? 0 : 1] = page->objects.front().key;
   }
-  if (needs.writes) return probe_permissions(c, source_key, needs.deletes);
+  if (needs.writes) return probe_permissions(c, listed[0], listed[1], needs.deletes);
   return {};
 }
 
