@@ -21,6 +21,7 @@ here, and Toxiproxy is not packaged).
 Usage: faultproxy.py --mode http|tcp --upstream HOST:PORT --port-file F
                      [--fault NAME --rate R [--after N]] [--base-ms N --jitter-ms N]
                      [--kill-every S] [--seed N] [--stats-file F]
+                     [--tls-cert PEM --tls-key PEM]
 The port it listens on (127.0.0.1, chosen by the kernel) is written to
 --port-file once it accepts; --stats-file gets the count of injected faults
 by kind when it gets SIGTERM.
@@ -31,6 +32,7 @@ import json
 import random
 import signal
 import socket
+import ssl
 import struct
 import sys
 
@@ -177,7 +179,7 @@ class Proxy:
                 if rheaders.get("connection", "").lower() == "close" or "content-length" not in rheaders and \
                         has_body and rheaders.get("transfer-encoding", "").lower() != "chunked":
                     break
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError, OSError):
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, OSError, ssl.SSLError):
             pass
         finally:
             if upstream is not None:
@@ -220,7 +222,11 @@ class Proxy:
 
     async def main(self):
         handler = self.http_client if self.args.mode == "http" else self.tcp_client
-        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        tls = None
+        if self.args.tls_cert:  # a TLS front, for the certificate tests
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(self.args.tls_cert, self.args.tls_key)
+        server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=tls)
         port = server.sockets[0].getsockname()[1]
         if self.args.mode == "tcp" and self.args.kill_every:
             asyncio.get_running_loop().create_task(self.killer())
@@ -248,6 +254,8 @@ def main(argv):
     p.add_argument("--jitter-ms", type=float, default=0.0)
     p.add_argument("--kill-every", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tls-cert", help="serve TLS with this certificate (PEM)")
+    p.add_argument("--tls-key")
     asyncio.run(Proxy(p.parse_args(argv)).main())
 
 

@@ -12,7 +12,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from world import ODD_NAMES, Actors, World, db_connect  # noqa: E402
+from world import ODD_NAMES, Actors, World, make_role  # noqa: E402
 
 SEED = int(os.environ.get("ASSETMV_E2E_OBJECTS", "5000"))
 
@@ -249,25 +249,9 @@ class MigrateTest(unittest.TestCase):
         self.assertEqual(w.snapshot(), before)
 
     def make_role(self, w, table_grants):
-        """A login role with CONNECT, USAGE on the schema and table_grants on the world's table."""
-        role = "assetmv_" + uuid.uuid4().hex[:8]
-        dbname = w.db.get_dsn_parameters()["dbname"]
-        with w.db.cursor() as c:
-            c.execute(f'CREATE ROLE {role} LOGIN')
-            c.execute(f'GRANT CONNECT ON DATABASE "{dbname}" TO {role}')
-            c.execute(f'GRANT USAGE ON SCHEMA public TO {role}')
-            c.execute(f'GRANT {table_grants} ON "{w.table}" TO {role}')
-        self.addCleanup(self.drop_role, role, w.table)
+        role, drop = make_role(w, table_grants)
+        self.addCleanup(drop)
         return role
-
-    @staticmethod
-    def drop_role(role, table):
-        db = db_connect()
-        with db.cursor() as c:
-            c.execute(f'REVOKE ALL ON "{table}" FROM {role}')
-            c.execute(f'DROP OWNED BY {role}')
-            c.execute(f'DROP ROLE {role}')
-        db.close()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,55 @@ def s3_client():
                                       retries={"max_attempts": 10, "mode": "standard"}))
 
 
+def s3_user(uid):
+    """A gateway user of the test's own (no rights on the shared buckets
+    unless a bucket policy grants them); returns its environment."""
+    access, secret = uid.upper().replace("-", ""), "secret-" + uuid.uuid4().hex
+    subprocess.run(["radosgw-admin", "-c", os.path.join(ROOT, ".local", "ceph", "ceph.conf"), "user", "create",
+                    f"--uid={uid}", f"--display-name={uid}", f"--access-key={access}", f"--secret={secret}"],
+                   capture_output=True, check=True)
+    return dict(os.environ, AWS_ACCESS_KEY_ID=access, AWS_SECRET_ACCESS_KEY=secret)
+
+
+def bucket_policy(bucket, prefix, uid, exclude=None, legacy=True):
+    """The S3 statements of docs/privileges.md for one bucket, granted to one
+    gateway user (minus `exclude`). The gateway (Ceph 16) checks DeleteObjects
+    against the bucket's ARN, so s3:DeleteObject is granted there too."""
+    principal = {"AWS": [f"arn:aws:iam:::user/{uid}"]}
+    objects = ["s3:GetObject", "s3:DeleteObject"] if legacy else ["s3:PutObject", "s3:GetObject",
+                                                                   "s3:AbortMultipartUpload"]
+    objects = [a for a in objects if a != exclude]
+    statements = [{"Effect": "Allow", "Principal": principal, "Action": "s3:ListBucket",
+                   "Resource": f"arn:aws:s3:::{bucket}", "Condition": {"StringLike": {"s3:prefix": [prefix + "*"]}}},
+                  {"Effect": "Allow", "Principal": principal, "Action": objects,
+                   "Resource": f"arn:aws:s3:::{bucket}/{prefix}*"}]
+    if legacy and exclude != "s3:DeleteObject":
+        statements.append({"Effect": "Allow", "Principal": principal, "Action": "s3:DeleteObject",
+                           "Resource": f"arn:aws:s3:::{bucket}"})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def make_role(world, table_grants, password=None):
+    """A login role with CONNECT, USAGE on the schema and table_grants on the
+    world's table (docs/privileges.md); returns (role, drop) where drop() removes it."""
+    role = "assetmv_" + uuid.uuid4().hex[:8]
+    dbname = world.db.get_dsn_parameters()["dbname"]
+    with world.db.cursor() as c:
+        c.execute(f"CREATE ROLE {role} LOGIN" + (" PASSWORD %s" if password else ""), (password,) if password else None)
+        c.execute(f'GRANT CONNECT ON DATABASE "{dbname}" TO {role}')
+        c.execute(f'GRANT USAGE ON SCHEMA public TO {role}')
+        c.execute(f'GRANT {table_grants} ON "{world.table}" TO {role}')
+
+    def drop():
+        db = db_connect()
+        with db.cursor() as c:
+            c.execute(f'REVOKE ALL ON "{world.table}" FROM {role}')
+            c.execute(f'DROP OWNED BY {role}')
+            c.execute(f'DROP ROLE {role}')
+        db.close()
+    return role, drop
+
+
 def db_connect(**kw):
     conn = psycopg2.connect(**kw)
     conn.autocommit = True
