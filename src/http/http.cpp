@@ -241,6 +241,9 @@ struct Client::Impl {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opt.verify_tls ? 2L : 0L);
     if (!opt.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, opt.ca_file.c_str());
     curl_easy_setopt(e, CURLOPT_USERAGENT, opt.user_agent.c_str());
+    // Send the path as signed: curl would otherwise squash "/./" and "/../",
+    // which are legal in S3 keys, and the signature would no longer match.
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // S3 redirects name another region: an error, not a hop
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
