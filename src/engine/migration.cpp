@@ -146,6 +146,12 @@ struct Migration::Impl {
     item->dst = std::move(g.dst);
     item->ids = std::move(g.legacy_rows);
     if (item->src) {
+      if (!item->dst && dst_key(*item).size() > s3::kMaxKeyBytes)
+        return conflict(item,
+                        fmt::format("the destination key would be {} bytes, over S3's {}-byte limit; the object and "
+                                    "its rows stay where they are",
+                                    dst_key(*item).size(), s3::kMaxKeyBytes),
+                        "key_too_long");
       if (!item->dst) return copy(item);
       return settle_existing(item, *item->dst,
                              "the destination already holds different content (size or MD5 ETag differ)",
@@ -293,8 +299,21 @@ struct Migration::Impl {
       case Sameness::Different:
         return conflict(item, if_different);
       case Sameness::Unknown:
-        return conflict(item, if_unknown);
+        return settle_by_metadata(item, if_unknown);
     }
+  }
+
+  // Same size, ETags not comparable (a multipart copy's is not an MD5): a
+  // copy this tool made records the source's ETag in its metadata, which
+  // settles it; anything else stays a conflict.
+  void settle_by_metadata(const ItemPtr& item, const char* if_unknown) {
+    s3.head_object(dst_bucket, dst_key(*item), [this, item, if_unknown](Result<s3::ObjectInfo> d) {
+      if (d && d->size == item->src->size && !d->source_etag.empty() && iequals(d->source_etag, item->src->etag)) {
+        ++report.counts.objects_already_in_place;
+        return after_copy(item);
+      }
+      conflict(item, if_unknown);
+    });
   }
 
   void end_copy(const ItemPtr& item) {
@@ -428,12 +447,13 @@ struct Migration::Impl {
 
   // ---- outcomes -----------------------------------------------------------
 
-  void conflict(const ItemPtr& item, std::string why) {
+  // Cannot be moved without a human's decision; nothing is changed for it.
+  void conflict(const ItemPtr& item, std::string why, const char* kind = "conflict") {
     end_copy(item);
     ++report.counts.conflicts;
     rows_done += item->ids.size();
     ++names_done;
-    report.needs_human({"conflict", src_key(*item), dst_key(*item), item->ids, std::move(why)});
+    report.needs_human({kind, src_key(*item), dst_key(*item), item->ids, std::move(why)});
   }
 
   void fail_item(const ItemPtr& item, std::string why) {

@@ -8,7 +8,6 @@
 namespace assetmv::s3 {
 
 namespace {
-constexpr std::size_t kMaxKeyBytes = 1024;  // S3's limit on an object key, in UTF-8 bytes
 
 bool is_digits_and_dots(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });

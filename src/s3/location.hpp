@@ -3,6 +3,7 @@
 // locations as the command line names them. Pure values and parsing.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -10,6 +11,8 @@
 #include "sigv4/sigv4.hpp"
 
 namespace assetmv::s3 {
+
+inline constexpr std::size_t kMaxKeyBytes = 1024;  // S3's limit on an object key, in UTF-8 bytes
 
 struct Endpoint {
   std::string scheme = "https";
