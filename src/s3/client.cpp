@@ -64,6 +64,7 @@ ObjectInfo info_from_headers(const http::Response& r) {
   info.etag = unquote_etag(r.header("etag").value_or(""));
   info.content_type = std::string(r.header("content-type").value_or(""));
   info.last_modified = std::string(r.header("last-modified").value_or(""));
+  info.source_etag = unquote_etag(r.header(kSourceEtagHeader).value_or(""));
   return info;
 }
 
@@ -340,33 +341,44 @@ void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64
         [st](Result<std::string> r) { st->cb(std::move(r)); }, impl_->opt.copy_timeout);
   };
 
-  run<std::string>(
-      dest, create_multipart_upload(dest.name, p.dest_key, ""),
-      [](http::Response& r) { return parse_initiate_multipart(r.body); },
-      [this, st, b, size, part_size, finish](Result<std::string> id) {
-        if (!id) {
-          st->cb(tl::unexpected(id.error()));
-          return;
-        }
-        st->upload_id = *id;
-        st->outstanding = st->parts.size();
-        for (std::size_t i = 0; i < st->parts.size(); ++i) {
-          const std::uint64_t first = i * part_size;
-          const std::uint64_t last = size == 0 ? 0 : std::min(size, first + part_size) - 1;
-          const int number = static_cast<int>(i) + 1;
-          run<std::string>(
-              *b, upload_part_copy(b->name, st->params, st->upload_id, number, first, last),
-              [](http::Response& r) { return parse_copy_result(r.body); },
-              [st, i, number, finish](Result<std::string> etag) {
-                if (etag)
-                  st->parts[i] = {number, *etag};
-                else if (!st->error)
-                  st->error = etag.error();
-                if (--st->outstanding == 0) finish();
-              },
-              impl_->opt.copy_timeout);
-        }
-      });
+  auto begin = [this, st, b, size, part_size, finish](const ObjectInfo& source) {
+    run<std::string>(
+        *b, create_multipart_upload(b->name, st->params.dest_key, source.content_type, source.etag),
+        [](http::Response& r) { return parse_initiate_multipart(r.body); },
+        [this, st, b, size, part_size, finish](Result<std::string> id) {
+          if (!id) {
+            st->cb(tl::unexpected(id.error()));
+            return;
+          }
+          st->upload_id = *id;
+          st->outstanding = st->parts.size();
+          for (std::size_t i = 0; i < st->parts.size(); ++i) {
+            const std::uint64_t first = i * part_size;
+            const std::uint64_t last = size == 0 ? 0 : std::min(size, first + part_size) - 1;
+            const int number = static_cast<int>(i) + 1;
+            run<std::string>(
+                *b, upload_part_copy(b->name, st->params, st->upload_id, number, first, last),
+                [](http::Response& r) { return parse_copy_result(r.body); },
+                [st, i, number, finish](Result<std::string> etag) {
+                  if (etag)
+                    st->parts[i] = {number, *etag};
+                  else if (!st->error)
+                    st->error = etag.error();
+                  if (--st->outstanding == 0) finish();
+                },
+                impl_->opt.copy_timeout);
+          }
+        });
+  };
+  Bucket source = dest;  // a server-side copy: same service
+  source.name = p.source_bucket;
+  head_object(source, p.source_key, [st, begin](Result<ObjectInfo> info) {
+    if (!info) return st->cb(tl::unexpected(info.error()));
+    if (!st->params.if_match.empty() && info->etag != st->params.if_match)
+      return st->cb(fail(ErrorKind::PreconditionFailed, "PreconditionFailed",
+                         fmt::format("{} changed since it was listed", st->params.source_key), 412));
+    begin(*info);
+  });
 }
 
 }  // namespace assetmv::s3

@@ -33,6 +33,7 @@ struct ObjectInfo {
   std::string etag;  // without quotes
   std::string content_type;
   std::string last_modified;
+  std::string source_etag;  // kSourceEtagHeader: set on multipart copies this tool made
 };
 
 struct GetResult {
@@ -89,6 +90,9 @@ class Client {
   // upload on failure. Delivers the new (multipart) ETag. Ceph RGW 16
   // ignores the source condition on UploadPartCopy: callers re-check the
   // source's ETag after the copy.
+  // UploadPartCopy in parts of part_size. The parts carry nothing of the
+  // source's headers, so the source is read first (HEAD, same service) for
+  // its Content-Type, and its ETag goes into the copy's metadata.
   void multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64_t size, std::uint64_t part_size,
                       Callback<std::string> cb);
   // At most kMaxDeleteKeys keys, each representable in XML (see xml_escape).

@@ -113,9 +113,11 @@ S3Request delete_objects(std::string bucket, const std::vector<std::string>& key
   return r;
 }
 
-S3Request create_multipart_upload(std::string bucket, std::string key, const std::string& content_type) {
+S3Request create_multipart_upload(std::string bucket, std::string key, const std::string& content_type,
+                                  const std::string& source_etag) {
   S3Request r{"CreateMultipartUpload", "POST", std::move(bucket), std::move(key), {{"uploads", ""}}, {}, {}};
   if (!content_type.empty()) r.headers.push_back({"content-type", content_type});
+  if (!source_etag.empty()) r.headers.push_back({kSourceEtagHeader, source_etag});
   return r;
 }
 

@@ -74,7 +74,11 @@ S3Request delete_object(std::string bucket, std::string key);
 // At most kMaxDeleteKeys keys; carries Content-MD5 as S3 requires. Quiet mode
 // reports only the keys that failed.
 S3Request delete_objects(std::string bucket, const std::vector<std::string>& keys, bool quiet);
-S3Request create_multipart_upload(std::string bucket, std::string key, const std::string& content_type);
+// The user metadata a multipart copy of ours carries: the source's ETag, so a
+// later run can prove the copy identical although its ETag is not an MD5.
+inline constexpr const char* kSourceEtagHeader = "x-amz-meta-assetmv-source-etag";
+S3Request create_multipart_upload(std::string bucket, std::string key, const std::string& content_type,
+                                  const std::string& source_etag = {});
 // Copies bytes [first, last] of the source as part `part_number`.
 S3Request upload_part_copy(std::string dest_bucket, const CopyParams& p, const std::string& upload_id, int part_number,
                            std::uint64_t first, std::uint64_t last);

@@ -209,17 +209,21 @@ TEST_F(Gateway, MultipartUploadPartCopyForLargeObjects) {
   EXPECT_TRUE(get->body == big);
 }
 
-TEST_F(Gateway, MultipartCopySourceConditionIsIgnoredByThisGateway) {
+TEST_F(Gateway, MultipartCopyOfAChangedSourceIsRefusedBeforeAnyPart) {
   // RGW 16 honours neither name of the source condition on UploadPartCopy,
-  // so the engine re-checks the source's ETag after a multipart copy. This
-  // pins the behaviour so that a gateway that starts enforcing it is noticed.
+  // so the client reads the source's ETag before it starts the upload (and
+  // the engine re-checks it after the copy, for a change during the parts).
   const auto prefix = unique_prefix("mpc412");
   put(legacy, prefix + "big.bin", std::string(6 * 1024 * 1024, 'a'));
   auto r = fx.call<std::string>([&](auto cb) {
     fx.client.multipart_copy(prod, {legacy.name, prefix + "big.bin", prefix + "big.bin", hex(md5("stale")), false},
                              6 * 1024 * 1024, kMinPartBytes, cb);
   });
-  ASSERT_TRUE(r) << "RGW started enforcing x-amz-copy-source-if-match on UploadPartCopy: " << r.error().describe();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::PreconditionFailed);
+  auto h = fx.call<ObjectInfo>([&](auto cb) { fx.client.head_object(prod, prefix + "big.bin", cb); });
+  ASSERT_FALSE(h);
+  EXPECT_EQ(h.error().kind, ErrorKind::NotFound);
 }
 
 TEST_F(Gateway, WrongSecretIsAClearAccessErrorThatNeverShowsTheSecret) {

@@ -175,11 +175,15 @@ TEST(S3Client, MultipartCopySendsRangesAndCompletes) {
   std::mutex mu;
   std::vector<std::string> ranges;
   std::string complete_body;
+  std::map<std::string, std::string> create_headers;
   FakeHttpServer server([&](const FakeRequest& r) {
     std::lock_guard lock(mu);
-    if (r.method == "POST" && r.target.find("uploads") != std::string::npos)
+    if (r.method == "HEAD") return FakeResponse{200, {{"ETag", "\"e\""}, {"Content-Type", "image/png"}}, ""};
+    if (r.method == "POST" && r.target.find("uploads") != std::string::npos) {
+      create_headers = r.headers;
       return FakeResponse{
           200, {}, "<InitiateMultipartUploadResult><UploadId>U1</UploadId></InitiateMultipartUploadResult>"};
+    }
     if (r.method == "PUT") {
       ranges.push_back(r.headers.at("x-amz-copy-source-range"));
       return FakeResponse{200, {}, "<CopyPartResult><ETag>\"p\"</ETag></CopyPartResult>"};
@@ -197,11 +201,31 @@ TEST(S3Client, MultipartCopySendsRangesAndCompletes) {
   std::sort(ranges.begin(), ranges.end());
   EXPECT_EQ(ranges, (std::vector<std::string>{"bytes=0-9", "bytes=10-19", "bytes=20-24"}));
   EXPECT_NE(complete_body.find("<PartNumber>3</PartNumber>"), std::string::npos);
+  // The parts carry no headers: the source's type and ETag are set on the upload.
+  EXPECT_EQ(create_headers["content-type"], "image/png");
+  EXPECT_EQ(create_headers["x-amz-meta-assetmv-source-etag"], "e");
+}
+
+TEST(S3Client, MultipartCopyOfAChangedSourceStartsNoUpload) {
+  std::atomic<int> posts{0};
+  FakeHttpServer server([&](const FakeRequest& r) {
+    if (r.method == "HEAD") return FakeResponse{200, {{"ETag", "\"newer\""}}, ""};
+    ++posts;
+    return FakeResponse{500, {}, ""};
+  });
+  Harness h(server);
+  auto r = wait<std::string>(h.loop, [&](auto cb) {
+    h.s3->multipart_copy(h.bucket, {"s", "k", "d", "e", false}, 25, 10, cb);
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::PreconditionFailed);
+  EXPECT_EQ(posts.load(), 0);
 }
 
 TEST(S3Client, MultipartCopyAbortsWhenAPartFails) {
   std::atomic<bool> aborted{false};
   FakeHttpServer server([&](const FakeRequest& r) {
+    if (r.method == "HEAD") return FakeResponse{200, {{"ETag", "\"e\""}}, ""};
     if (r.method == "POST")
       return FakeResponse{
           200, {}, "<InitiateMultipartUploadResult><UploadId>U1</UploadId></InitiateMultipartUploadResult>"};

@@ -95,7 +95,9 @@ TEST(Builders, PutObjectHasContentMd5TypeAndOptionalIfNoneMatch) {
 
 TEST(Builders, MultipartRequests) {
   CopyParams p{"src", "big key", "dst key", "etag1", true};
-  auto create = create_multipart_upload("dst", "dst key", "image/png");
+  auto create = create_multipart_upload("dst", "dst key", "image/png", "abc123");
+  EXPECT_EQ(find(create.headers, "x-amz-meta-assetmv-source-etag")->value, "abc123");
+  EXPECT_EQ(find(create.headers, "content-type")->value, "image/png");
   EXPECT_EQ(address(create, local()).url, "http://127.0.0.1:57480/dst/dst%20key?uploads=");
   auto part = upload_part_copy("dst", p, "up/id", 3, 10, 19);
   EXPECT_EQ(address(part, local()).url, "http://127.0.0.1:57480/dst/dst%20key?partNumber=3&uploadId=up%2Fid");
