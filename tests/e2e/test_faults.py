@@ -18,7 +18,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from world import Actors, World, db_connect  # noqa: E402
+from world import ASSETMV, Actors, World, db_connect  # noqa: E402
 
 OBJECTS = int(os.environ.get("ASSETMV_FAULT_OBJECTS", "2000"))
 MAX_RUNS = 6  # a run that stops with exit 3 is resumed; more than this many is a failure
@@ -107,7 +107,8 @@ class FaultTest(unittest.TestCase):
         got = w.snapshot()
         moved = sum(1 for k in before["legacy"] if k not in got["legacy"])
         end_ok = got == want
-        line = (f"fault {name}: runs {codes}, {moved} objects moved in {elapsed:.1f} s, "
+        build = os.path.basename(os.path.dirname(os.path.dirname(ASSETMV)))
+        line = (f"fault {name} [{build}]: runs {codes}, {moved} objects moved in {elapsed:.1f} s, "
                 f"injected {json.dumps(stats, sort_keys=True)}, probe {probe['checks']} checks "
                 f"{len(probe['violations'])} violations, end state {'exact' if end_ok else 'DIFFERS'}")
         print("\n" + line, file=sys.stderr)
