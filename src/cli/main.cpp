@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   try {
     std::vector<std::string> args(argv, argv + argc);
     std::vector<char*> ptrs;
+    ptrs.reserve(args.size());
     for (auto& a : args) ptrs.push_back(a.data());
     mask_argv(argc, argv);
     return run(argc, ptrs.data());
