@@ -31,7 +31,8 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--stall-timeout", o.stall_timeout_s,
-                 "Seconds without a byte after which a request is abandoned and retried (a dead peer or a blackhole)")
+                 "Seconds without a byte after which an S3 request or a database statement is abandoned and retried "
+                 "(a dead peer or a blackhole)")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   app.add_flag("--insecure-tls", o.insecure_tls, "Do not verify TLS certificates (logged loudly; never in production)");

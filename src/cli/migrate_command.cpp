@@ -190,7 +190,9 @@ int run(MigrateArgs& a, bool verify) {
     return kExitUsage;
   }
   auto table = ctx->table;
-  engine::DbSession db(a.common.db, table, RetryPolicy{});
+  db::ConnectOptions db_options;
+  db_options.answer_timeout_ms = a.common.stall_timeout_s * 1000;  // the same patience as for S3
+  engine::DbSession db(a.common.db, table, RetryPolicy{}, db_options);
   nlohmann::json out = {{"command", command},
                         {"version", "0.1.0"},
                         {"started_at", started_at},

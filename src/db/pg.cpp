@@ -1,8 +1,12 @@
 #include "db/pg.hpp"
 
 #include <fmt/format.h>
+#include <poll.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstdlib>
 
 #include "core/log.hpp"
@@ -101,6 +105,7 @@ std::string mask_passwords(std::string_view text) {
 Result<Connection> Connection::open(const std::string& conninfo, const ConnectOptions& options) {
   Connection c;
   c.description_ = describe_conninfo(conninfo);
+  c.answer_timeout_ms_ = std::max(options.answer_timeout_ms, options.lock_timeout_ms + 1'000);
   // Our defaults come first so that anything in the user's string overrides them.
   std::vector<const char*> keys{"fallback_application_name", "client_encoding"};
   std::vector<const char*> vals{"assetmv", "UTF8"};
@@ -147,16 +152,46 @@ Error Connection::error_from(PGresult* res, std::string_view sql) const {
   return e;
 }
 
+bool Connection::await_answer() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(answer_timeout_ms_);
+  while (PQisBusy(conn_.get()) != 0) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{PQsocket(conn_.get()), POLLIN, 0};
+    const int n = poll(&p, 1, static_cast<int>(left));
+    if (n < 0 && errno != EINTR) return true;  // PQgetResult reports the broken connection
+    if (n > 0 && PQconsumeInput(conn_.get()) == 0) return true;
+  }
+  return true;
+}
+
 Result<Rows> Connection::exec(const std::string& sql, const std::vector<Param>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  PGresult* raw = params.empty() ? PQexec(conn_.get(), sql.c_str())
-                                 : PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(params.size()), nullptr,
-                                                values.data(), nullptr, nullptr, 0);
-  Rows rows(raw);
-  const auto status = raw != nullptr ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return tl::unexpected(error_from(raw, sql));
+  const int sent = params.empty() ? PQsendQuery(conn_.get(), sql.c_str())
+                                  : PQsendQueryParams(conn_.get(), sql.c_str(), static_cast<int>(params.size()),
+                                                      nullptr, values.data(), nullptr, nullptr, 0);
+  if (sent == 0) return tl::unexpected(error_from(nullptr, sql));
+  if (!await_answer()) {
+    conn_.reset();  // the session's state is unknown: never reuse it
+    return fail(ErrorKind::Retryable, "NoAnswer",
+                fmt::format("{} on {}: no answer within {} ms; connection dropped",
+                            std::string_view(sql).substr(0, sql.find(' ')), description_, answer_timeout_ms_));
+  }
+  // As PQexec: the last result, unless one of them is an error.
+  Rows rows(nullptr);
+  std::unique_ptr<PGresult, ResultDeleter> failed;
+  while (PGresult* r = PQgetResult(conn_.get())) {
+    const auto st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !failed)
+      failed.reset(r);
+    else
+      rows = Rows(r);
+  }
+  if (failed) return tl::unexpected(error_from(failed.get(), sql));
+  if (!rows.has_result()) return tl::unexpected(error_from(nullptr, sql));
   return rows;
 }
 

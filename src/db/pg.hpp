@@ -42,6 +42,7 @@ class Rows {
     return std::string(get(row, col));
   }
   std::string_view command_tuples() const { return PQcmdTuples(res_.get()); }
+  bool has_result() const { return res_ != nullptr; }
 
  private:
   std::unique_ptr<PGresult, ResultDeleter> res_;
@@ -55,6 +56,11 @@ struct ConnectOptions {
   int lock_timeout_ms = 5'000;
   int statement_timeout_ms = 120'000;
   int default_connect_timeout_s = 10;  // used when neither the conninfo nor PGCONNECT_TIMEOUT sets one
+  // No answer at all within this long: the server or the network is gone
+  // (statement_timeout cannot fire if its answer cannot reach us), so the
+  // connection is dropped and the statement fails as retryable. Longer than
+  // lock_timeout, so that a lock wait ends as the server's own 55P03.
+  int answer_timeout_ms = 30'000;
 };
 
 class Connection {
@@ -74,8 +80,12 @@ class Connection {
 
  private:
   Error error_from(PGresult* res, std::string_view sql) const;
+  // Waits for the statement's whole answer, up to answer_timeout_ms.
+  bool await_answer();
+
   std::unique_ptr<PGconn, ConnDeleter> conn_;
   std::string description_;
+  int answer_timeout_ms_ = 30'000;
 };
 
 // The same text with every password in it (conninfo `password=...`, quoted

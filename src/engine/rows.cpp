@@ -13,7 +13,7 @@ namespace assetmv::engine {
 Result<void> DbSession::connect() {
   table_.reset();
   conn_.reset();
-  auto c = db::Connection::open(conninfo_);
+  auto c = db::Connection::open(conninfo_, options_);
   if (!c) return tl::unexpected(c.error());
   conn_ = std::make_unique<db::Connection>(std::move(*c));
   table_ = std::make_unique<db::PathTable>(*conn_, ref_);

@@ -23,8 +23,8 @@ namespace assetmv::engine {
 
 class DbSession {
  public:
-  DbSession(std::string conninfo, db::TableRef ref, RetryPolicy policy)
-      : conninfo_(std::move(conninfo)), ref_(std::move(ref)), policy_(policy) {}
+  DbSession(std::string conninfo, db::TableRef ref, RetryPolicy policy, db::ConnectOptions options = {})
+      : conninfo_(std::move(conninfo)), ref_(std::move(ref)), policy_(policy), options_(options) {}
 
   Result<void> connect();
   std::string describe() const { return conn_ ? conn_->describe() : db::describe_conninfo(conninfo_); }
@@ -56,6 +56,7 @@ class DbSession {
   std::string conninfo_;
   db::TableRef ref_;
   RetryPolicy policy_;
+  db::ConnectOptions options_;
   Jitter jitter_;
   std::unique_ptr<db::Connection> conn_;
   std::unique_ptr<db::PathTable> table_;

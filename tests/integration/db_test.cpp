@@ -1,6 +1,8 @@
 // The database layer against a real PostgreSQL 15.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "db/table.hpp"
 #include "seed/seeder.hpp"
 #include "services.hpp"
@@ -202,6 +204,26 @@ TEST_F(Db, LockHeldByAnotherSessionTimesOutAsRetryable) {
   EXPECT_EQ(r.error().kind, ErrorKind::Retryable);
   ASSERT_TRUE(other->exec("ROLLBACK"));
   EXPECT_TRUE(table.compare_and_set({{1, "image/1.png", "avatar/1.png"}}));
+}
+
+TEST_F(Db, AStatementWithNoAnswerIsAbandonedAndTheConnectionDropped) {
+  // statement_timeout cannot help when the answer cannot reach us; the
+  // client's own deadline does (here a sleeping server stands in for a
+  // blackholed network).
+  ConnectOptions fast;
+  fast.lock_timeout_ms = 100;
+  fast.answer_timeout_ms = 300;  // raised to lock_timeout + 1 s
+  auto mine = Connection::open(env_or("ASSETMV_TEST_DB", ""), fast);
+  ASSERT_TRUE(mine);
+  const auto started = std::chrono::steady_clock::now();
+  auto r = mine->exec("SELECT pg_sleep(30)");
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "NoAnswer");
+  EXPECT_EQ(r.error().kind, ErrorKind::Retryable);
+  EXPECT_FALSE(mine->ok());  // never reused: its state is unknown
+  EXPECT_GE(took, std::chrono::milliseconds(1'000));
+  EXPECT_LT(took, std::chrono::seconds(5));
 }
 
 TEST_F(Db, ConnectionErrorsNameTheServerButNotThePassword) {
