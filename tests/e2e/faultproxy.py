@@ -16,11 +16,15 @@ here, and Toxiproxy is not packaged).
                truncate      forward, then send the headers and half the body
                              and close (the answer is shorter than announced)
   tcp mode   sits between assetmv and PostgreSQL, copies bytes both ways, and
-             with --kill-every SECONDS resets every open connection that often.
+             with --kill-every SECONDS resets every open connection that often;
+             with --blackhole-at S --blackhole-for D it forwards nothing from
+             S seconds after start for D seconds (connections stay open, their
+             bytes vanish; a connection that lost bytes stays dead).
 
 Usage: faultproxy.py --mode http|tcp --upstream HOST:PORT --port-file F
                      [--fault NAME --rate R [--after N]] [--base-ms N --jitter-ms N]
-                     [--kill-every S] [--seed N] [--stats-file F]
+                     [--kill-every S] [--blackhole-at S --blackhole-for D]
+                     [--seed N] [--stats-file F]
                      [--tls-cert PEM --tls-key PEM]
 The port it listens on (127.0.0.1, chosen by the kernel) is written to
 --port-file once it accepts; --stats-file gets the count of injected faults
@@ -198,9 +202,16 @@ class Proxy:
         pair = (cwriter, uwriter)
         self.open.add(pair)
 
+        dead = [False]
+
         async def pipe(r, w):
             try:
                 while data := await r.read(65536):
+                    if dead[0] or self.blackholed():
+                        if not dead[0]:
+                            self.count("blackholed_connections")
+                        dead[0] = True  # its stream has a hole: never usable again
+                        continue
                     w.write(data)
                     await w.drain()
             except (ConnectionError, OSError):
@@ -210,6 +221,12 @@ class Proxy:
 
         await asyncio.gather(pipe(creader, uwriter), pipe(ureader, cwriter))
         self.open.discard(pair)
+
+    def blackholed(self):
+        if not self.args.blackhole_for:
+            return False
+        since = asyncio.get_running_loop().time() - self.started
+        return self.args.blackhole_at <= since < self.args.blackhole_at + self.args.blackhole_for
 
     async def killer(self):
         while True:
@@ -222,6 +239,7 @@ class Proxy:
 
     async def main(self):
         handler = self.http_client if self.args.mode == "http" else self.tcp_client
+        self.started = asyncio.get_running_loop().time()
         tls = None
         if self.args.tls_cert:  # a TLS front, for the certificate tests
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -253,6 +271,8 @@ def main(argv):
     p.add_argument("--base-ms", type=float, default=0.0)
     p.add_argument("--jitter-ms", type=float, default=0.0)
     p.add_argument("--kill-every", type=float, default=0.0)
+    p.add_argument("--blackhole-at", type=float, default=0.0)
+    p.add_argument("--blackhole-for", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tls-cert", help="serve TLS with this certificate (PEM)")
     p.add_argument("--tls-key")

@@ -184,16 +184,27 @@ class FaultTest(unittest.TestCase):
 
     # ---- PostgreSQL faults --------------------------------------------------------
 
-    def test_pg_connection_killed_mid_run(self):
-        w = self.world("pgkill")
+    def through_pg_proxy(self, name, *proxy_args):
+        w = self.world(name)
         upstream = f"{os.environ.get('PGHOST', '127.0.0.1')}:{os.environ.get('PGPORT', '5432')}"
-        proxy = FaultProxy("tcp", upstream, "--kill-every", "0.7")
+        proxy = FaultProxy("tcp", upstream, *proxy_args)
         self.addCleanup(lambda: proxy.proc.poll() is None and proxy.stop())
         env = dict(os.environ, PGHOST="127.0.0.1", PGPORT=str(proxy.port))
         stats = {}
-        _, stats = self.migrate_through(w, "pg_kill", env=env,
-                                        fault_stats=lambda: stats.update(proxy.stop()) or stats)
+        _, stats = self.migrate_through(w, name, env=env, fault_stats=lambda: stats.update(proxy.stop()) or stats)
+        return stats
+
+    def test_pg_connection_killed_mid_run(self):
+        stats = self.through_pg_proxy("pg_kill", "--kill-every", "0.7")
         self.assertGreater(stats.get("kill", 0), 2)
+
+    def test_pg_blackhole_times_out_and_reconnects(self):
+        """The database stops answering for 12 s mid-run (connections stay
+        open, nothing comes back): the statement is abandoned after
+        --stall-timeout's patience (at least lock_timeout + 1 s) and the
+        session reconnects once the database is back."""
+        stats = self.through_pg_proxy("pg_blackhole", "--blackhole-at", "3", "--blackhole-for", "12")
+        self.assertGreater(stats.get("blackholed_connections", 0), 0)
 
     def test_pg_terminate_backend_mid_run(self):
         w = self.world("pgterm")
