@@ -54,6 +54,15 @@ std::optional<std::string> overlap_problem(const Context& c) {
   return std::nullopt;
 }
 
+// What the usual transport failures of a first request mean for the operator.
+std::string transport_hint(const std::string& code, const std::string& scheme) {
+  if (code == "curl60") return " (the certificate is not trusted: --ca-file trusts a private CA)";
+  if (code == "curl35" && scheme == "https") return " (no TLS handshake: is the endpoint plain HTTP? use http://)";
+  if ((code == "curl52" || code == "curl56") && scheme == "http")
+    return " (no HTTP answer: is the endpoint TLS? use https://)";
+  return {};
+}
+
 // Names a probe key that no one else uses, so probing it touches nothing real.
 std::string probe_key(const std::string& prefix) {
   std::random_device rd;
@@ -138,7 +147,8 @@ Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs) 
     auto page = s3::wait<s3::ListPage>(*c.loop, [&](auto cb) { c.s3->list_objects_v2(bucket, p, cb); });
     if (!page)
       return fail(page.error().kind, page.error().code,
-                  fmt::format("cannot list {}: {}", loc.to_string(), page.error().describe()));
+                  fmt::format("cannot list {}: {}{}", loc.to_string(), page.error().describe(),
+                              transport_hint(page.error().code, bucket.endpoint.scheme)));
     if (!page->objects.empty()) listed[&bucket == &c.source_bucket ? 0 : 1] = page->objects.front().key;
   }
   if (needs.writes) return probe_permissions(c, listed[0], listed[1], needs.deletes);
@@ -216,7 +226,7 @@ int run(MigrateArgs& a, bool verify) {
 
   if (auto pf = preflight(*ctx, db, {!verify && !a.dry_run, !verify && !a.dry_run && !a.keep_source}); !pf) {
     logging::error("preflight", pf.error().message, {{"kind", to_string(pf.error().kind)}});
-    out["error"] = pf.error().describe();
+    out["error"] = pf.error().message;  // already names the underlying error and its code
     return finish(kExitUsage, "preflight_failed");
   }
   if (!ctx->source.prefix.empty() && ctx->source.prefix.back() != '/')

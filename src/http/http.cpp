@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <mutex>
 #include <stdexcept>
@@ -72,6 +73,7 @@ struct Transfer {
   Client::Callback cb;
   std::size_t max_bytes = 0;
   bool too_large = false;
+  std::array<char, CURL_ERROR_SIZE> error_buffer{};  // curl's detailed reason ("SSL certificate problem: ...")
 };
 
 struct Client::Impl {
@@ -203,7 +205,9 @@ struct Client::Impl {
     if (code != CURLE_OK) {
       ++stats.transport_errors;
       r.curl_code = static_cast<int>(code);
-      r.curl_error = t.too_large ? "response body larger than the configured limit" : curl_easy_strerror(code);
+      r.curl_error = t.too_large                 ? "response body larger than the configured limit"
+                     : t.error_buffer[0] != '\0' ? t.error_buffer.data()
+                                                 : curl_easy_strerror(code);
     }
   }
 
@@ -228,6 +232,8 @@ struct Client::Impl {
     const auto& rq = t.request;
     curl_easy_setopt(e, CURLOPT_URL, rq.url.c_str());
     curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+    t.error_buffer[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error_buffer.data());
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);

@@ -139,6 +139,7 @@ class TlsTest(unittest.TestCase):
         self.assertEqual(rc, 2, err[-2000:])
         self.assertIn(expect, report["error"])
         self.assertEqual(self.w.snapshot(), self.before)
+        print(f"\n  exit 2: {report['error']}", file=sys.stderr, end="")
 
     def test_certificate_verified_by_default(self):
         rc, report, err = self.run_with(self.w, self.https)
