@@ -308,7 +308,10 @@ struct Migration::Impl {
   // settles it; anything else stays a conflict.
   void settle_by_metadata(const ItemPtr& item, const char* if_unknown) {
     s3.head_object(dst_bucket, dst_key(*item), [this, item, if_unknown](Result<s3::ObjectInfo> d) {
-      if (d && d->size == item->src->size && !d->source_etag.empty() && iequals(d->source_etag, item->src->etag)) {
+      if (!d && d.error().kind == ErrorKind::NotFound)
+        return fail_item(item, "the destination disappeared since it was listed; run again");
+      if (!d) return fail_request(item, "cannot read the destination to compare it: ", d.error());
+      if (d->size == item->src->size && !d->source_etag.empty() && iequals(d->source_etag, item->src->etag)) {
         ++report.counts.objects_already_in_place;
         return after_copy(item);
       }
