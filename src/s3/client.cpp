@@ -372,6 +372,7 @@ void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64
   };
   Bucket source = dest;  // a server-side copy: same service
   source.name = p.source_bucket;
+  if (!virtual_host_compatible(source.name, source.endpoint.scheme == "https")) source.endpoint.path_style = true;
   head_object(source, p.source_key, [st, begin](Result<ObjectInfo> info) {
     if (!info) return st->cb(tl::unexpected(info.error()));
     if (!st->params.if_match.empty() && info->etag != st->params.if_match)
