@@ -12,6 +12,7 @@ PACKAGES=(
   libspdlog-dev nlohmann-json3-dev libexpected-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev uuid-runtime curl procps bc time wrk
+  openssl  # the TLS tests make their own certificate
   # local services: PostgreSQL 15 and a Ceph RADOS Gateway
   postgresql radosgw ceph-mon ceph-osd ceph-common
   # peers for side-by-side comparisons
