@@ -94,13 +94,8 @@ Result<Context> make_context(const CommonOptions& o) {
   if (!src_ep) return tl::unexpected(src_ep.error());
   auto dst_ep = endpoint_for(o.dest_endpoint, o.endpoint, *aws, o);
   if (!dst_ep) return tl::unexpected(dst_ep.error());
-  c.source_bucket = {*src_ep, aws->credentials, c.source.bucket, false};
-  c.dest_bucket = {*dst_ep, aws->credentials, c.dest.bucket, false};
-  for (auto* b : {&c.source_bucket, &c.dest_bucket}) {
-    // A dotted bucket name cannot be a TLS host name: fall back to path style.
-    if (!b->endpoint.path_style && !s3::virtual_host_compatible(b->name, b->endpoint.scheme == "https"))
-      b->endpoint.path_style = true;
-  }
+  c.source_bucket = s3::bucket_on(*src_ep, aws->credentials, c.source.bucket);
+  c.dest_bucket = s3::bucket_on(*dst_ep, aws->credentials, c.dest.bucket);
 
   auto table = db::TableRef::parse(o.table, o.id_column, o.path_column);
   if (!table) return tl::unexpected(table.error());

@@ -307,6 +307,7 @@ void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64
                             Callback<std::string> cb) {
   struct State {
     CopyParams params;
+    Bucket source;  // for the HEAD of the source: must outlive it, as every Bucket an operation uses
     std::string upload_id;
     std::vector<CompletedPart> parts;
     std::size_t outstanding = 0;
@@ -370,10 +371,8 @@ void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64
           }
         });
   };
-  Bucket source = dest;  // a server-side copy: same service
-  source.name = p.source_bucket;
-  if (!virtual_host_compatible(source.name, source.endpoint.scheme == "https")) source.endpoint.path_style = true;
-  head_object(source, p.source_key, [st, begin](Result<ObjectInfo> info) {
+  st->source = bucket_on(dest.endpoint, dest.credentials, p.source_bucket);  // server-side: same service
+  head_object(st->source, p.source_key, [st, begin](Result<ObjectInfo> info) {
     if (!info) return st->cb(tl::unexpected(info.error()));
     if (!st->params.if_match.empty() && info->etag != st->params.if_match)
       return st->cb(fail(ErrorKind::PreconditionFailed, "PreconditionFailed",

@@ -122,4 +122,9 @@ bool virtual_host_compatible(std::string_view bucket, bool tls) {
   return bucket_name_problem(bucket).empty() && !(tls && bucket.find('.') != std::string_view::npos);
 }
 
+Bucket bucket_on(Endpoint endpoint, sigv4::Credentials credentials, std::string name) {
+  if (!virtual_host_compatible(name, endpoint.scheme == "https")) endpoint.path_style = true;
+  return {std::move(endpoint), std::move(credentials), std::move(name), false};
+}
+
 }  // namespace assetmv::s3

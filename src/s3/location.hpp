@@ -58,4 +58,8 @@ std::string bucket_name_problem(std::string_view name);
 // Whether a bucket name can be used as a DNS label under TLS (no dots).
 bool virtual_host_compatible(std::string_view bucket, bool tls);
 
+// The bucket `name` on `endpoint`: path-style when the name cannot be a TLS
+// host name (a dotted bucket), whatever the endpoint asks for.
+Bucket bucket_on(Endpoint endpoint, sigv4::Credentials credentials, std::string name);
+
 }  // namespace assetmv::s3

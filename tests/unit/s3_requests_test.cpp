@@ -195,4 +195,8 @@ TEST(Locations, VirtualHostCompatibility) {
   EXPECT_TRUE(virtual_host_compatible("legacy-s3", true));
   EXPECT_FALSE(virtual_host_compatible("my.bucket", true));
   EXPECT_TRUE(virtual_host_compatible("my.bucket", false));
+  const auto aws = Endpoint::aws("eu-west-1");
+  EXPECT_FALSE(bucket_on(aws, {}, "legacy-s3").endpoint.path_style);
+  EXPECT_TRUE(bucket_on(aws, {}, "my.bucket").endpoint.path_style);  // a dotted name is no TLS host name
+  EXPECT_EQ(bucket_on(aws, {}, "my.bucket").name, "my.bucket");
 }
