@@ -283,15 +283,16 @@ struct Migration::Impl {
       end_copy(item);
       settle_existing(item, {dst_key(*item), d->etag, d->size, d->last_modified},
                       "the destination appeared during the run with different content",
-                      "the destination appeared during the run; its ETag cannot prove it identical");
+                      "the destination appeared during the run; its ETag cannot prove it identical", &*d);
     });
   }
 
   // A destination object already exists for this name: identical content
   // counts as done (the rows move on to it); anything else is a conflict,
-  // never overwritten.
+  // never overwritten. `head` is the destination's HEAD when the caller has
+  // one already: only it carries the metadata that can settle an Unknown.
   void settle_existing(const ItemPtr& item, const s3::ObjectEntry& dst, const char* if_different,
-                       const char* if_unknown) {
+                       const char* if_unknown, const s3::ObjectInfo* head = nullptr) {
     switch (compare_objects(*item->src, dst)) {
       case Sameness::Same:
         ++report.counts.objects_already_in_place;
@@ -299,24 +300,25 @@ struct Migration::Impl {
       case Sameness::Different:
         return conflict(item, if_different);
       case Sameness::Unknown:
-        return settle_by_metadata(item, if_unknown);
+        if (head != nullptr) return settle_by_metadata(item, *head, if_unknown);
+        return s3.head_object(dst_bucket, dst_key(*item), [this, item, if_unknown](Result<s3::ObjectInfo> d) {
+          if (!d && d.error().kind == ErrorKind::NotFound)
+            return fail_item(item, "the destination disappeared since it was listed; run again");
+          if (!d) return fail_request(item, "cannot read the destination to compare it: ", d.error());
+          settle_by_metadata(item, *d, if_unknown);
+        });
     }
   }
 
   // Same size, ETags not comparable (a multipart copy's is not an MD5): a
   // copy this tool made records the source's ETag in its metadata, which
   // settles it; anything else stays a conflict.
-  void settle_by_metadata(const ItemPtr& item, const char* if_unknown) {
-    s3.head_object(dst_bucket, dst_key(*item), [this, item, if_unknown](Result<s3::ObjectInfo> d) {
-      if (!d && d.error().kind == ErrorKind::NotFound)
-        return fail_item(item, "the destination disappeared since it was listed; run again");
-      if (!d) return fail_request(item, "cannot read the destination to compare it: ", d.error());
-      if (d->size == item->src->size && !d->source_etag.empty() && iequals(d->source_etag, item->src->etag)) {
-        ++report.counts.objects_already_in_place;
-        return after_copy(item);
-      }
-      conflict(item, if_unknown);
-    });
+  void settle_by_metadata(const ItemPtr& item, const s3::ObjectInfo& dst, const char* if_unknown) {
+    if (dst.size == item->src->size && !dst.source_etag.empty() && iequals(dst.source_etag, item->src->etag)) {
+      ++report.counts.objects_already_in_place;
+      return after_copy(item);
+    }
+    conflict(item, if_unknown);
   }
 
   void end_copy(const ItemPtr& item) {
