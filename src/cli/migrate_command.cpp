@@ -69,7 +69,9 @@ std::string probe_key(const std::string& prefix) {
   return fmt::format("{}.assetmv-preflight-{:08x}{:08x}", prefix, rd(), rd());
 }
 
-Result<void> denied_or_ok(const Error& e, const std::string& what) {
+// A probe's failure: a denial names the permission, anything else says the
+// permission could not be checked.
+Result<void> permission_error(const Error& e, const std::string& what) {
   if (e.kind == ErrorKind::AccessDenied)
     return fail(ErrorKind::AccessDenied, e.code, fmt::format("no permission to {}: {}", what, e.describe()));
   return fail(e.kind, e.code, fmt::format("cannot check the permission to {}: {}", what, e.describe()));
@@ -87,7 +89,7 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
   if (source_key) {  // CopyObject reads its source: s3:GetObject on the legacy bucket
     auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.source_bucket, *source_key, cb); });
     if (!h && h.error().kind != ErrorKind::NotFound)
-      return denied_or_ok(h.error(), "read " + c.source.bucket + "/" + *source_key);
+      return permission_error(h.error(), "read " + c.source.bucket + "/" + *source_key);
   }
   // A PUT conditional on an ETag that cannot exist is refused (412, or 404
   // where the key is absent) after the permission check and before any
@@ -101,19 +103,19 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
                   "the store ignored If-Match and wrote the empty probe object; delete it when convenient",
                   {{"key", c.dest.bucket + "/" + dest_probe}});
   } else if (w.error().kind != ErrorKind::PreconditionFailed && w.error().kind != ErrorKind::NotFound) {
-    return denied_or_ok(w.error(), "write under " + c.dest.to_string());
+    return permission_error(w.error(), "write under " + c.dest.to_string());
   }
   if (dest_key) {  // reading copies back: s3:GetObject on the destination
     auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.dest_bucket, *dest_key, cb); });
     if (!h && h.error().kind != ErrorKind::NotFound)
-      return denied_or_ok(h.error(), "read " + c.dest.bucket + "/" + *dest_key);
+      return permission_error(h.error(), "read " + c.dest.bucket + "/" + *dest_key);
   }
   if (!will_delete) return {};
   // Deleting a key that does not exist changes nothing (on a versioned
   // bucket it leaves a delete marker for that never-existing key).
   const std::string src_probe = probe_key(c.source.prefix);
   auto d = s3::wait<s3::DeleteResult>(*c.loop, [&](auto cb) { s3.delete_objects(c.source_bucket, {src_probe}, cb); });
-  if (!d) return denied_or_ok(d.error(), "delete under " + c.source.to_string());
+  if (!d) return permission_error(d.error(), "delete under " + c.source.to_string());
   if (!d->failed.empty()) {
     const auto& f = d->failed.front();
     return fail(f.code == "AccessDenied" ? ErrorKind::AccessDenied : ErrorKind::Fatal, f.code,
