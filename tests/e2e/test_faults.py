@@ -122,45 +122,56 @@ class FaultTest(unittest.TestCase):
         self.assertGreater(moved, OBJECTS // 2)
         return codes, stats
 
-    def through_s3_proxy(self, name, *proxy_args):
-        w = self.world(name)
-        proxy = FaultProxy("http", s3_upstream(), *proxy_args)
+    def proxied(self, mode, *proxy_args):
+        """A FaultProxy in front of the gateway (http) or PostgreSQL (tcp),
+        stopped at cleanup, and the environment that sends assetmv through it."""
+        if mode == "http":
+            proxy = FaultProxy("http", s3_upstream(), *proxy_args)
+            env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{proxy.port}")
+        else:
+            upstream = f"{os.environ.get('PGHOST', '127.0.0.1')}:{os.environ.get('PGPORT', '5432')}"
+            proxy = FaultProxy("tcp", upstream, *proxy_args)
+            env = dict(os.environ, PGHOST="127.0.0.1", PGPORT=str(proxy.port))
         self.addCleanup(lambda: proxy.proc.poll() is None and proxy.stop())
-        env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{proxy.port}")
-        stats = {}
-        _, stats = self.migrate_through(w, name, env=env, fault_stats=lambda: stats.update(proxy.stop()) or stats)
+        return proxy, env
+
+    def through_proxy(self, name, mode, *proxy_args):
+        """migrate_through a proxy; returns the proxy's counts."""
+        w = self.world(name)
+        proxy, env = self.proxied(mode, *proxy_args)
+        _, stats = self.migrate_through(w, name, env=env, fault_stats=proxy.stop)
         return stats
 
     # ---- S3 faults --------------------------------------------------------------
 
     def test_s3_latency_and_jitter(self):
-        stats = self.through_s3_proxy("latency", "--fault", "latency", "--rate", "1", "--base-ms", "20",
+        stats = self.through_proxy("latency", "http", "--fault", "latency", "--rate", "1", "--base-ms", "20",
                                       "--jitter-ms", "200")
         self.assertEqual(stats["latency"], stats["requests"])
         self.assertGreater(stats["latency"], OBJECTS // 2)
 
     def test_s3_connection_reset_mid_response(self):
-        stats = self.through_s3_proxy("reset", "--fault", "reset", "--rate", "0.05")
+        stats = self.through_proxy("reset", "http", "--fault", "reset", "--rate", "0.05")
         self.assertGreater(stats["reset"], 20)
 
     def test_s3_blackhole_times_out_and_retries(self):
-        stats = self.through_s3_proxy("blackhole", "--fault", "blackhole", "--rate", "0.01")
+        stats = self.through_proxy("blackhole", "http", "--fault", "blackhole", "--rate", "0.01")
         self.assertGreater(stats["blackhole"], 3)
 
     def test_s3_500_internal_error(self):
-        stats = self.through_s3_proxy("e500", "--fault", "e500", "--rate", "0.05")
+        stats = self.through_proxy("e500", "http", "--fault", "e500", "--rate", "0.05")
         self.assertGreater(stats["e500"], 20)
 
     def test_s3_503_slowdown(self):
-        stats = self.through_s3_proxy("e503", "--fault", "e503", "--rate", "0.10")
+        stats = self.through_proxy("e503", "http", "--fault", "e503", "--rate", "0.10")
         self.assertGreater(stats["e503"], 40)
 
     def test_s3_copy_200_with_error_body(self):
-        stats = self.through_s3_proxy("copy_error", "--fault", "copy_error", "--rate", "0.05")
+        stats = self.through_proxy("copy_error", "http", "--fault", "copy_error", "--rate", "0.05")
         self.assertGreater(stats["copy_error"], 20)
 
     def test_s3_truncated_body(self):
-        stats = self.through_s3_proxy("truncate", "--fault", "truncate", "--rate", "0.05")
+        stats = self.through_proxy("truncate", "http", "--fault", "truncate", "--rate", "0.05")
         self.assertGreater(stats["truncate"], 5)
 
     def test_s3_outage_stops_3_and_resumes(self):
@@ -168,11 +179,9 @@ class FaultTest(unittest.TestCase):
         gives up with exit 3 once retries are spent; the next run, with the store
         back, finishes the job."""
         w = self.world("outage")
-        proxy = FaultProxy("http", s3_upstream(), "--fault", "e500", "--rate", "1", "--after", "600")
-        self.addCleanup(lambda: proxy.proc.poll() is None and proxy.stop())
+        proxy, env = self.proxied("http", "--fault", "e500", "--rate", "1", "--after", "600")
         started = time.time()
-        rc, report, err = w.run("migrate", "--stall-timeout", str(STALL_S), timeout=300,
-                                env=dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{proxy.port}"))
+        rc, report, err = w.run("migrate", "--stall-timeout", str(STALL_S), timeout=300, env=env)
         stats = proxy.stop()
         self.assertEqual(rc, 3, err[-3000:])
         self.assertEqual(report["stop_reason"], "error")
@@ -184,18 +193,8 @@ class FaultTest(unittest.TestCase):
 
     # ---- PostgreSQL faults --------------------------------------------------------
 
-    def through_pg_proxy(self, name, *proxy_args):
-        w = self.world(name)
-        upstream = f"{os.environ.get('PGHOST', '127.0.0.1')}:{os.environ.get('PGPORT', '5432')}"
-        proxy = FaultProxy("tcp", upstream, *proxy_args)
-        self.addCleanup(lambda: proxy.proc.poll() is None and proxy.stop())
-        env = dict(os.environ, PGHOST="127.0.0.1", PGPORT=str(proxy.port))
-        stats = {}
-        _, stats = self.migrate_through(w, name, env=env, fault_stats=lambda: stats.update(proxy.stop()) or stats)
-        return stats
-
     def test_pg_connection_killed_mid_run(self):
-        stats = self.through_pg_proxy("pg_kill", "--kill-every", "0.7")
+        stats = self.through_proxy("pg_kill", "tcp", "--kill-every", "0.7")
         self.assertGreater(stats.get("kill", 0), 2)
 
     def test_pg_blackhole_times_out_and_reconnects(self):
@@ -203,7 +202,7 @@ class FaultTest(unittest.TestCase):
         open, nothing comes back): the statement is abandoned after
         --stall-timeout's patience (at least lock_timeout + 1 s) and the
         session reconnects once the database is back."""
-        stats = self.through_pg_proxy("pg_blackhole", "--blackhole-at", "3", "--blackhole-for", "12")
+        stats = self.through_proxy("pg_blackhole", "tcp", "--blackhole-at", "3", "--blackhole-for", "12")
         self.assertGreater(stats.get("blackholed_connections", 0), 0)
 
     def test_pg_terminate_backend_mid_run(self):
