@@ -1,5 +1,6 @@
 #include "core/loop.hpp"
 
+#include <fmt/format.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -141,9 +142,23 @@ int EventLoop::run_once(Clock::duration max_wait) {
   return ran;
 }
 
-void EventLoop::run_until(const std::function<bool()>& done) {
+bool EventLoop::nothing_pending() {
+  if (!posted_.empty() || !timers_.empty() || watches_.size() > 1) return false;  // watches_ holds wakefd_
+  std::lock_guard lock(foreign_mu_);
+  return foreign_.empty();
+}
+
+Result<void> EventLoop::run_until(std::string_view waiting_for, const std::function<bool()>& done) {
   stopped_ = false;
-  while (!stopped_ && !done()) run_once(std::chrono::seconds(1));
+  while (!stopped_ && !done()) {
+    if (nothing_pending())
+      return fail(ErrorKind::Fatal, "WaitWithNothingPending",
+                  fmt::format("internal error: waiting for {} with nothing in flight, no timer and no task that "
+                              "could end the wait; stopping rather than hanging (please report this)",
+                              waiting_for));
+    run_once(std::chrono::seconds(1));
+  }
+  return {};
 }
 
 }  // namespace assetmv

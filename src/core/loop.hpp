@@ -14,9 +14,12 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "core/error.hpp"
 
 namespace assetmv {
 
@@ -46,8 +49,15 @@ class EventLoop {
   // One iteration: waits at most max_wait for I/O or the next timer, then runs
   // what is due. Returns the number of callbacks run.
   int run_once(Clock::duration max_wait);
-  // Iterates until done() holds (checked before every wait) or stop() is called.
-  void run_until(const std::function<bool()>& done);
+  // Iterates until done() holds (checked before every wait) or stop() is
+  // called. A wait that nothing could ever end (no posted task, no timer, no
+  // watched descriptor besides the loop's own wakeup) is a bug of the
+  // caller's, not a state to sleep in: it fails at once with a Fatal
+  // "WaitWithNothingPending" error naming `waiting_for`. A caller that waits
+  // for another thread's post_from_any_thread() keeps a watch or a timer.
+  [[nodiscard]] Result<void> run_until(std::string_view waiting_for, const std::function<bool()>& done);
+  // True when nothing could end a wait: see run_until.
+  bool nothing_pending();
   void stop() { stopped_ = true; }
   bool stopped() const { return stopped_; }
 
@@ -58,7 +68,6 @@ class EventLoop {
   // default) turns it off. Trades at most `window` of latency for CPU.
   void set_coalescing(Clock::duration window) { coalesce_ = window; }
 
-  std::size_t watched() const { return watches_.size(); }
   std::size_t timers() const { return timers_.size(); }
 
  private:

@@ -2,8 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "engine/join.hpp"
-#include "engine/lister.hpp"
 #include "engine/spool.hpp"
 
 namespace assetmv::engine {
@@ -18,30 +19,10 @@ AuditResult audit(EventLoop& loop, s3::Client& s3, const s3::Bucket& source, con
     result.error = splits.error();
     return result;
   }
-  Lister src(s3, source, o.legacy_prefix, nullptr, *splits);
-  Lister dst(s3, dest, o.dest_prefix, nullptr, *splits);
-  Joiner join(src, dst, spool);
-  src.fill();
-  dst.fill();
   Progress p;
   p.legacy_rows = c.rows_legacy + c.rows_dest;
   auto last = std::chrono::steady_clock::now();
-  for (;;) {
-    Group g;
-    auto step = join.next(g);
-    if (!step) {
-      result.error = step.error();
-      break;
-    }
-    if (*step == Joiner::Step::Wait) {
-      loop.run_until([&] { return (src.ready() && dst.ready()) || hooks.stop_requested(); });
-      if (hooks.stop_requested()) {
-        result.error = Error{ErrorKind::Fatal, "Interrupted", "stopped by a signal"};
-        break;
-      }
-      continue;
-    }
-    if (*step == Joiner::Step::End) break;
+  auto check = [&](const Group& g) {
     ++p.names_done;
     p.rows_done += g.legacy_rows.size() + g.dest_rows.size();
     const std::string src_key = o.legacy_prefix + g.name;
@@ -56,26 +37,48 @@ AuditResult audit(EventLoop& loop, s3::Client& s3, const s3::Bucket& source, con
                             "row still on the legacy path, whose object is missing; the destination exists"});
       } else {
         c.dangling_rows += g.legacy_rows.size();
-        report.needs_human({"dangling_row", src_key, dst_key, g.legacy_rows,
-                            "row points at an object that exists "
-                            "nowhere"});
+        report.needs_human(
+            {"dangling_row", src_key, dst_key, g.legacy_rows, "row points at an object that exists nowhere"});
       }
     }
     if (!g.dest_rows.empty() && !g.dst) {
       c.rows_missing_object += g.dest_rows.size();
       report.needs_human({"row_missing_object", dst_key, "", g.dest_rows, "row points at a missing object"});
     }
+  };
+
+  // The same feed as migrate's: verify takes every group as it comes (it
+  // only counts), and a page landing wakes the next pump.
+  bool ended = false;
+  std::optional<Feed> feed;
+  auto pump = [&] {
+    if (ended || result.error) return;
+    auto state = feed->pump([] { return true; }, check);
+    if (!state) {
+      result.error = state.error();
+    } else if (*state == Feed::State::Ended) {
+      ended = true;
+    }
     const auto now = std::chrono::steady_clock::now();
     if (hooks.on_progress && now - last > std::chrono::milliseconds(200)) {
       last = now;
-      p.objects_listed = src.listed() + dst.listed();
+      p.objects_listed = feed->legacy_listed() + feed->dest_listed();
       hooks.on_progress(p);
     }
-  }
+  };
+  feed.emplace(loop, s3, Feed::Streams{source, dest, o.legacy_prefix, o.dest_prefix, *splits}, spool, pump);
+  pump();
+  if (auto w = loop.run_until("the audit's listings",
+                              [&] { return ended || result.error.has_value() || hooks.stop_requested(); });
+      !w)
+    result.error = w.error();
+  if (!result.error && !ended) result.error = Error{ErrorKind::Fatal, "Interrupted", "stopped by a signal"};
   // Let a page still in flight land before the listers go away.
-  loop.run_until([&] { return s3.idle(); });
-  c.legacy_objects_listed = src.listed();
-  c.dest_objects_listed = dst.listed();
+  if (auto w = loop.run_until("the audit's last listing page", [&] { return !feed->listing_in_flight(); });
+      !w && !result.error)
+    result.error = w.error();
+  c.legacy_objects_listed = feed->legacy_listed();
+  c.dest_objects_listed = feed->dest_listed();
   result.consistent = !result.error && c.rows_legacy == 0 && c.rows_missing_object == 0 && c.legacy_objects_listed == 0;
   return result;
 }

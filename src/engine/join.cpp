@@ -5,10 +5,7 @@ namespace assetmv::engine {
 Result<Joiner::Step> Joiner::next(Group& out) {
   for (Lister* l : {&src_, &dst_}) {
     if (l->error()) return tl::unexpected(*l->error());
-    if (!l->ready()) {
-      l->fill();
-      return Step::Wait;
-    }
+    if (!l->ready()) return Step::Wait;  // its page is in flight: on_progress comes
   }
   auto row = rows_.peek();
   if (!row) return tl::unexpected(row.error());
@@ -40,9 +37,46 @@ Result<Joiner::Step> Joiner::next(Group& out) {
     auto popped = rows_.next(discard);
     if (!popped) return tl::unexpected(popped.error());
   }
-  src_.fill();
-  dst_.fill();
   return Step::Ready;
+}
+
+Feed::Feed(EventLoop& loop, s3::Client& s3, const Streams& streams, Spool& rows, std::function<void()> wake)
+    : loop_(loop),
+      wake_(std::move(wake)),
+      src_(
+          s3, streams.source, streams.legacy_prefix, [this] { request_wake(); }, streams.splits),
+      dst_(
+          s3, streams.dest, streams.dest_prefix, [this] { request_wake(); }, streams.splits),
+      join_(src_, dst_, rows) {}
+
+void Feed::request_wake() {
+  if (wake_posted_ || !wake_) return;
+  wake_posted_ = true;
+  loop_.post([this, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired()) return;
+    wake_posted_ = false;
+    wake_();
+  });
+}
+
+Result<Feed::State> Feed::pump(const std::function<bool()>& has_room, const std::function<void(Group)>& take) {
+  if (error_) return tl::unexpected(*error_);
+  if (ended_) return State::Ended;
+  while (has_room()) {
+    Group g;
+    auto step = join_.next(g);
+    if (!step) {
+      error_ = step.error();
+      return tl::unexpected(*error_);
+    }
+    if (*step == Joiner::Step::Wait) return State::Waiting;
+    if (*step == Joiner::Step::End) {
+      ended_ = true;
+      return State::Ended;
+    }
+    take(std::move(g));
+  }
+  return State::Full;
 }
 
 }  // namespace assetmv::engine

@@ -5,6 +5,8 @@
 // path column, memory bounded by the listers' pages.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,14 +33,62 @@ class Joiner {
   enum class Step { Ready, Wait, End };
 
   Joiner(Lister& src, Lister& dst, Spool& rows) : src_(src), dst_(dst), rows_(rows) {}
-  // Ready: `out` holds the next group. Wait: a lister has no page yet (call
-  // fill() and come back when it has). End: all three streams are exhausted.
+  // Ready: `out` holds the next group. Wait: a lister has no page yet (its
+  // page is in flight; the lister's on_progress says when it lands). End:
+  // all three streams are exhausted.
   Result<Step> next(Group& out);
 
  private:
   Lister& src_;
   Lister& dst_;
   Spool& rows_;
+};
+
+// Drives the join from the event loop, the one way both migrate and verify
+// consume it. The feed owns both listers; every page that lands posts one
+// wake() (coalesced, never from inside a client callback), and the consumer
+// answers it, or any moment it has made room, by calling pump(). So a
+// consumer waits only for what is in flight: when pump() says Waiting, a
+// listing page is on its way and its wake() will come.
+class Feed {
+ public:
+  struct Streams {
+    const s3::Bucket& source;
+    const s3::Bucket& dest;
+    std::string legacy_prefix;
+    std::string dest_prefix;
+    std::vector<std::string> splits;  // listing ranges (see Lister)
+  };
+  Feed(EventLoop& loop, s3::Client& s3, const Streams& streams, Spool& rows, std::function<void()> wake);
+  Feed(const Feed&) = delete;
+  Feed& operator=(const Feed&) = delete;
+
+  enum class State {
+    Full,     // has_room() said no: call pump() again when there is room
+    Waiting,  // a lister is between pages: wake() comes when one lands
+    Ended,    // every name has been handed out
+  };
+  // Hands groups to take() while has_room() holds. An error (a listing or
+  // the spool) ends the feed; pump() keeps returning it.
+  Result<State> pump(const std::function<bool()>& has_room, const std::function<void(Group)>& take);
+
+  bool ended() const { return ended_; }
+  std::uint64_t legacy_listed() const { return src_.listed(); }
+  std::uint64_t dest_listed() const { return dst_.listed(); }
+  bool listing_in_flight() const { return src_.in_flight() || dst_.in_flight(); }
+
+ private:
+  void request_wake();
+
+  EventLoop& loop_;
+  std::function<void()> wake_;
+  bool wake_posted_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // a posted wake outliving the feed does nothing
+  Lister src_;
+  Lister dst_;
+  Joiner join_;
+  bool ended_ = false;
+  std::optional<Error> error_;
 };
 
 }  // namespace assetmv::engine

@@ -31,6 +31,7 @@ Lister::Lister(s3::Client& client, const s3::Bucket& bucket, std::string prefix,
     ranges_[i].last = prefix_ + splits[i];
     ranges_[i + 1].start_after = prefix_ + splits[i];
   }
+  fill();
 }
 
 void Lister::skip_finished() {
@@ -55,7 +56,7 @@ const Listed* Lister::front() const {
 
 void Lister::pop() {
   ranges_[current_].buffer.pop_front();
-  skip_finished();
+  fill();
 }
 
 bool Lister::in_flight() const {
@@ -122,7 +123,9 @@ void Lister::on_page(std::size_t index, Result<s3::ListPage> page) {
       }
     }
   }
-  skip_finished();
+  // The window moves as ranges finish: a range that came back empty must not
+  // leave the next one unrequested (issue 10: verify waited on it for good).
+  fill();
   if (on_progress_) on_progress_();
 }
 

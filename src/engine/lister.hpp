@@ -4,10 +4,14 @@
 // are in flight. Each range keeps about two pages (2,000 entries) buffered:
 // memory is bounded by kParallelRanges, never by the object count.
 //
-// Contract: call fill() whenever the consumer may wait (it is idempotent);
-// ready() says whether front()/pop() can answer without waiting. The lister
-// fails (error()) on a listing error after the client's retries, and on a
-// listing that goes backwards, since the join relies on key order.
+// Contract: the lister keeps its own window full. It starts listing when it
+// is constructed and asks for the next pages itself whenever a page lands or
+// pop() drains a range, so a consumer never has to prompt it: whenever
+// ready() is false, a page is in flight for the range the consumer reads, and
+// its arrival calls on_progress. ready() says whether front()/pop() can
+// answer without waiting. The lister fails (error()) on a listing error after
+// the client's retries, and on a listing that goes backwards, since the join
+// relies on key order. It must outlive its pages in flight (in_flight()).
 #pragma once
 
 #include <deque>
@@ -36,8 +40,10 @@ class Lister {
   // on_progress is called on the loop after each page arrives.
   Lister(s3::Client& client, const s3::Bucket& bucket, std::string prefix, std::function<void()> on_progress,
          const std::vector<std::string>& splits = {});
+  // Pages in flight hold a pointer to it.
+  Lister(const Lister&) = delete;
+  Lister& operator=(const Lister&) = delete;
 
-  void fill();
   bool ready() const;
   bool exhausted() const;
   const Listed* front() const;
@@ -57,6 +63,8 @@ class Lister {
     bool in_flight = false;
     bool done = false;
   };
+  // Keeps kParallelRanges ranges from the current one listed or listing.
+  void fill();
   void request(std::size_t index);
   void on_page(std::size_t index, Result<s3::ListPage> page);
   void skip_finished();

@@ -74,9 +74,7 @@ struct Migration::Impl {
 
   Report report;
   Spool spool;
-  std::unique_ptr<Lister> src_list;
-  std::unique_ptr<Lister> dst_list;
-  std::unique_ptr<Joiner> join;
+  std::unique_ptr<Feed> feed;
 
   std::size_t copying = 0;
   OutageBreaker outage{kOutageFailuresInARow};
@@ -120,20 +118,15 @@ struct Migration::Impl {
   }
 
   void pump() {
-    while (!stopping && !feeding_done && !backlog_full()) {
-      Group g;
-      auto step = join->next(g);
-      if (!step) {
-        stop_fatal(step.error());
-        break;
-      }
-      if (*step == Joiner::Step::Wait) break;
-      if (*step == Joiner::Step::End) {
+    if (!stopping && !feeding_done) {
+      auto state =
+          feed->pump([this] { return !stopping && !backlog_full(); }, [this](Group g) { start(std::move(g)); });
+      if (!state) {
+        stop_fatal(state.error());
+      } else if (*state == Feed::State::Ended) {
         feeding_done = true;
         logging::debug("migrate.feed_done", "every name has been handed out");
-        break;
       }
-      start(std::move(g));
     }
     if (cas_queue.size() >= o.cas_batch || ((feeding_done || stopping) && copying == 0)) flush_cas();
     if (delete_queue.size() >= s3::kMaxDeleteKeys || feeding_done || stopping) flush_deletes();
@@ -501,7 +494,7 @@ struct Migration::Impl {
     p.legacy_rows = report.counts.legacy_rows_found;
     p.rows_done = rows_done;
     p.names_done = names_done;
-    p.objects_listed = src_list ? src_list->listed() : 0;
+    p.objects_listed = feed ? feed->legacy_listed() : 0;
     p.objects_copied = report.counts.objects_copied;
     p.objects_deleted = report.counts.legacy_objects_deleted;
     p.needs_human = report.needs_human_count();
@@ -536,20 +529,16 @@ struct Migration::Impl {
     logging::info("migrate.rows", fmt::format("{} rows under the legacy prefix", report.counts.legacy_rows_found),
                   {{"spool_runs", spool.runs()}, {"listing_ranges", splits->size() + 1}});
 
-    src_list = std::make_unique<Lister>(
-        s3, src_bucket, o.legacy_prefix, [this] { request_pump(); }, *splits);
-    dst_list = std::make_unique<Lister>(
-        s3, dst_bucket, o.dest_prefix, [this] { request_pump(); }, *splits);
-    join = std::make_unique<Joiner>(*src_list, *dst_list, spool);
-    src_list->fill();
-    dst_list->fill();
+    feed =
+        std::make_unique<Feed>(loop, s3, Feed::Streams{src_bucket, dst_bucket, o.legacy_prefix, o.dest_prefix, *splits},
+                               spool, [this] { pump(); });
     tick_timer = loop.call_after(o.flush_interval, [this] { tick(); });
-    loop.run_until([this] { return finished(); });
+    if (auto w = loop.run_until("the migration to finish", [this] { return finished(); }); !w) stop_fatal(w.error());
     loop.cancel(tick_timer);
     flush_cas();  // nothing is left normally; after a stop this is a no-op
     if (hooks.on_progress) hooks.on_progress(progress());
 
-    report.counts.legacy_objects_listed = src_list->listed();
+    report.counts.legacy_objects_listed = feed->legacy_listed();
     if (stopping) {
       result.outcome = Outcome::Stopped;
       result.error = fatal;

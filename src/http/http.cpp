@@ -316,13 +316,6 @@ std::size_t Client::in_flight() const { return impl_->active.size(); }
 const ClientStats& Client::stats() const { return impl_->stats; }
 const ClientOptions& Client::options() const { return impl_->opt; }
 
-Response send_and_wait(EventLoop& loop, Client& client, Request request) {
-  std::optional<Response> out;
-  client.send(std::move(request), [&out](Response r) { out = std::move(r); });
-  loop.run_until([&out] { return out.has_value(); });
-  return std::move(*out);
-}
-
 std::string_view reason_phrase(int status) {
   switch (status) {
     case 200:

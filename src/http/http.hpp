@@ -84,10 +84,6 @@ class Client {
   std::unique_ptr<Impl> impl_;
 };
 
-// Runs the loop until cb has been called: for tools and tests that want one
-// synchronous exchange.
-Response send_and_wait(EventLoop& loop, Client& client, Request request);
-
 // The standard reason phrase of the statuses S3 uses ("Slow Down" for 503,
 // as S3 sends it); "Status" for others. For servers written for tests and benches.
 std::string_view reason_phrase(int status);

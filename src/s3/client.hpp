@@ -60,6 +60,10 @@ struct ClientStats {
   OpStats total;
 };
 
+// What was counted after `before` was taken: a phase's own requests (the
+// preflight's checks apart from the run's work).
+ClientStats stats_since(const ClientStats& now, const ClientStats& before);
+
 // Turns a non-success HTTP exchange into an Error with a clear message,
 // classified by classify_http(). Pure; exposed for tests.
 Error error_from_response(const http::Response& resp, const S3Request& req, const Bucket& bucket);
@@ -126,7 +130,7 @@ template <class T, class Start>
 Result<T> wait(EventLoop& loop, Start&& start) {
   std::optional<Result<T>> out;
   start([&out](Result<T> r) { out = std::move(r); });
-  loop.run_until([&out] { return out.has_value(); });
+  if (auto w = loop.run_until("an S3 answer", [&out] { return out.has_value(); }); !w) return tl::unexpected(w.error());
   return std::move(*out);
 }
 

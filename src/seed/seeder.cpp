@@ -104,7 +104,10 @@ Result<SeedReport> seed(EventLoop& loop, s3::Client& client, const s3::Bucket& l
     }
   };
   fill();
-  loop.run_until([&] { return outstanding == 0 && (first_error || next >= opt.count); });
+  if (auto w =
+          loop.run_until("the seed's uploads", [&] { return outstanding == 0 && (first_error || next >= opt.count); });
+      !w)
+    return tl::unexpected(w.error());
   if (first_error) return tl::unexpected(*first_error);
   rep.upload_seconds = since(t_up);
 

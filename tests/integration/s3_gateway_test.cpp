@@ -165,7 +165,7 @@ TEST_F(Gateway, DeleteObjectsInBatchesOfAThousand) {
       --outstanding;
     });
   }
-  fx.loop.run_until([&] { return outstanding == 0; });
+  ASSERT_TRUE(fx.loop.run_until("the test", [&] { return outstanding == 0; }));
   ASSERT_EQ(list_all(legacy, prefix).size(), 1000U);
   keys.push_back(prefix + "never-existed.png");
   auto too_many = fx.call<DeleteResult>([&](auto cb) { fx.client.delete_objects(legacy, keys, cb); });
@@ -291,10 +291,10 @@ TEST_F(Gateway, HundredsInFlightOnKeptAliveConnections) {
       ok += r ? 1 : 0;
     });
   }
-  loop.run_until([&] {
+  ASSERT_TRUE(loop.run_until("the test", [&] {
     peak = std::max(peak, client.in_flight());
     return done == 2000;
-  });
+  }));
   EXPECT_EQ(ok, 2000);
   EXPECT_GE(peak, 150U);
   EXPECT_LE(http.stats().connections_opened, 200U);  // 2,000 requests, at most one connection per slot

@@ -231,7 +231,7 @@ TEST(Loop, TimersRunInOrderAndCancelWorks) {
   auto id = loop.call_after(20ms, [&] { order.push_back(2); });
   loop.cancel(id);
   loop.post([&] { order.push_back(0); });
-  loop.run_until([&] { return order.size() == 3; });
+  ASSERT_TRUE(loop.run_until("the test", [&] { return order.size() == 3; }));
   EXPECT_EQ(order, (std::vector<int>{0, 1, 3}));
   EXPECT_EQ(loop.timers(), 0U);
 }
@@ -251,12 +251,67 @@ TEST(Loop, WatchesFileDescriptorsAndCrossThreadPosts) {
   loop.call_after(5ms, [&] { ASSERT_EQ(write(fds[1], "hi", 2), 2); });
   bool posted = false;
   std::thread th([&] { loop.post_from_any_thread([&] { posted = true; }); });
-  loop.run_until([&] { return got == "hi" && posted; });
+  EXPECT_TRUE(loop.run_until("the test", [&] { return got == "hi" && posted; }));
   th.join();
   loop.unwatch(fds[0]);
   close(fds[0]);
   close(fds[1]);
   EXPECT_EQ(got, "hi");
+}
+
+// The guard against hangs (issue 10): a wait that nothing could end fails at
+// once, naming what it waited for, instead of sleeping forever.
+TEST(LoopGuard, AWaitWithNothingPendingFailsAtOnceNamingTheWait) {
+  EventLoop loop;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = loop.run_until("both listings to have a page", [] { return false; });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::Fatal);
+  EXPECT_EQ(r.error().code, "WaitWithNothingPending");
+  EXPECT_NE(r.error().message.find("both listings to have a page"), std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);
+}
+
+TEST(LoopGuard, TripsWhenTheLastPendingThingIsGoneWithoutEndingTheWait) {
+  EventLoop loop;
+  int ran = 0;
+  loop.post([&] { ++ran; });
+  loop.call_after(10ms, [&] { ++ran; });
+  auto r = loop.run_until("a flag nobody sets", [] { return false; });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(ran, 2);  // both ran first: the guard waits while anything is pending
+  // A cancelled timer ends nothing either.
+  loop.cancel(loop.call_after(10s, [] {}));
+  EXPECT_FALSE(loop.run_until("a cancelled timer", [] { return false; }));
+}
+
+TEST(LoopGuard, AnyPendingTimerTaskOrWatchKeepsTheWaitAlive) {
+  EventLoop loop;
+  bool fired = false;
+  loop.call_after(20ms, [&] { fired = true; });
+  EXPECT_TRUE(loop.run_until("a timer", [&] { return fired; }));
+
+  int steps = 0;  // a chain of posted tasks, each posting the next
+  std::function<void()> step = [&] {
+    if (++steps < 5) loop.post(step);
+  };
+  loop.post(step);
+  EXPECT_TRUE(loop.run_until("posted tasks", [&] { return steps == 5; }));
+
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  bool readable = false;
+  loop.watch(fds[0], true, false, [&](bool r, bool, bool) { readable = readable || r; });
+  std::thread writer([&] {
+    std::this_thread::sleep_for(30ms);
+    EXPECT_EQ(write(fds[1], "x", 1), 1);
+  });
+  EXPECT_TRUE(loop.run_until("a watched descriptor", [&] { return readable; }));
+  writer.join();
+  loop.unwatch(fds[0]);
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_FALSE(loop.run_until("nothing any more", [] { return false; }));
 }
 
 TEST(Loop, CoalescingBatchesTricklingEventsButNeverDelaysATimer) {
@@ -286,11 +341,11 @@ TEST(Loop, CoalescingBatchesTricklingEventsButNeverDelaysATimer) {
   const auto start = std::chrono::steady_clock::now();
   bool fired = false;
   loop.call_after(20ms, [&] { fired = true; });
-  loop.run_until([&] { return fired; });
+  ASSERT_TRUE(loop.run_until("the test", [&] { return fired; }));
   // The pause stopped at the timer's due time, not at the 200 ms window.
   EXPECT_LT(std::chrono::steady_clock::now() - start, 150ms);
   writer.join();
-  loop.run_until([&] { return got == "abcde"; });
+  ASSERT_TRUE(loop.run_until("the test", [&] { return got == "abcde"; }));
   EXPECT_LE(wakeups, 3);  // "a", then the rest in one or two batches, not four wakeups
   loop.unwatch(fds[0]);
   close(fds[0]);

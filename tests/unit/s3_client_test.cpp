@@ -109,7 +109,7 @@ TEST(S3Client, SlowDownShrinksTheSharedWindowAndIsRetried) {
       if (r) ++ok;
     });
   }
-  h.loop.run_until([&] { return done == 10; });
+  ASSERT_TRUE(h.loop.run_until("the test", [&] { return done == 10; }));
   EXPECT_EQ(ok, 10);
   EXPECT_LT(h.s3->pacer().window(), 64.0);
   EXPECT_EQ(h.s3->stats().total.throttled, 20U);
@@ -123,7 +123,7 @@ TEST(S3Client, ConnectionsAreKeptAliveAndReused) {
   Harness h(server, opt);
   int done = 0;
   for (int i = 0; i < 400; ++i) h.s3->put_object(h.bucket, "k", "x", {}, [&](Result<std::string>) { ++done; });
-  h.loop.run_until([&] { return done == 400; });
+  ASSERT_TRUE(h.loop.run_until("the test", [&] { return done == 400; }));
   EXPECT_LE(server.connections_accepted(), 8);
   EXPECT_LE(h.http->stats().connections_opened, 8U);
   EXPECT_EQ(h.http->stats().requests, 400U);
@@ -241,6 +241,6 @@ TEST(S3Client, MultipartCopyAbortsWhenAPartFails) {
   });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::PreconditionFailed);
-  h.loop.run_until([&] { return aborted.load() && h.s3->idle(); });
+  ASSERT_TRUE(h.loop.run_until("the test", [&] { return aborted.load() && h.s3->idle(); }));
   EXPECT_TRUE(aborted.load());
 }
