@@ -83,13 +83,29 @@ Result<void> permission_error(const Error& e, const std::string& what) {
 // A HEAD of an absent key proves nothing: without an unconditional
 // s3:ListBucket the store answers 403 rather than 404, so only listed keys
 // are read.
+// The preflight's checks as the report lists them: each says what it proved
+// and how the store answered. A probe meant to be refused (the PUT on an
+// impossible ETag) is a passed check, not a failed request of the run.
+struct Checks {
+  nlohmann::json list = nlohmann::json::array();
+  void add(const std::string& permission, const std::string& operation, const std::string& target,
+           const std::string& answer) {
+    list.push_back({{"permission", permission}, {"operation", operation}, {"target", target}, {"answer", answer}});
+  }
+};
+
+std::string answer_of(const Error& e) {
+  return e.http_status > 0 ? fmt::format("{} {}", e.http_status, e.code) : e.code;
+}
+
 Result<void> probe_permissions(Context& c, const std::optional<std::string>& source_key,
-                               const std::optional<std::string>& dest_key, bool will_delete) {
+                               const std::optional<std::string>& dest_key, bool will_delete, Checks& checks) {
   auto& s3 = *c.s3;
   if (source_key) {  // CopyObject reads its source: s3:GetObject on the legacy bucket
     auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.source_bucket, *source_key, cb); });
     if (!h && h.error().kind != ErrorKind::NotFound)
       return permission_error(h.error(), "read " + c.source.bucket + "/" + *source_key);
+    checks.add("s3:GetObject", "HeadObject", c.source.bucket + "/" + *source_key, h ? "200" : answer_of(h.error()));
   }
   // A PUT conditional on an ETag that cannot exist is refused (412, or 404
   // where the key is absent) after the permission check and before any
@@ -105,10 +121,14 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
   } else if (w.error().kind != ErrorKind::PreconditionFailed && w.error().kind != ErrorKind::NotFound) {
     return permission_error(w.error(), "write under " + c.dest.to_string());
   }
+  checks.add(
+      "s3:PutObject", "PutObject If-Match on an impossible ETag", c.dest.bucket + "/" + dest_probe,
+      w ? "200 (written: the store ignored If-Match)" : answer_of(w.error()) + " (refused as meant: nothing written)");
   if (dest_key) {  // reading copies back: s3:GetObject on the destination
     auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.dest_bucket, *dest_key, cb); });
     if (!h && h.error().kind != ErrorKind::NotFound)
       return permission_error(h.error(), "read " + c.dest.bucket + "/" + *dest_key);
+    checks.add("s3:GetObject", "HeadObject", c.dest.bucket + "/" + *dest_key, h ? "200" : answer_of(h.error()));
   }
   if (!will_delete) return {};
   // Deleting a key that does not exist changes nothing (on a versioned
@@ -121,6 +141,8 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
     return fail(f.code == "AccessDenied" ? ErrorKind::AccessDenied : ErrorKind::Fatal, f.code,
                 fmt::format("no permission to delete under {}: {}: {}", c.source.to_string(), f.code, f.message));
   }
+  checks.add("s3:DeleteObject", "DeleteObjects of a never-existing key", c.source.bucket + "/" + src_probe,
+             "200 (nothing existed, nothing deleted)");
   return {};
 }
 
@@ -130,7 +152,7 @@ struct PreflightNeeds {
 };
 
 // Everything checked before anything changes; a failure here is exit 2.
-Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs) {
+Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs, Checks& checks) {
   if (auto p = overlap_problem(c)) return fail(ErrorKind::Fatal, "Overlap", *p);
   if (auto r = db.connect(); !r) return r;
   if (auto r = db.table().check(); !r) return r;
@@ -152,18 +174,21 @@ Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs) 
                   fmt::format("cannot list {}: {}{}", loc.to_string(), page.error().describe(),
                               transport_hint(page.error().code, bucket.endpoint.scheme)));
     if (!page->objects.empty()) listed[&bucket == &c.source_bucket ? 0 : 1] = page->objects.front().key;
+    checks.add("s3:ListBucket", "ListObjectsV2", loc.to_string(), "200");
   }
-  if (needs.writes) return probe_permissions(c, listed[0], listed[1], needs.deletes);
+  if (needs.writes) return probe_permissions(c, listed[0], listed[1], needs.deletes, checks);
   return {};
 }
 
-nlohmann::json requests_json(const Context& c) {
+// The run's own requests: those the preflight made are in its checks.
+nlohmann::json requests_json(const Context& c, const s3::ClientStats& preflight) {
+  const auto run = s3::stats_since(c.s3->stats(), preflight);
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [op, st] : c.s3->stats().by_operation)
+  for (const auto& [op, st] : run.by_operation)
     j[op] = {{"requests", st.requests}, {"retries", st.retries}, {"throttled", st.throttled}, {"failed", st.failed}};
-  j["total"] = {{"requests", c.s3->stats().total.requests},
-                {"retries", c.s3->stats().total.retries},
-                {"throttled", c.s3->stats().total.throttled},
+  j["total"] = {{"requests", run.total.requests},
+                {"retries", run.total.retries},
+                {"throttled", run.total.throttled},
                 {"connections_opened", c.http->stats().connections_opened}};
   return j;
 }
@@ -226,7 +251,11 @@ int run(MigrateArgs& a, bool verify) {
     return code;
   };
 
-  if (auto pf = preflight(*ctx, db, {!verify && !a.dry_run, !verify && !a.dry_run && !a.keep_source}); !pf) {
+  Checks checks;
+  const auto pf = preflight(*ctx, db, {!verify && !a.dry_run, !verify && !a.dry_run && !a.keep_source}, checks);
+  const s3::ClientStats preflight_stats = ctx->s3->stats();
+  out["preflight"] = {{"checks", checks.list}, {"requests", preflight_stats.total.requests}};
+  if (!pf) {
     logging::error("preflight", pf.error().message, {{"kind", to_string(pf.error().kind)}});
     out["error"] = pf.error().message;  // already names the underlying error and its code
     return finish(kExitUsage, "preflight_failed");
@@ -258,7 +287,7 @@ int run(MigrateArgs& a, bool verify) {
     display.finish();
     out["counts"] = engine::counts_json(report.counts, true);
     out["needs_human"] = report.items_json();
-    out["requests"] = requests_json(*ctx);
+    out["requests"] = requests_json(*ctx, preflight_stats);
     if (r.error) {
       logging::error("verify.stopped", r.error->describe());
       out["error"] = r.error->describe();
@@ -273,7 +302,7 @@ int run(MigrateArgs& a, bool verify) {
   display.finish();
   out["counts"] = engine::counts_json(m.report().counts, false);
   out["needs_human"] = m.report().items_json();
-  out["requests"] = requests_json(*ctx);
+  out["requests"] = requests_json(*ctx, preflight_stats);
   if (r.outcome == engine::Outcome::Stopped) {
     if (r.error) out["error"] = r.error->describe();
     out["stop_reason"] = r.stop_reason;

@@ -125,6 +125,23 @@ Client::~Client() = default;
 std::size_t Client::queued() const { return impl_->queue.size() + impl_->waiting_retry; }
 std::size_t Client::in_flight() const { return impl_->in_flight; }
 const ClientStats& Client::stats() const { return impl_->stats; }
+
+namespace {
+OpStats minus(const OpStats& a, const OpStats& b) {
+  return {a.requests - b.requests, a.retries - b.retries, a.throttled - b.throttled, a.failed - b.failed};
+}
+}  // namespace
+
+ClientStats stats_since(const ClientStats& now, const ClientStats& before) {
+  ClientStats out;
+  for (const auto& [op, st] : now.by_operation) {
+    auto it = before.by_operation.find(op);
+    const OpStats d = it == before.by_operation.end() ? st : minus(st, it->second);
+    if (d.requests > 0) out.by_operation[op] = d;
+  }
+  out.total = minus(now.total, before.total);
+  return out;
+}
 Pacer& Client::pacer() { return impl_->pacer; }
 
 template <class T>

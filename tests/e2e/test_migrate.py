@@ -54,6 +54,13 @@ class MigrateTest(unittest.TestCase):
         self.assertEqual(report["needs_human"]["count"], 15)
         kinds = sorted({i["kind"] for i in report["needs_human"]["items"]})
         self.assertEqual(kinds, ["conflict", "dangling_row"])
+        # The preflight's deliberate probes are its checks, not failed requests of the run.
+        failed = {op: st["failed"] for op, st in report["requests"].items() if op != "total" and st["failed"]}
+        self.assertEqual(failed, {}, "a clean run shows no failed request")
+        checks = {c["permission"]: c["answer"] for c in report["preflight"]["checks"]}
+        self.assertEqual(set(checks), {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"})
+        self.assertIn("refused as meant", checks["s3:PutObject"])
+        self.assertGreaterEqual(report["preflight"]["requests"], 5)
 
         # Running again changes nothing and finds the same items.
         after = w.snapshot()
