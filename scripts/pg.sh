@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
 # Throw-away PostgreSQL 15 cluster on loopback: start | stop | status | env.
 # Idempotent: start on a running cluster does nothing; stop uses the cluster's
-# own postmaster.pid. Data lives in $ASSETMV_STATE/pg and is disposable.
+# own postmaster.pid. Data lives in $ASSETMV_STATE/pg (see pg_dir for a clone
+# the postgres user cannot reach) and is disposable.
 source "$(dirname "$0")/common.sh"
 
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
-DIR="$ASSETMV_STATE/pg"
 RUN_AS=()
 # initdb refuses to run as root, so the cluster belongs to the postgres user.
 if [[ $(id -u) == 0 ]]; then RUN_AS=(runuser -u postgres --); fi
+
+# Where the cluster lives: $ASSETMV_PG_DIR, else $ASSETMV_STATE/pg when the
+# postgres user can reach it. A clone under a directory only root can enter
+# (root's home is mode 700 on Debian) cannot hold a cluster that postgres
+# owns, and the user's own directories are not ours to open up: the cluster
+# then lives in a directory of its own under /var/tmp, named after the clone.
+pg_dir() {
+  [[ -n ${ASSETMV_PG_DIR:-} ]] && { echo "$ASSETMV_PG_DIR"; return; }
+  local reach=$ASSETMV_STATE
+  [[ -d $reach ]] || reach=$(dirname "$reach")
+  if ((${#RUN_AS[@]})) && ! "${RUN_AS[@]}" test -x "$reach" 2>/dev/null; then
+    echo "/var/tmp/assetmv-pg-$(printf %s "$ASSETMV_STATE" | sha256sum | cut -c1-12)/pg"
+  else
+    echo "$ASSETMV_STATE/pg"
+  fi
+}
+DIR=$(pg_dir)
 
 pg_env() {
   echo "export PGHOST=127.0.0.1 PGPORT=$ASSETMV_PG_PORT PGUSER=postgres PGDATABASE=$ASSETMV_PG_DB"
@@ -20,6 +37,7 @@ start() {
   [[ -x "$PGBIN/initdb" ]] || { log "PostgreSQL server not installed: run scripts/setup.sh"; exit 1; }
   mkdir -p "$ASSETMV_STATE"
   if [[ ! -s "$DIR/PG_VERSION" ]]; then
+    [[ -d "$(dirname "$DIR")" ]] || install -d -m 755 "$(dirname "$DIR")"
     install -d -m 700 "$DIR"
     [[ $(id -u) == 0 ]] && chown postgres:postgres "$DIR"
     "${RUN_AS[@]}" "$PGBIN/initdb" -D "$DIR" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >"$ASSETMV_STATE/pg-initdb.log"
@@ -27,7 +45,7 @@ start() {
   if running; then log "already running on port $ASSETMV_PG_PORT"; else
     "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "$DIR" -w -t 60 -l "$DIR/server.log" start \
       -o "-c listen_addresses=127.0.0.1 -p $ASSETMV_PG_PORT -k $DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null
-    log "started on 127.0.0.1:$ASSETMV_PG_PORT"
+    log "started on 127.0.0.1:$ASSETMV_PG_PORT (cluster in $DIR)"
   fi
   "${RUN_AS[@]}" "$PGBIN/psql" -h 127.0.0.1 -p "$ASSETMV_PG_PORT" -U postgres -d postgres -qAtc \
     "SELECT 1 FROM pg_database WHERE datname = '$ASSETMV_PG_DB'" | grep -q 1 ||
@@ -44,7 +62,7 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  status) running && echo "running on 127.0.0.1:$ASSETMV_PG_PORT" || { echo stopped; exit 1; } ;;
+  status) running && echo "running on 127.0.0.1:$ASSETMV_PG_PORT, cluster in $DIR" || { echo stopped; exit 1; } ;;
   env) pg_env ;;
   destroy) stop; rm -rf "$DIR" ;;
   *) echo "usage: $0 start|stop|status|env|destroy" >&2; exit 2 ;;
