@@ -8,7 +8,9 @@ source "$(dirname "$0")/common.sh"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
 RUN_AS=()
 # initdb refuses to run as root, so the cluster belongs to the postgres user.
-if [[ $(id -u) == 0 ]]; then RUN_AS=(runuser -u postgres --); fi
+# From /, which postgres can enter wherever the clone is (else every command
+# warns that it cannot change to the working directory).
+if [[ $(id -u) == 0 ]]; then RUN_AS=(runuser -u postgres -- env -C /); fi
 
 # Where the cluster lives: $ASSETMV_PG_DIR, else $ASSETMV_STATE/pg when the
 # postgres user can reach it. A clone under a directory only root can enter
@@ -64,6 +66,6 @@ case "${1:-}" in
   stop) stop ;;
   status) running && echo "running on 127.0.0.1:$ASSETMV_PG_PORT, cluster in $DIR" || { echo stopped; exit 1; } ;;
   env) pg_env ;;
-  destroy) stop; rm -rf "$DIR" ;;
+  destroy) stop; rm -rf "$DIR"; [[ $DIR == /var/tmp/assetmv-pg-* ]] && rmdir "$(dirname "$DIR")" 2>/dev/null; true ;;
   *) echo "usage: $0 start|stop|status|env|destroy" >&2; exit 2 ;;
 esac

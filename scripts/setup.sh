@@ -13,6 +13,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev uuid-runtime curl procps bc time wrk
   openssl  # the TLS tests make their own certificate
+  jq       # the demo checks the end state it promises
   # local services: PostgreSQL 15 and a Ceph RADOS Gateway
   postgresql radosgw ceph-mon ceph-osd ceph-common
   # peers for side-by-side comparisons

@@ -4,6 +4,7 @@
 #   unit tests        pure layers and one-layer logic
 #   integration tests against the real services
 #   end-to-end tests  the assetmv binary against the real services
+#   the demo          scripts/demo.sh, twice in a row (ASSETMV_DEMO=0 skips it)
 #   sanitizers        all of the above again under ASan+UBSan and under TSan
 #                     (ASSETMV_SANITIZERS=0 skips them when iterating)
 #   fuzzers           each parser for ASSETMV_FUZZ_SECONDS (default 30)
@@ -14,6 +15,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 : "${ASSETMV_FUZZ_SECONDS:=30}"
 : "${ASSETMV_SANITIZERS:=1}"
+: "${ASSETMV_DEMO:=1}"
 JOBS=$(nproc)
 
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -39,6 +41,18 @@ export ASSETMV_REQUIRE_SERVICES=1  # a missing service fails the integration tes
 
 step "unit, integration and end-to-end tests"
 ctest --test-dir build --output-on-failure -j "$JOBS"
+
+# The README's first command must never regress: run it as a user would,
+# twice in a row (the second run starts from the first one's leftovers).
+if ((ASSETMV_DEMO)); then
+  for run in 1 2; do
+    step "the demo (scripts/demo.sh), run $run of 2"
+    t0=$SECONDS
+    scripts/demo.sh >"$ROOT/.local/demo-run$run.log" 2>&1 || { tail -60 "$ROOT/.local/demo-run$run.log" >&2; exit 1; }
+    grep -E '^(migrate|verify) exit code|^demo:' "$ROOT/.local/demo-run$run.log" >&2
+    echo "demo run $run: $((SECONDS - t0)) s" >&2
+  done
+fi
 
 if ((ASSETMV_SANITIZERS)); then
   # Any report fails the run: UBSan aborts, ASan/LSan and TSan exit non-zero,

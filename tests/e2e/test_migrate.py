@@ -180,7 +180,7 @@ class MigrateTest(unittest.TestCase):
             if p.poll() is not None:
                 break  # finished before the kill: nothing left to interrupt
             p.send_signal(signal.SIGKILL)
-            p.wait()
+            p.wait(timeout=60)
             kills += 1
         rc, report, err = w.run("migrate")
         self.assertEqual(rc, 1, err[-3000:])
