@@ -88,6 +88,7 @@ Result<void> permission_error(const Error& e, const std::string& what) {
 // impossible ETag) is a passed check, not a failed request of the run.
 struct Checks {
   nlohmann::json list = nlohmann::json::array();
+  bool conditional_writes = true;  // false: the store refuses If-Match/If-None-Match on a PUT
   void add(const std::string& permission, const std::string& operation, const std::string& target,
            const std::string& answer) {
     list.push_back({{"permission", permission}, {"operation", operation}, {"target", target}, {"answer", answer}});
@@ -118,12 +119,29 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
     logging::warn("preflight.probe_written",
                   "the store ignored If-Match and wrote the empty probe object; delete it when convenient",
                   {{"key", c.dest.bucket + "/" + dest_probe}});
+  } else if (w.error().code == "NotImplemented") {
+    // Swift's s3api refuses any conditional PUT before it checks access:
+    // prove the write with an upload started and aborted instead, and copy
+    // without If-None-Match.
+    checks.conditional_writes = false;
+    checks.add("conditional writes", "PutObject If-Match on an impossible ETag", c.dest.bucket + "/" + dest_probe,
+               answer_of(w.error()) + " (the store refuses conditional PUTs: copies go without If-None-Match)");
+    logging::warn("preflight.no_conditional_writes",
+                  "the destination store refuses conditional PUTs (If-None-Match); copies go without it, so a "
+                  "destination object created by someone else after the listing could be overwritten by its "
+                  "legacy twin",
+                  {{"endpoint", c.dest_bucket.endpoint.authority()}});
+    auto u = s3::wait<bool>(*c.loop, [&](auto cb) { s3.probe_upload(c.dest_bucket, dest_probe, cb); });
+    if (!u) return permission_error(u.error(), "write under " + c.dest.to_string());
+    checks.add("s3:PutObject", "CreateMultipartUpload then AbortMultipartUpload", c.dest.bucket + "/" + dest_probe,
+               "200 (an upload started and aborted: nothing written)");
   } else if (w.error().kind != ErrorKind::PreconditionFailed && w.error().kind != ErrorKind::NotFound) {
     return permission_error(w.error(), "write under " + c.dest.to_string());
   }
-  checks.add(
-      "s3:PutObject", "PutObject If-Match on an impossible ETag", c.dest.bucket + "/" + dest_probe,
-      w ? "200 (written: the store ignored If-Match)" : answer_of(w.error()) + " (refused as meant: nothing written)");
+  if (checks.conditional_writes)
+    checks.add("s3:PutObject", "PutObject If-Match on an impossible ETag", c.dest.bucket + "/" + dest_probe,
+               w ? "200 (written: the store ignored If-Match)"
+                 : answer_of(w.error()) + " (refused as meant: nothing written)");
   if (dest_key) {  // reading copies back: s3:GetObject on the destination
     auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.dest_bucket, *dest_key, cb); });
     if (!h && h.error().kind != ErrorKind::NotFound)
@@ -271,6 +289,7 @@ int run(MigrateArgs& a, bool verify) {
   mo.dry_run = a.dry_run;
   mo.concurrency = static_cast<std::size_t>(a.common.concurrency);
   mo.multipart_threshold = a.multipart_threshold;
+  mo.conditional_writes = checks.conditional_writes;
 
   ProgressDisplay display(command, progress_on_terminal(a));
   engine::Hooks hooks;

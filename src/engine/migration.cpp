@@ -178,8 +178,8 @@ struct Migration::Impl {
     p.source_bucket = src_bucket.name;
     p.source_key = src_key(i);
     p.dest_key = dst_key(i);
-    p.if_match = i.src->etag;  // only the version we listed
-    p.if_none_match = true;    // never overwrite what is there (where the store honours it)
+    p.if_match = i.src->etag;                // only the version we listed
+    p.if_none_match = o.conditional_writes;  // never overwrite what is there (where the store honours it)
     return p;
   }
 
@@ -220,7 +220,7 @@ struct Migration::Impl {
         return fail_item(item, "the legacy object changed since it was listed; run again");
       s3::PutParams p;
       p.content_type = got->info.content_type.empty() ? "application/octet-stream" : got->info.content_type;
-      p.if_none_match = true;
+      p.if_none_match = o.conditional_writes;
       s3.put_object(dst_bucket, dst_key(*item), std::move(got->body), p,
                     [this, item](Result<std::string> r) { on_copy(item, std::move(r), false); });
     });

@@ -46,6 +46,10 @@ struct MigrationOptions {
   std::size_t cas_batch = 500;                    // rows per compare-and-set statement
   std::chrono::milliseconds flush_interval{200};  // a partial batch waits at most this long
   std::uint64_t multipart_threshold = kMaxSingleCopyBytes;
+  // The store accepts If-None-Match on a write (the preflight finds out):
+  // Swift's s3api refuses every conditional PUT with 501, so there copies go
+  // out without it, as on stores that ignore it.
+  bool conditional_writes = true;
   ScanOptions scan;
 };
 

@@ -320,6 +320,20 @@ void Client::delete_object(const Bucket& b, const std::string& key, Callback<boo
       b, s3::delete_object(b.name, key), [](http::Response&) -> Result<bool> { return true; }, std::move(cb));
 }
 
+void Client::probe_upload(const Bucket& b, const std::string& key, Callback<bool> cb) {
+  auto bucket = std::make_shared<Bucket>(b);  // retries outlive the caller's reference
+  run<std::string>(
+      *bucket, create_multipart_upload(bucket->name, key, "", ""),
+      [](http::Response& r) { return parse_initiate_multipart(r.body); },
+      [this, bucket, key, cb = std::move(cb)](Result<std::string> id) mutable {
+        if (!id) return cb(tl::unexpected(id.error()));
+        run<bool>(
+            *bucket, abort_multipart_upload(bucket->name, key, *id),
+            [](http::Response&) -> Result<bool> { return true; },
+            [bucket, cb = std::move(cb)](Result<bool> r) { cb(std::move(r)); });
+      });
+}
+
 void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64_t size, std::uint64_t part_size,
                             Callback<std::string> cb) {
   struct State {

@@ -102,6 +102,10 @@ class Client {
   // At most kMaxDeleteKeys keys, each representable in XML (see xml_escape).
   void delete_objects(const Bucket& b, const std::vector<std::string>& keys, Callback<DeleteResult> cb);
   void delete_object(const Bucket& b, const std::string& key, Callback<bool> cb);
+  // Starts a multipart upload of `key` and aborts it at once: proves
+  // s3:PutObject (and s3:AbortMultipartUpload) without writing an object,
+  // on stores that refuse the conditional PUT the preflight tries first.
+  void probe_upload(const Bucket& b, const std::string& key, Callback<bool> cb);
 
   std::size_t queued() const;
   std::size_t in_flight() const;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
+#include <vector>
 
 #include "../support/fake_http_server.hpp"
 #include "s3/client.hpp"
@@ -243,4 +245,30 @@ TEST(S3Client, MultipartCopyAbortsWhenAPartFails) {
   EXPECT_EQ(r.error().kind, ErrorKind::PreconditionFailed);
   ASSERT_TRUE(h.loop.run_until("the test", [&] { return aborted.load() && h.s3->idle(); }));
   EXPECT_TRUE(aborted.load());
+}
+
+// The preflight's write proof on stores that refuse conditional PUTs (Swift's
+// s3api answers 501 to any PUT carrying If-Match): an upload is started and
+// aborted; no PUT of an object is ever sent.
+TEST(S3Client, ProbeUploadStartsAndAbortsAnUploadWritingNothing) {
+  std::mutex mu;
+  std::vector<std::string> seen;
+  FakeHttpServer server([&](const FakeRequest& r) {
+    {
+      std::lock_guard lock(mu);
+      seen.push_back(r.method + " " + r.target);
+    }
+    if (r.method == "POST")
+      return FakeResponse{
+          200, {}, "<InitiateMultipartUploadResult><UploadId>U1</UploadId></InitiateMultipartUploadResult>"};
+    if (r.method == "DELETE") return FakeResponse{204, {}, ""};
+    return FakeResponse{501, {}, "<Error><Code>NotImplemented</Code><Message>no</Message></Error>"};
+  });
+  Harness h(server);
+  auto r = wait<bool>(h.loop, [&](auto cb) { h.s3->probe_upload(h.bucket, "p/.probe", cb); });
+  ASSERT_TRUE(r) << r.error().describe();
+  std::lock_guard lock(mu);
+  ASSERT_EQ(seen.size(), 2U);
+  EXPECT_EQ(seen[0], "POST /bkt/p/.probe?uploads=");
+  EXPECT_EQ(seen[1], "DELETE /bkt/p/.probe?uploadId=U1");
 }
