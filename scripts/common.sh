@@ -8,6 +8,9 @@ ASSETMV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 : "${ASSETMV_PG_PORT:=55432}"
 : "${ASSETMV_MON_PORT:=53300}"
 : "${ASSETMV_RGW_PORT:=57480}"
+: "${ASSETMV_SWIFT_PORT:=58080}"             # the Swift proxy; its servers use the next four ports
+: "${ASSETMV_SWIFT_ACCOUNT:=assetmv}"
+: "${ASSETMV_SWIFT_USER:=local}"
 : "${ASSETMV_S3_ACCESS_KEY:=assetmvlocalaccess}"
 # A throw-away secret for a loopback-only gateway; never reuse it elsewhere.
 : "${ASSETMV_S3_SECRET_KEY:=assetmvlocalsecretassetmvlocalsecret00}"

@@ -6,8 +6,8 @@ source "$(dirname "$0")/common.sh"
 here="$(dirname "$0")"
 case "${1:-}" in
   start) "$here/pg.sh" start && "$here/rgw.sh" start ;;
-  stop) "$here/rgw.sh" stop; "$here/pg.sh" stop ;;
-  status) "$here/pg.sh" status; "$here/rgw.sh" status ;;
+  stop) "$here/rgw.sh" stop; "$here/swift.sh" stop; "$here/pg.sh" stop ;;
+  status) "$here/pg.sh" status; "$here/rgw.sh" status; "$here/swift.sh" status || true ;;
   env)
     "$here/pg.sh" env
     "$here/rgw.sh" env

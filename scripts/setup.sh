@@ -16,6 +16,8 @@ PACKAGES=(
   jq       # the demo checks the end state it promises
   # local services: PostgreSQL 15 and a Ceph RADOS Gateway
   postgresql radosgw ceph-mon ceph-osd ceph-common
+  # the second S3 implementation: OpenStack Swift with its s3api middleware
+  swift swift-proxy swift-account swift-container swift-object memcached
   # peers for side-by-side comparisons
   rclone awscli python3-boto3 python3-psycopg2
 )

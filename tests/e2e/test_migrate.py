@@ -12,7 +12,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from world import ODD_NAMES, Actors, World, make_role  # noqa: E402
+from world import IMPLEMENTATION, ODD_NAMES, Actors, World, make_role  # noqa: E402
 
 SEED = int(os.environ.get("ASSETMV_E2E_OBJECTS", "5000"))
 
@@ -58,8 +58,12 @@ class MigrateTest(unittest.TestCase):
         failed = {op: st["failed"] for op, st in report["requests"].items() if op != "total" and st["failed"]}
         self.assertEqual(failed, {}, "a clean run shows no failed request")
         checks = {c["permission"]: c["answer"] for c in report["preflight"]["checks"]}
+        if IMPLEMENTATION == "swift":  # s3api refuses conditional PUTs: the write is proved by an aborted upload
+            self.assertIn("refuses conditional PUTs", checks.pop("conditional writes"))
+            self.assertIn("upload started and aborted", checks["s3:PutObject"])
+        else:
+            self.assertIn("refused as meant", checks["s3:PutObject"])
         self.assertEqual(set(checks), {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"})
-        self.assertIn("refused as meant", checks["s3:PutObject"])
         self.assertGreaterEqual(report["preflight"]["requests"], 5)
 
         # Running again changes nothing and finds the same items.
@@ -171,7 +175,9 @@ class MigrateTest(unittest.TestCase):
         to_copy = sum(1 for k in before["legacy"]
                       if k.startswith(w.legacy_prefix) and k[len(w.legacy_prefix):] not in w.conflicts
                       and w.dest_prefix + k[len(w.legacy_prefix):] not in before["dest"])
-        copies_before = w.wait_usage_flushed()
+        # Only the gateway keeps a usage log that counts copies.
+        count_copies = IMPLEMENTATION == "rgw"
+        copies_before = w.wait_usage_flushed() if count_copies else 0
         rng = random.Random(int(os.environ.get("ASSETMV_KILL_SEED", str(random.randrange(1 << 30)))))
         kills = 0
         while kills < 10:
@@ -186,6 +192,9 @@ class MigrateTest(unittest.TestCase):
         self.assertEqual(rc, 1, err[-3000:])
         self.assertState(w.snapshot(), want)
         self.assertGreaterEqual(kills, 5, "the run was too short to be killed ten times")
+        if not count_copies:
+            print(f"\nkill -9 x{kills} on {IMPLEMENTATION}: exact end state", file=sys.stderr)
+            return
         copies = w.wait_usage_flushed(to_copy) - copies_before
         print(f"\nkill -9 x{kills}: {copies} copy requests for {to_copy} objects "
               f"({100.0 * (copies - to_copy) / to_copy:.2f}% extra)", file=sys.stderr)

@@ -23,6 +23,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ASSETMV = os.environ.get("ASSETMV_BIN", os.path.join(ROOT, "build", "src", "assetmv"))
 LEGACY_BUCKET = os.environ.get("ASSETMV_LEGACY_BUCKET", "legacy-s3")
 DEST_BUCKET = os.environ.get("ASSETMV_PROD_BUCKET", "production-s3")
+# Which S3 implementation AWS_ENDPOINT_URL is: "rgw" (Ceph RADOS Gateway,
+# scripts/rgw.sh) or "swift" (OpenStack Swift's s3api, scripts/swift.sh).
+IMPLEMENTATION = os.environ.get("ASSETMV_S3_IMPLEMENTATION", "rgw")
 
 # Names that need encoding in URLs, signatures and XML.
 ODD_NAMES = ["with space.png", "unicodé-ß-日本.png", "plus+sign.png", "percent%41.png",

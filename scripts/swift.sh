@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Local OpenStack Swift with its s3api middleware on loopback, the second S3
+# implementation the tests run against: start | stop | status | env | destroy.
+# One replica, one device directory, the account, container and object
+# servers, a proxy with s3api and tempauth, and memcached. Every server reads
+# its configuration (swift.conf and the rings included) from $DIR/etc, so
+# nothing of the machine's own /etc/swift is used or changed. Idempotent;
+# data lives in $DIR and is disposable.
+source "$(dirname "$0")/common.sh"
+
+DIR="$ASSETMV_STATE/swift"
+ETC="$DIR/etc"
+# tempauth names S3 users account:user; the secret is the user's key.
+SWIFT_ACCESS_KEY="$ASSETMV_SWIFT_ACCOUNT:$ASSETMV_SWIFT_USER"
+SERVERS=(account container object proxy)
+
+port_of() {
+  case $1 in
+    proxy) echo "$ASSETMV_SWIFT_PORT" ;;
+    account) echo $((ASSETMV_SWIFT_PORT + 2)) ;;
+    container) echo $((ASSETMV_SWIFT_PORT + 1)) ;;
+    object) echo $((ASSETMV_SWIFT_PORT + 3)) ;;
+  esac
+}
+MEMCACHED_PORT=$((ASSETMV_SWIFT_PORT + 4))
+
+write_conf() {
+  mkdir -p "$ETC" "$DIR/node/d1" "$DIR/run" "$DIR/log" "$DIR/cache"
+  cat >"$ETC/swift.conf" <<CONF
+[swift-hash]
+swift_hash_path_suffix = assetmv-local-$(uuidgen)
+[storage-policy:0]
+name = local
+default = yes
+CONF
+  local s
+  for s in account container object; do
+    cat >"$ETC/$s-server.conf" <<CONF
+[DEFAULT]
+swift_dir = $ETC
+devices = $DIR/node
+mount_check = false
+bind_ip = 127.0.0.1
+bind_port = $(port_of "$s")
+workers = 1
+user = root
+log_facility = LOG_LOCAL2
+log_level = WARNING
+recon_cache_path = $DIR/cache
+[pipeline:main]
+pipeline = $s-server
+[app:$s-server]
+use = egg:swift#$s
+CONF
+  done
+  cat >"$ETC/proxy-server.conf" <<CONF
+[DEFAULT]
+swift_dir = $ETC
+bind_ip = 127.0.0.1
+bind_port = $ASSETMV_SWIFT_PORT
+# Two workers: the proxy, not the storage servers, is where s3api spends its CPU.
+workers = 2
+user = root
+log_level = WARNING
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk s3api tempauth copy slo dlo proxy-logging proxy-server
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+[filter:s3api]
+use = egg:swift#s3api
+location = us-east-1
+s3_acl = false
+[filter:tempauth]
+use = egg:swift#tempauth
+user_${ASSETMV_SWIFT_ACCOUNT}_${ASSETMV_SWIFT_USER} = $ASSETMV_S3_SECRET_KEY .admin
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:$MEMCACHED_PORT
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:bulk]
+use = egg:swift#bulk
+[filter:copy]
+use = egg:swift#copy
+[filter:slo]
+use = egg:swift#slo
+[filter:dlo]
+use = egg:swift#dlo
+CONF
+  # Rings: one device, one replica, 2^4 partitions.
+  for s in account container object; do
+    swift-ring-builder "$ETC/$s.builder" create 4 1 1 >/dev/null
+    swift-ring-builder "$ETC/$s.builder" add "r1z1-127.0.0.1:$(port_of "$s")/d1" 100 >/dev/null
+    swift-ring-builder "$ETC/$s.builder" rebalance >/dev/null 2>&1 || true
+  done
+}
+
+running() { pid_alive "$DIR/run/proxy.pid"; }
+proxy_ok() { curl -fsS -o /dev/null "http://127.0.0.1:$ASSETMV_SWIFT_PORT/healthcheck"; }
+
+start() {
+  command -v swift-proxy-server >/dev/null || { log "Swift not installed: run scripts/setup.sh"; exit 1; }
+  if running && proxy_ok; then log "already running on port $ASSETMV_SWIFT_PORT"; return 0; fi
+  stop
+  rm -rf "$DIR"
+  write_conf
+  memcached -u root -l 127.0.0.1 -p "$MEMCACHED_PORT" -U 0 -m 64 -d -P "$DIR/run/memcached.pid"
+  local s
+  for s in "${SERVERS[@]}"; do
+    nohup "swift-$s-server" "$ETC/$s-server.conf" >"$DIR/log/$s.log" 2>&1 &
+    echo $! >"$DIR/run/$s.pid"
+  done
+  wait_for 60 proxy_ok || { log "Swift proxy did not answer; see $DIR/log"; exit 1; }
+  # Buckets are containers: created through Swift's own API, since curl's
+  # SigV4 cannot carry an access key with a colon in it. Secrets go through
+  # stdin, not argv.
+  local token b
+  token=$(curl -fsS -o /dev/null -D - -K - "http://127.0.0.1:$ASSETMV_SWIFT_PORT/auth/v1.0" \
+    <<<"header = \"X-Auth-User: $SWIFT_ACCESS_KEY\"
+header = \"X-Auth-Key: $ASSETMV_S3_SECRET_KEY\"" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-auth-token" {print $2}')
+  [[ -n $token ]] || { log "no token from tempauth; see $DIR/log"; exit 1; }
+  for b in "$ASSETMV_LEGACY_BUCKET" "$ASSETMV_PROD_BUCKET"; do
+    curl -fsS -X PUT -o /dev/null -K - "http://127.0.0.1:$ASSETMV_SWIFT_PORT/v1/AUTH_$ASSETMV_SWIFT_ACCOUNT/$b" \
+      <<<"header = \"X-Auth-Token: $token\"" || { log "cannot create bucket $b on Swift; see $DIR/log"; exit 1; }
+  done
+  log "Swift s3api on http://127.0.0.1:$ASSETMV_SWIFT_PORT (buckets $ASSETMV_LEGACY_BUCKET, $ASSETMV_PROD_BUCKET)"
+}
+
+stop() {
+  local s
+  [[ -d "$DIR/run" ]] || return 0
+  for s in proxy object container account memcached; do
+    if [[ -e "$DIR/run/$s.pid" ]]; then stop_pid "$DIR/run/$s.pid"; fi
+  done
+  # The servers fork their workers; take those down with their parents.
+  pkill -f "swift-[a-z]*-server $ETC/" 2>/dev/null || true
+}
+
+s3_env() {
+  cat <<ENV
+export AWS_ACCESS_KEY_ID=$SWIFT_ACCESS_KEY
+export AWS_SECRET_ACCESS_KEY=$ASSETMV_S3_SECRET_KEY
+export AWS_ENDPOINT_URL=http://127.0.0.1:$ASSETMV_SWIFT_PORT
+export AWS_REGION=us-east-1
+export ASSETMV_S3_IMPLEMENTATION=swift
+ENV
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) running && echo "running on 127.0.0.1:$ASSETMV_SWIFT_PORT" || { echo stopped; exit 1; } ;;
+  env) s3_env ;;
+  destroy) stop; rm -rf "$DIR" ;;
+  *) echo "usage: $0 start|stop|status|env|destroy" >&2; exit 2 ;;
+esac
