@@ -43,3 +43,31 @@ wait_for() {
     sleep 0.2
   done
 }
+
+# s3_service_main NAME PORT ARGS...: the start|stop|status|env|destroy
+# dispatch every S3 service script shares. The script defines start, stop,
+# running, and s3_env (which calls print_s3_env), and sets DIR.
+s3_service_main() {
+  local name=$1 port=$2
+  shift 2
+  case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    status) running && echo "$name running on 127.0.0.1:$port" || { echo "$name stopped"; return 1; } ;;
+    env) s3_env ;;
+    destroy) stop; rm -rf "$DIR" ;;
+    *) echo "usage: $0 start|stop|status|env|destroy" >&2; return 2 ;;
+  esac
+}
+
+# print_s3_env ACCESS_KEY PORT IMPLEMENTATION: the variables that point
+# assetmv, aws, rclone and the tests at a local S3 service.
+print_s3_env() {
+  cat <<ENV
+export AWS_ACCESS_KEY_ID=$1
+export AWS_SECRET_ACCESS_KEY=$ASSETMV_S3_SECRET_KEY
+export AWS_ENDPOINT_URL=http://127.0.0.1:$2
+export AWS_REGION=us-east-1
+export ASSETMV_S3_IMPLEMENTATION=$3
+ENV
+}

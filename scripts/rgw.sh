@@ -116,20 +116,6 @@ stop() {
   done
 }
 
-s3_env() {
-  cat <<ENV
-export AWS_ACCESS_KEY_ID=$ASSETMV_S3_ACCESS_KEY
-export AWS_SECRET_ACCESS_KEY=$ASSETMV_S3_SECRET_KEY
-export AWS_ENDPOINT_URL=http://127.0.0.1:$ASSETMV_RGW_PORT
-export AWS_REGION=us-east-1
-ENV
-}
+s3_env() { print_s3_env "$ASSETMV_S3_ACCESS_KEY" "$ASSETMV_RGW_PORT" rgw; }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) running && echo "running on 127.0.0.1:$ASSETMV_RGW_PORT" || { echo stopped; exit 1; } ;;
-  env) s3_env ;;
-  destroy) stop; rm -rf "$DIR" ;;
-  *) echo "usage: $0 start|stop|status|env|destroy" >&2; exit 2 ;;
-esac
+s3_service_main gateway "$ASSETMV_RGW_PORT" "$@"

@@ -145,21 +145,6 @@ stop() {
   pkill -f "swift-[a-z]*-server $ETC/" 2>/dev/null || true
 }
 
-s3_env() {
-  cat <<ENV
-export AWS_ACCESS_KEY_ID=$SWIFT_ACCESS_KEY
-export AWS_SECRET_ACCESS_KEY=$ASSETMV_S3_SECRET_KEY
-export AWS_ENDPOINT_URL=http://127.0.0.1:$ASSETMV_SWIFT_PORT
-export AWS_REGION=us-east-1
-export ASSETMV_S3_IMPLEMENTATION=swift
-ENV
-}
+s3_env() { print_s3_env "$SWIFT_ACCESS_KEY" "$ASSETMV_SWIFT_PORT" swift; }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) running && echo "running on 127.0.0.1:$ASSETMV_SWIFT_PORT" || { echo stopped; exit 1; } ;;
-  env) s3_env ;;
-  destroy) stop; rm -rf "$DIR" ;;
-  *) echo "usage: $0 start|stop|status|env|destroy" >&2; exit 2 ;;
-esac
+s3_service_main Swift "$ASSETMV_SWIFT_PORT" "$@"
