@@ -77,12 +77,6 @@ Result<void> permission_error(const Error& e, const std::string& what) {
   return fail(e.kind, e.code, fmt::format("cannot check the permission to {}: {}", what, e.describe()));
 }
 
-// Proves, without changing any object, that the credentials may do what the
-// run will do (docs/privileges.md): read a source object, write and read
-// under the destination prefix, delete under the source prefix.
-// A HEAD of an absent key proves nothing: without an unconditional
-// s3:ListBucket the store answers 403 rather than 404, so only listed keys
-// are read.
 // The preflight's checks as the report lists them: each says what it proved
 // and how the store answered. A probe meant to be refused (the PUT on an
 // impossible ETag) is a passed check, not a failed request of the run.
@@ -99,6 +93,12 @@ std::string answer_of(const Error& e) {
   return e.http_status > 0 ? fmt::format("{} {}", e.http_status, e.code) : e.code;
 }
 
+// Proves, without changing any object, that the credentials may do what the
+// run will do (docs/privileges.md): read a source object, write and read
+// under the destination prefix, delete under the source prefix.
+// A HEAD of an absent key proves nothing: without an unconditional
+// s3:ListBucket the store answers 403 rather than 404, so only listed keys
+// are read.
 Result<void> probe_permissions(Context& c, const std::optional<std::string>& source_key,
                                const std::optional<std::string>& dest_key, bool will_delete, Checks& checks) {
   auto& s3 = *c.s3;
