@@ -50,7 +50,6 @@ class Pacer {
   double window() const { return window_; }
   int in_flight() const { return in_flight_; }
   std::uint64_t throttle_events() const { return throttle_events_; }
-  void set_max_rate(double per_second) { opt_.max_rate = per_second; }
 
  private:
   void refill(TimePoint now);

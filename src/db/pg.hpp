@@ -41,7 +41,6 @@ class Rows {
     if (is_null(row, col)) return std::nullopt;
     return std::string(get(row, col));
   }
-  std::string_view command_tuples() const { return PQcmdTuples(res_.get()); }
   bool has_result() const { return res_ != nullptr; }
 
  private:
@@ -75,8 +74,6 @@ class Connection {
   bool ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
   // user@host:port/dbname: safe for logs.
   const std::string& describe() const { return description_; }
-  PGconn* raw() const { return conn_.get(); }
-  int server_version() const { return PQserverVersion(conn_.get()); }
 
  private:
   Error error_from(PGresult* res, std::string_view sql) const;

@@ -49,7 +49,6 @@ class Report {
   Counts counts;
   void needs_human(HumanItem item);
   std::uint64_t needs_human_count() const { return human_count_; }
-  const std::vector<HumanItem>& items() const { return items_; }
   nlohmann::json items_json() const;
 
  private:

@@ -20,7 +20,6 @@ inline constexpr std::size_t kMaxDeleteKeys = 1000;  // S3 DeleteObjects limit
 inline constexpr std::uint64_t kMaxSingleCopyBytes = 5ULL << 30;  // CopyObject is atomic up to 5 GiB
 inline constexpr int kMaxParts = 10'000;                          // multipart upload part limit
 inline constexpr std::uint64_t kMinPartBytes = 5ULL << 20;        // every part but the last
-inline constexpr std::uint64_t kMaxPartBytes = 5ULL << 30;
 
 // One S3 operation, before addressing and signing.
 struct S3Request {
