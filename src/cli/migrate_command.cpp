@@ -27,7 +27,7 @@ struct MigrateArgs {
   bool keep_source = false;
   bool dry_run = false;
   std::string report_file;
-  std::uint64_t multipart_threshold = engine::kMaxSingleCopyBytes;
+  std::uint64_t multipart_threshold = s3::kMaxSingleCopyBytes;
   std::string progress = "auto";
 };
 
@@ -358,7 +358,7 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
   migrate
       ->add_option("--multipart-threshold", m->multipart_threshold,
                    "Objects larger than this many bytes are copied in parts (UploadPartCopy)")
-      ->check(CLI::Range(engine::kMinPartBytes, engine::kMaxSingleCopyBytes))
+      ->check(CLI::Range(s3::kMinPartBytes, s3::kMaxSingleCopyBytes))
       ->capture_default_str();
   migrate->callback([m, &exit_code] { exit_code = run(*m, false); });
 

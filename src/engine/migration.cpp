@@ -199,7 +199,7 @@ struct Migration::Impl {
     const auto& src = *item->src;
     if (cross_service) return copy_across(item);
     if (src.size > o.multipart_threshold) {
-      const std::uint64_t part = std::max(kMinPartBytes, std::min(o.multipart_threshold, kMaxSingleCopyBytes));
+      const std::uint64_t part = std::max(s3::kMinPartBytes, std::min(o.multipart_threshold, s3::kMaxSingleCopyBytes));
       s3.multipart_copy(dst_bucket, copy_params(*item), src.size, part,
                         [this, item](Result<std::string> r) { on_copy(item, std::move(r), true); });
       return;

@@ -32,20 +32,15 @@
 
 namespace assetmv::engine {
 
-// S3's CopyObject limit: larger objects go through UploadPartCopy.
-inline constexpr std::uint64_t kMaxSingleCopyBytes = 5ULL * 1024 * 1024 * 1024;
-// S3's smallest multipart part (except the last).
-inline constexpr std::uint64_t kMinPartBytes = 5ULL * 1024 * 1024;
-
 struct MigrationOptions {
   std::string legacy_prefix;
   std::string dest_prefix;
   bool keep_source = false;
   bool dry_run = false;
-  std::size_t concurrency = 256;                  // names being copied at once
-  std::size_t cas_batch = 500;                    // rows per compare-and-set statement
-  std::chrono::milliseconds flush_interval{200};  // a partial batch waits at most this long
-  std::uint64_t multipart_threshold = kMaxSingleCopyBytes;
+  std::size_t concurrency = 256;                                // names being copied at once
+  std::size_t cas_batch = 500;                                  // rows per compare-and-set statement
+  std::chrono::milliseconds flush_interval{200};                // a partial batch waits at most this long
+  std::uint64_t multipart_threshold = s3::kMaxSingleCopyBytes;  // larger objects go through UploadPartCopy
   // The store accepts If-None-Match on a write (the preflight finds out):
   // Swift's s3api refuses every conditional PUT with 501, so there copies go
   // out without it, as on stores that ignore it.
