@@ -36,7 +36,7 @@ void mask_argv(int argc, char** argv) {
 
 int run(int argc, char** argv) {
   CLI::App app{"assetmv: move legacy S3 objects to the production bucket/prefix and rewrite their paths in PostgreSQL"};
-  app.set_version_flag("--version", "assetmv 0.1.0");
+  app.set_version_flag("--version", "assetmv " ASSETMV_VERSION);
   app.require_subcommand(1);
   int exit_code = assetmv::cli::kExitOk;
   assetmv::cli::add_migrate_commands(app, exit_code);

@@ -249,7 +249,7 @@ int run(MigrateArgs& a, bool verify) {
   db_options.answer_timeout_ms = a.common.stall_timeout_s * 1000;  // the same patience as for S3
   engine::DbSession db(a.common.db, table, RetryPolicy{}, db_options);
   nlohmann::json out = {{"command", command},
-                        {"version", "0.1.0"},
+                        {"version", ASSETMV_VERSION},
                         {"started_at", started_at},
                         {"source", ctx->source.to_string()},
                         {"dest", ctx->dest.to_string()},
