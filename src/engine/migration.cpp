@@ -32,12 +32,6 @@ constexpr std::uint64_t kMaxCrossServiceBytes = 256ULL * 1024 * 1024;
 // row would be a one-in-10^26 event; 32 leaves room and stops an outage fast.
 constexpr int kOutageFailuresInARow = 32;
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 bool same_service(const s3::Bucket& a, const s3::Bucket& b) {
   if (a.endpoint.is_aws() && b.endpoint.is_aws()) return true;  // cross-region copies work within AWS
   return a.endpoint.scheme == b.endpoint.scheme && a.endpoint.authority() == b.endpoint.authority();
@@ -57,7 +51,7 @@ using ItemPtr = std::shared_ptr<Item>;
 
 Sameness compare_objects(const s3::ObjectEntry& a, const s3::ObjectEntry& b) {
   if (a.size != b.size) return Sameness::Different;
-  if (iequals(a.etag, b.etag)) return Sameness::Same;
+  if (s3::etag_equal(a.etag, b.etag)) return Sameness::Same;
   if (s3::etag_is_md5(a.etag) && s3::etag_is_md5(b.etag)) return Sameness::Different;
   return Sameness::Unknown;
 }
@@ -216,7 +210,7 @@ struct Migration::Impl {
           item, fmt::format("{} bytes is too large to copy between two services through memory", item->src->size));
     s3.get_object(src_bucket, src_key(*item), [this, item](Result<s3::GetResult> got) {
       if (!got) return on_copy(item, tl::unexpected(got.error()), false);
-      if (!iequals(got->info.etag, item->src->etag))
+      if (!s3::etag_equal(got->info.etag, item->src->etag))
         return fail_item(item, "the legacy object changed since it was listed; run again");
       s3::PutParams p;
       p.content_type = got->info.content_type.empty() ? "application/octet-stream" : got->info.content_type;
@@ -229,7 +223,7 @@ struct Migration::Impl {
   void on_copy(const ItemPtr& item, Result<std::string> etag, bool multipart) {
     if (etag) {
       if (!multipart && s3::etag_is_md5(item->src->etag)) {
-        if (iequals(s3::unquote_etag(*etag), item->src->etag)) return copied(item);
+        if (s3::etag_equal(*etag, item->src->etag)) return copied(item);
         return fail_item(item, fmt::format("the copy's ETag {} differs from the source's {}; the destination is "
                                            "left for inspection and the row is unchanged",
                                            *etag, item->src->etag));
@@ -257,7 +251,7 @@ struct Migration::Impl {
       if (!multipart) return copied(item);
       s3.head_object(src_bucket, src_key(*item), [this, item](Result<s3::ObjectInfo> s) {
         if (!s) return fail_request(item, "cannot re-read the source: ", s.error());
-        if (!iequals(s->etag, item->src->etag))
+        if (!s3::etag_equal(s->etag, item->src->etag))
           return fail_item(item, "the legacy object changed during its multipart copy; run again");
         copied(item);
       });
@@ -307,7 +301,7 @@ struct Migration::Impl {
   // copy this tool made records the source's ETag in its metadata, which
   // settles it; anything else stays a conflict.
   void settle_by_metadata(const ItemPtr& item, const s3::ObjectInfo& dst, const char* if_unknown) {
-    if (dst.size == item->src->size && !dst.source_etag.empty() && iequals(dst.source_etag, item->src->etag)) {
+    if (dst.size == item->src->size && !dst.source_etag.empty() && s3::etag_equal(dst.source_etag, item->src->etag)) {
       ++report.counts.objects_already_in_place;
       return after_copy(item);
     }

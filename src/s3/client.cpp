@@ -405,7 +405,7 @@ void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64
   st->source = bucket_on(dest.endpoint, dest.credentials, p.source_bucket);  // server-side: same service
   head_object(st->source, p.source_key, [st, begin](Result<ObjectInfo> info) {
     if (!info) return st->cb(tl::unexpected(info.error()));
-    if (!st->params.if_match.empty() && info->etag != st->params.if_match)
+    if (!st->params.if_match.empty() && !etag_equal(info->etag, st->params.if_match))
       return st->cb(fail(ErrorKind::PreconditionFailed, "PreconditionFailed",
                          fmt::format("{} changed since it was listed", st->params.source_key), 412));
     begin(*info);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <pugixml.hpp>
@@ -62,6 +64,14 @@ std::string unquote_etag(std::string_view etag) {
   if (etag.starts_with("&quot;") && etag.ends_with("&quot;") && etag.size() >= 12)
     etag = etag.substr(6, etag.size() - 12);
   return std::string(etag);
+}
+
+bool etag_equal(std::string_view a, std::string_view b) {
+  const std::string x = unquote_etag(a);
+  const std::string y = unquote_etag(b);
+  return x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin(), [](char p, char q) {
+           return std::tolower(static_cast<unsigned char>(p)) == std::tolower(static_cast<unsigned char>(q));
+         });
 }
 
 bool etag_is_md5(std::string_view etag) {

@@ -64,5 +64,8 @@ std::string unquote_etag(std::string_view etag);
 // True for an ETag that is the MD5 of the content (single-part, no KMS):
 // 32 hex digits. A multipart ETag ends in "-N".
 bool etag_is_md5(std::string_view etag);
+// The one rule for "same ETag", everywhere: quotes stripped, hex digits
+// compared without regard to case (stores differ in the case they send).
+bool etag_equal(std::string_view a, std::string_view b);
 
 }  // namespace assetmv::s3

@@ -122,6 +122,15 @@ TEST(ErrorParser, RecordedErrorBodies) {
   EXPECT_FALSE(parse_error_body("not xml"));
 }
 
+// One rule for every ETag comparison: quotes stripped, case ignored.
+TEST(Etags, EqualIgnoresQuotesAndCase) {
+  EXPECT_TRUE(etag_equal("0123456789abcdef0123456789abcdef", "\"0123456789ABCDEF0123456789abcdef\""));
+  EXPECT_TRUE(etag_equal("\"d41d8cd98f00b204e9800998ecf8427e-2\"", "D41D8CD98F00B204E9800998ECF8427E-2"));
+  EXPECT_FALSE(etag_equal("0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdee"));
+  EXPECT_FALSE(etag_equal("abc", "abc-1"));
+  EXPECT_TRUE(etag_equal("", ""));
+}
+
 TEST(DeleteParser, DeletedKeysAndPerKeyErrors) {
   auto rgw = parse_delete_result(body("rgw_delete_result.xml"));
   ASSERT_TRUE(rgw);
