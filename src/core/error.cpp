@@ -26,7 +26,14 @@ std::string_view to_string(ErrorKind kind) {
 std::string Error::describe() const {
   std::string out = code.empty() ? std::string(to_string(kind)) : code;
   if (!message.empty()) out += ": " + message;
-  if (http_status != 0) out += fmt::format(" (HTTP {})", http_status);
+  std::string ids;
+  if (!request_id.empty()) ids += ", request id " + request_id;
+  if (!host_id.empty()) ids += ", host id " + host_id;
+  if (http_status != 0) {
+    out += fmt::format(" (HTTP {}{})", http_status, ids);
+  } else if (!ids.empty()) {
+    out += " (" + ids.substr(2) + ")";
+  }
   return out;
 }
 

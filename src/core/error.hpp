@@ -26,9 +26,13 @@ struct Error {
   std::string code;     // S3 error code, curl error name or SQLSTATE; empty if none
   std::string message;  // one human-readable line; never contains a secret
   int http_status = 0;  // 0 when no HTTP response was received
+  // The store's ids for the exchange (S3's RequestId / x-amz-request-id and
+  // HostId / x-amz-id-2): what AWS support asks for. Empty when none came.
+  std::string request_id = {};
+  std::string host_id = {};
 
   bool retryable() const { return kind == ErrorKind::Retryable || kind == ErrorKind::Throttled; }
-  // "code: message (HTTP 503)" for logs and reports.
+  // "code: message (HTTP 503, request id R, host id H)" for logs and reports.
   std::string describe() const;
 };
 

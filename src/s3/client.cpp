@@ -70,6 +70,14 @@ ObjectInfo info_from_headers(const http::Response& r) {
 
 }  // namespace
 
+namespace {
+// The ids a store gives an exchange, from its error body or else its headers.
+void take_request_ids(Error& e, const http::Response& resp) {
+  if (e.request_id.empty()) e.request_id = resp.header("x-amz-request-id").value_or("");
+  if (e.host_id.empty()) e.host_id = resp.header("x-amz-id-2").value_or("");
+}
+}  // namespace
+
 Error error_from_response(const http::Response& resp, const S3Request& req, const Bucket& bucket) {
   Error e;
   if (!resp.transport_ok()) {
@@ -86,6 +94,11 @@ Error error_from_response(const http::Response& resp, const S3Request& req, cons
   std::string detail = body && !body->message.empty() ? body->message : std::string();
   if (auto h = hint(e.code, bucket); !h.empty()) detail = detail.empty() ? h : detail + "; " + h;
   e.message = fmt::format("{} {}{}{}", req.operation, target_of(req), detail.empty() ? "" : ": ", detail);
+  if (body) {
+    e.request_id = body->request_id;
+    e.host_id = body->host_id;
+  }
+  take_request_ids(e, resp);
   return e;
 }
 
@@ -142,6 +155,7 @@ ClientStats stats_since(const ClientStats& now, const ClientStats& before) {
   out.total = minus(now.total, before.total);
   return out;
 }
+
 Pacer& Client::pacer() { return impl_->pacer; }
 
 template <class T>
@@ -160,6 +174,7 @@ void Client::run(const Bucket& b, S3Request req, std::function<Result<T>(http::R
       Error e = std::move(value).error();
       e.message = fmt::format("{} {}: {}", request->operation, target_of(*request), e.message);
       if (auto h = hint(e.code, b); !h.empty()) e.message += "; " + h;
+      take_request_ids(e, resp);
       return e;
     }
     (*shared_cb)(std::move(value));

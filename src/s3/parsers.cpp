@@ -46,8 +46,11 @@ Result<pugi::xml_node> load(pugi::xml_document& doc, std::string_view body, std:
 }
 
 Error error_from_body(const pugi::xml_node& root, int status) {
-  ErrorBody b{text(root, "Code"), text(root, "Message"), text(root, "Resource"), text(root, "RequestId")};
+  ErrorBody b{text(root, "Code"), text(root, "Message"), text(root, "Resource"), text(root, "RequestId"),
+              text(root, "HostId")};
   Error e;
+  e.request_id = b.request_id;
+  e.host_id = b.host_id;
   e.code = b.code.empty() ? "UnknownError" : b.code;
   e.kind = classify_http(0, status, e.code);
   e.message = b.message.empty() ? "the server reported an error" : b.message;
@@ -88,7 +91,8 @@ std::optional<ErrorBody> parse_error_body(std::string_view body) {
   if (!doc.load_buffer(body.data(), body.size(), pugi::parse_default, pugi::encoding_utf8)) return std::nullopt;
   auto root = doc.document_element();
   if (!root || !name_is(root, "Error")) return std::nullopt;
-  return ErrorBody{text(root, "Code"), text(root, "Message"), text(root, "Resource"), text(root, "RequestId")};
+  return ErrorBody{text(root, "Code"), text(root, "Message"), text(root, "Resource"), text(root, "RequestId"),
+                   text(root, "HostId")};
 }
 
 Result<ListPage> parse_list_objects_v2(std::string_view body) {

@@ -35,6 +35,7 @@ struct ErrorBody {
   std::string message;
   std::string resource;
   std::string request_id;
+  std::string host_id;
 };
 
 struct DeleteFailure {

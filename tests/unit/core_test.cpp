@@ -68,6 +68,12 @@ TEST(Errors, DescribeIsOneLine) {
   Error e{ErrorKind::Throttled, "SlowDown", "CopyObject s3://b/k", 503};
   EXPECT_EQ(e.describe(), "SlowDown: CopyObject s3://b/k (HTTP 503)");
   EXPECT_TRUE(e.retryable());
+  // The store's ids go with it: what a user quotes to AWS support.
+  e.request_id = "R1";
+  e.host_id = "H1";
+  EXPECT_EQ(e.describe(), "SlowDown: CopyObject s3://b/k (HTTP 503, request id R1, host id H1)");
+  e.http_status = 0;
+  EXPECT_EQ(e.describe(), "SlowDown: CopyObject s3://b/k (request id R1, host id H1)");
 }
 
 TEST(Retry, FullJitterWithinExponentialCeilingAndCap) {

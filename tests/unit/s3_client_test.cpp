@@ -272,3 +272,30 @@ TEST(S3Client, ProbeUploadStartsAndAbortsAnUploadWritingNothing) {
   EXPECT_EQ(seen[0], "POST /bkt/p/.probe?uploads=");
   EXPECT_EQ(seen[1], "DELETE /bkt/p/.probe?uploadId=U1");
 }
+
+// A failure carries the store's request and host ids, from the error body or
+// else from the headers, into the message a user reports.
+TEST(S3Client, FailuresCarryTheStoresRequestAndHostIds) {
+  FakeHttpServer server([](const FakeRequest& r) {
+    if (r.method == "HEAD")  // no body: the ids come in headers
+      return FakeResponse{403, {{"x-amz-request-id", "REQ-HEAD"}, {"x-amz-id-2", "HOST-HEAD"}}, ""};
+    return FakeResponse{500,
+                        {{"x-amz-request-id", "REQ-HEADER"}},
+                        "<Error><Code>InternalError</Code><Message>m</Message><RequestId>REQ-BODY</"
+                        "RequestId><HostId>HOST-BODY</HostId></Error>"};
+  });
+  ClientOptions opt = Harness::fast_retries();
+  opt.retry.max_attempts = 1;
+  Harness h(server, opt);
+  auto head = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(h.bucket, "k", cb); });
+  ASSERT_FALSE(head);
+  EXPECT_EQ(head.error().request_id, "REQ-HEAD");
+  EXPECT_EQ(head.error().host_id, "HOST-HEAD");
+  EXPECT_NE(head.error().describe().find("request id REQ-HEAD, host id HOST-HEAD"), std::string::npos);
+  auto copy = wait<std::string>(h.loop, [&](auto cb) {
+    h.s3->copy_object(h.bucket, {"src", "a", "dst", "", false}, cb);
+  });
+  ASSERT_FALSE(copy);
+  EXPECT_EQ(copy.error().request_id, "REQ-BODY");  // the body's id wins over the header's
+  EXPECT_EQ(copy.error().host_id, "HOST-BODY");
+}

@@ -118,6 +118,10 @@ TEST(ErrorParser, RecordedErrorBodies) {
   ASSERT_TRUE(aws);
   EXPECT_EQ(aws->message, "We encountered an internal error. Please try again.");
   EXPECT_EQ(aws->request_id, "656c76696e6727732072657175657374");
+  EXPECT_EQ(aws->host_id, "Uuag1LuByRx9e6j5Onimru9pO4ZVKnJ2Qz7/C1NPcfTWAtRPfTaOFg==");
+  auto copy = parse_copy_result(body("aws_copy_200_error_internal.xml"));  // a 200 carrying an error
+  ASSERT_FALSE(copy);
+  EXPECT_EQ(copy.error().request_id, "656c76696e6727732072657175657374");
   EXPECT_FALSE(parse_error_body(body("rgw_copy_result.xml")));
   EXPECT_FALSE(parse_error_body("not xml"));
 }
