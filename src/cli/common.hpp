@@ -18,10 +18,10 @@ namespace assetmv::cli {
 
 // Exit codes: the contract scripts and runbooks rely on.
 enum ExitCode : int {
-  kExitOk = 0,           // everything done
-  kExitNeedsHuman = 1,   // finished; some items need a human (listed in the report)
-  kExitUsage = 2,        // usage, configuration or permission error found before anything changed
-  kExitInterrupted = 3,  // stopped by an unrecoverable error or a signal; run again to resume
+  kExitOk = 0,          // everything done
+  kExitNeedsHuman = 1,  // finished; some items need a human (listed in the report)
+  kExitUsage = 2,       // usage, configuration or permission error found before anything changed
+  kExitStopped = 3,     // stopped by an unrecoverable error or a signal; run again to resume
 };
 
 struct CommonOptions {

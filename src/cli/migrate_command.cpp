@@ -310,7 +310,8 @@ int run(MigrateArgs& a, bool verify) {
     if (r.error) {
       logging::error("verify.stopped", r.error->describe());
       out["error"] = r.error->describe();
-      return finish(kExitInterrupted, "stopped");
+      out["stop_reason"] = r.error->kind == ErrorKind::Interrupted ? "signal" : "error";
+      return finish(kExitStopped, "stopped");
     }
     logging::info("verify.done", r.consistent ? "fully migrated and consistent" : "not fully migrated", out["counts"]);
     return finish(r.consistent ? kExitOk : kExitNeedsHuman, r.consistent ? "consistent" : "inconsistent");
@@ -327,7 +328,7 @@ int run(MigrateArgs& a, bool verify) {
     out["stop_reason"] = r.stop_reason;
     logging::error("migrate.stopped", fmt::format("stopped ({}); run the same command again to resume", r.stop_reason),
                    out["counts"]);
-    return finish(kExitInterrupted, "stopped");
+    return finish(kExitStopped, "stopped");
   }
   const bool complete = r.outcome == engine::Outcome::Complete;
   const char* summary = a.dry_run  ? "dry run finished: the counts say what a real run would do; nothing changed"

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "cli/common.hpp"
 #include "core/log.hpp"
 
 namespace assetmv::cli {
@@ -19,7 +20,7 @@ std::atomic<int> g_signals{0};
 
 // Async-signal-safe: an atomic store, and _exit on the second signal.
 void on_signal(int) {
-  if (g_signals.fetch_add(1) >= 1) _exit(3);
+  if (g_signals.fetch_add(1) >= 1) _exit(kExitStopped);
 }
 
 // Units of progress: rows when the table has legacy rows, else names.

@@ -58,7 +58,7 @@ int run_seed(SeedArgs& a) {
   if (!rep) {
     logging::error("seed.failed", rep.error().message, {{"kind", to_string(rep.error().kind)}});
     return rep.error().kind == ErrorKind::AccessDenied || rep.error().kind == ErrorKind::NotFound ? kExitUsage
-                                                                                                  : kExitInterrupted;
+                                                                                                  : kExitStopped;
   }
   const auto& st = ctx->s3->stats();
   const double up = rep->upload_seconds > 0 ? rep->upload_seconds : 1e-9;

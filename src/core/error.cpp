@@ -19,6 +19,8 @@ std::string_view to_string(ErrorKind kind) {
       return "access-denied";
     case ErrorKind::Fatal:
       return "fatal";
+    case ErrorKind::Interrupted:
+      return "interrupted";
   }
   return "fatal";
 }

@@ -9,7 +9,8 @@
 namespace assetmv {
 
 // What a caller should do about a failure. Every HTTP, S3 and libpq failure
-// maps to exactly one kind, in classify_http() or classify_pg().
+// maps to exactly one kind, in classify_http() or classify_pg(); Interrupted
+// is the engine's own, for work given up because a stop was asked for.
 enum class ErrorKind {
   Retryable,           // transient: network, 5xx, serialization failure; retry with backoff
   Throttled,           // the server asks us to slow down (503 SlowDown, 429); retry and slow everyone
@@ -17,6 +18,7 @@ enum class ErrorKind {
   PreconditionFailed,  // a conditional request's condition did not hold (412)
   AccessDenied,        // credentials or permissions: retrying will not help
   Fatal,               // malformed request, misconfiguration, protocol violation
+  Interrupted,         // not a failure: stopped on request (a signal); run again to resume
 };
 
 std::string_view to_string(ErrorKind kind);

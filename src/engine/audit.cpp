@@ -72,7 +72,7 @@ AuditResult audit(EventLoop& loop, s3::Client& s3, const s3::Bucket& source, con
                               [&] { return ended || result.error.has_value() || hooks.stop_requested(); });
       !w)
     result.error = w.error();
-  if (!result.error && !ended) result.error = Error{ErrorKind::Fatal, "Interrupted", "stopped by a signal"};
+  if (!result.error && !ended) result.error = Error{ErrorKind::Interrupted, "Interrupted", "stopped by a signal"};
   // Let a page still in flight land before the listers go away.
   if (auto w = loop.run_until("the audit's last listing page", [&] { return !feed->listing_in_flight(); });
       !w && !result.error)

@@ -517,7 +517,7 @@ struct Migration::Impl {
     if (!splits) {
       result.outcome = Outcome::Stopped;
       result.error = splits.error();
-      result.stop_reason = splits.error().code == "Interrupted" ? "signal" : "error";
+      result.stop_reason = splits.error().kind == ErrorKind::Interrupted ? "signal" : "error";
       return result;
     }
     logging::info("migrate.rows", fmt::format("{} rows under the legacy prefix", report.counts.legacy_rows_found),

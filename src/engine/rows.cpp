@@ -71,7 +71,7 @@ Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts
   // writes only modern paths: they never need migrating.
   std::int64_t after = lo - 1;
   while (after < hi) {
-    if (stop()) return fail(ErrorKind::Fatal, "Interrupted", "stopped while reading the table");
+    if (stop()) return fail(ErrorKind::Interrupted, "Interrupted", "stopped while reading the table");
     const std::int64_t upto = (hi - after > o.range_ids) ? after + o.range_ids : hi;
     auto rows = db.run("scanning rows", [&](db::PathTable& t) {
       return o.audit ? t.page(after, o.batch_rows) : t.scan(after, upto, o.legacy_prefix, o.batch_rows);
