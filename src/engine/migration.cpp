@@ -418,7 +418,9 @@ struct Migration::Impl {
       ++deletes_in_flight;
       s3.delete_objects(src_bucket, keys, [this, keys](Result<s3::DeleteResult> r) {
         --deletes_in_flight;
-        if (!r) {
+        if (!r && r.error().kind == ErrorKind::Interrupted) {
+          // Not sent, for a stop: the legacy objects stay, and a rerun deletes them.
+        } else if (!r) {
           // The rows already point at the copies; only the cleanup is left.
           for (const auto& k : keys) {
             ++report.counts.failures;
@@ -460,6 +462,7 @@ struct Migration::Impl {
   // A request that failed after all its retries: the item is reported, and
   // many such failures in a row mean the store is down, which stops the run.
   void fail_request(const ItemPtr& item, std::string_view what, const Error& e) {
+    if (e.kind == ErrorKind::Interrupted) return end_copy(item);  // not sent, for a stop: a rerun does it
     fail_item(item, std::string(what) + e.describe());
     if (outage.failed(e) && !stopping)
       stop_fatal(Error{e.kind, e.code,
@@ -476,6 +479,7 @@ struct Migration::Impl {
     }
     stopping = true;
     cas_queue.clear();  // cannot commit them now; a rerun picks them up
+    s3.abandon_waiting("the run is stopping after an error");
   }
 
   bool finished() const {
@@ -501,6 +505,7 @@ struct Migration::Impl {
       stopping = true;
       stop_reason = "signal";
       logging::warn("migrate.signal", "stop requested: finishing the work in flight, then exiting");
+      s3.abandon_waiting("a stop was requested");  // never wait out a backoff
     }
     flush_cas();
     flush_deletes();

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <unordered_map>
 
 namespace assetmv::s3 {
 
@@ -70,6 +72,14 @@ ObjectInfo info_from_headers(const http::Response& r) {
 
 }  // namespace
 
+std::optional<std::chrono::milliseconds> retry_after(std::string_view value) {
+  unsigned seconds = 0;
+  const auto* end = value.data() + value.size();
+  auto [ptr, ec] = std::from_chars(value.data(), end, seconds);
+  if (value.empty() || ec != std::errc() || ptr != end) return std::nullopt;  // absent, or an HTTP date
+  return std::chrono::milliseconds(std::min<std::uint64_t>(seconds, kMaxRetryAfter.count()) * 1000);
+}
+
 namespace {
 // The ids a store gives an exchange, from its error body or else its headers.
 void take_request_ids(Error& e, const http::Response& resp) {
@@ -120,7 +130,14 @@ struct Client::Impl {
   Jitter jitter;
   std::deque<std::unique_ptr<Op>> queue;
   std::size_t in_flight = 0;
-  std::size_t waiting_retry = 0;
+  // Operations waiting out a retry's backoff, by a key of their own, with
+  // the timer that will requeue them (abandon_waiting() cancels it).
+  struct Waiting {
+    EventLoop::TimerId timer = 0;
+    std::shared_ptr<std::unique_ptr<Op>> op;
+  };
+  std::unordered_map<std::uint64_t, Waiting> waiting_retry;
+  std::uint64_t next_waiting = 0;
   EventLoop::TimerId wake_timer = 0;
   bool wake_armed = false;
   ClientStats stats;
@@ -135,7 +152,29 @@ Client::Client(EventLoop& loop, http::Client& http, ClientOptions options)
     : impl_(std::make_unique<Impl>(loop, http, options)) {}
 Client::~Client() = default;
 
-std::size_t Client::queued() const { return impl_->queue.size() + impl_->waiting_retry; }
+std::size_t Client::queued() const { return impl_->queue.size() + impl_->waiting_retry.size(); }
+
+void Client::abandon_waiting(const std::string& why) {
+  auto& im = *impl_;
+  // Moved out first: a give_up callback may submit new work.
+  auto waiting = std::move(im.waiting_retry);
+  im.waiting_retry.clear();
+  auto queued = std::move(im.queue);
+  im.queue.clear();
+  std::vector<std::unique_ptr<Op>> ops;
+  for (auto& [key, w] : waiting) {
+    im.loop.cancel(w.timer);
+    ops.push_back(std::move(*w.op));
+  }
+  for (auto& op : queued) ops.push_back(std::move(op));
+  for (auto& op : ops) {
+    auto give_up = std::move(op->give_up);
+    Error e{ErrorKind::Interrupted, "Interrupted",
+            fmt::format("{} {}: not sent: {}", op->request.operation, target_of(op->request), why)};
+    op.reset();
+    give_up(std::move(e));
+  }
+}
 std::size_t Client::in_flight() const { return impl_->in_flight; }
 const ClientStats& Client::stats() const { return impl_->stats; }
 
@@ -246,14 +285,20 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
   if (auto delay = im.opt.retry.next_delay(op->failures, err->kind, im.jitter())) {
     ++st.retries;
     ++im.stats.total.retries;
-    ++im.waiting_retry;
+    // A server that says when to come back is heeded (within reason).
+    if (auto after = retry_after(resp.header("retry-after").value_or(""))) delay = std::max(*delay, *after);
+    const std::uint64_t key = im.next_waiting++;
     auto holder = std::make_shared<std::unique_ptr<Op>>(std::move(op));
-    im.loop.call_after(*delay, [this, holder] {
-      --impl_->waiting_retry;
+    const auto timer = im.loop.call_after(*delay, [this, key] {
+      auto it = impl_->waiting_retry.find(key);
+      if (it == impl_->waiting_retry.end()) return;
+      auto ready = std::move(*it->second.op);
+      impl_->waiting_retry.erase(it);
       // A retry goes first: it has waited already, and finishing work bounds memory.
-      impl_->queue.push_front(std::move(*holder));
+      impl_->queue.push_front(std::move(ready));
       pump();
     });
+    im.waiting_retry.emplace(key, Impl::Waiting{timer, std::move(holder)});
   } else {
     ++st.failed;
     ++im.stats.total.failed;

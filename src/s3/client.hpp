@@ -8,6 +8,7 @@
 // and the seeder keep a fixed window of work outstanding).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.hpp"
@@ -64,6 +66,11 @@ struct ClientStats {
 // preflight's checks apart from the run's work).
 ClientStats stats_since(const ClientStats& now, const ClientStats& before);
 
+// A server's Retry-After in seconds, capped at kMaxRetryAfter; nullopt when
+// absent or not a number of seconds (the HTTP-date form is not used by S3).
+inline constexpr std::chrono::seconds kMaxRetryAfter{60};  // beyond a minute, the stall and outage rules decide
+std::optional<std::chrono::milliseconds> retry_after(std::string_view value);
+
 // Turns a non-success HTTP exchange into an Error with a clear message,
 // classified by classify_http(). Pure; exposed for tests.
 Error error_from_response(const http::Response& resp, const S3Request& req, const Bucket& bucket);
@@ -106,6 +113,11 @@ class Client {
   // s3:PutObject (and s3:AbortMultipartUpload) without writing an object,
   // on stores that refuse the conditional PUT the preflight tries first.
   void probe_upload(const Bucket& b, const std::string& key, Callback<bool> cb);
+
+  // Gives up at once, with an Interrupted error, every operation waiting
+  // out a retry's backoff or queued behind the pacer, so that a stop never
+  // waits out a backoff. Requests already on the wire finish as usual.
+  void abandon_waiting(const std::string& why);
 
   std::size_t queued() const;
   std::size_t in_flight() const;

@@ -10,6 +10,7 @@ $ASSETMV_FAULT_TABLE when set): the source of docs/reliability.md's table.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -189,6 +190,30 @@ class FaultTest(unittest.TestCase):
               f"{report['counts']['objects_copied']} objects copied first: {report['error']}", file=sys.stderr)
         self.assertGreater(stats["e500"], 10)
         codes, _ = self.migrate_through(w, "outage_then_resume")
+        self.assertEqual(codes, [1])
+
+    def test_s3_sigterm_during_backoffs_exits_at_once(self):
+        """A stop asked for while requests wait out their backoffs (the store
+        fails everything, and each retry would wait up to 20 s) does not wait
+        them out: the run exits 3 with stop_reason signal within seconds, and
+        the next run, with the store back, finishes the job."""
+        w = self.world("sigterm_backoff")
+        proxy, env = self.proxied("http", "--fault", "e500", "--rate", "1", "--after", "300")
+        p = subprocess.Popen(w.command("migrate", "--stall-timeout", str(STALL_S)), env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(4)  # the outage began after the first 300 requests: backoffs are piling up
+        self.assertIsNone(p.poll(), "the run ended before the stop")
+        asked = time.time()
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=120)
+        took = time.time() - asked
+        proxy.stop()
+        self.assertEqual(p.returncode, 3, err[-3000:])
+        report = json.loads(out)
+        self.assertEqual(report["stop_reason"], "signal")
+        print(f"\nsigterm during backoffs: exit 3 {took:.1f} s after the signal", file=sys.stderr)
+        self.assertLess(took, 10, "the stop waited out the backoffs")
+        codes, _ = self.migrate_through(w, "sigterm_backoff_then_resume")
         self.assertEqual(codes, [1])
 
     # ---- PostgreSQL faults --------------------------------------------------------

@@ -299,3 +299,52 @@ TEST(S3Client, FailuresCarryTheStoresRequestAndHostIds) {
   EXPECT_EQ(copy.error().request_id, "REQ-BODY");  // the body's id wins over the header's
   EXPECT_EQ(copy.error().host_id, "HOST-BODY");
 }
+
+TEST(S3Client, RetryAfterIsReadInSecondsAndCapped) {
+  EXPECT_EQ(retry_after("3"), std::chrono::milliseconds(3000));
+  EXPECT_EQ(retry_after("0"), std::chrono::milliseconds(0));
+  EXPECT_EQ(retry_after("86400"), std::chrono::milliseconds(kMaxRetryAfter));
+  EXPECT_FALSE(retry_after(""));
+  EXPECT_FALSE(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"));  // the date form: not S3's
+  EXPECT_FALSE(retry_after("-1"));
+  EXPECT_FALSE(retry_after("2x"));
+}
+
+// A throttling server that says when to come back is heeded, even when the
+// backoff alone would retry sooner.
+TEST(S3Client, ARetryWaitsAtLeastTheServersRetryAfter) {
+  std::atomic<int> calls{0};
+  FakeHttpServer server([&](const FakeRequest&) {
+    if (calls++ == 0) return FakeResponse{503, {{"Retry-After", "1"}}, kSlowDown};
+    return FakeResponse{200, {{"ETag", "\"e\""}}, ""};
+  });
+  Harness h(server);  // backoffs of a few milliseconds
+  const auto start = std::chrono::steady_clock::now();
+  auto r = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(h.bucket, "k", cb); });
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 950ms);
+  EXPECT_EQ(calls.load(), 2);
+}
+
+// A stop never waits out a backoff: what waits for a retry, or in the queue,
+// is given up at once as Interrupted, and nothing more is sent for it.
+TEST(S3Client, AbandonWaitingGivesUpBackoffsAtOnceWithoutSendingThem) {
+  FakeHttpServer server([](const FakeRequest&) { return FakeResponse{500, {}, kInternal}; });
+  ClientOptions opt;
+  opt.retry.base = 10s;  // a backoff the test would notice
+  opt.retry.cap = 10s;
+  Harness h(server, opt);
+  std::optional<Result<ObjectInfo>> got;
+  h.s3->head_object(h.bucket, "k", [&](Result<ObjectInfo> r) { got = std::move(r); });
+  // Once the first attempt has failed, the operation waits out its backoff.
+  ASSERT_TRUE(h.loop.run_until("the first attempt", [&] { return h.s3->in_flight() == 0 && h.s3->queued() == 1; }));
+  const auto start = std::chrono::steady_clock::now();
+  h.s3->abandon_waiting("a stop was requested");
+  ASSERT_TRUE(got.has_value());
+  ASSERT_FALSE(*got);
+  EXPECT_EQ(got->error().kind, ErrorKind::Interrupted);
+  EXPECT_NE(got->error().message.find("a stop was requested"), std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);
+  EXPECT_TRUE(h.s3->idle());
+  EXPECT_EQ(server.requests_seen(), 1);
+}
