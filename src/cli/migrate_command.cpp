@@ -9,10 +9,11 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "cli/common.hpp"
+#include "cli/preflight.hpp"
 #include "cli/progress.hpp"
+#include "cli/signals.hpp"
 #include "core/log.hpp"
 #include "engine/audit.hpp"
 #include "engine/migration.hpp"
@@ -38,164 +39,6 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-// Source and destination must not contain each other: the run would copy
-// its own output or delete what it just wrote.
-std::optional<std::string> overlap_problem(const Context& c) {
-  const bool same_bucket =
-      c.source.bucket == c.dest.bucket && c.source_bucket.endpoint.authority() == c.dest_bucket.endpoint.authority();
-  if (!same_bucket) return std::nullopt;
-  const auto& a = c.source.prefix;
-  const auto& b = c.dest.prefix;
-  if (a.compare(0, b.size(), b) == 0 || b.compare(0, a.size(), a) == 0)
-    return fmt::format("source {} and destination {} overlap (one prefix contains the other)", c.source.to_string(),
-                       c.dest.to_string());
-  return std::nullopt;
-}
-
-// What the usual transport failures of a first request mean for the operator.
-std::string transport_hint(const std::string& code, const std::string& scheme) {
-  if (code == "curl60") return " (the certificate is not trusted: --ca-file trusts a private CA)";
-  if (code == "curl35" && scheme == "https") return " (no TLS handshake: is the endpoint plain HTTP? use http://)";
-  if ((code == "curl52" || code == "curl56") && scheme == "http")
-    return " (no HTTP answer: is the endpoint TLS? use https://)";
-  return {};
-}
-
-// Names a probe key that no one else uses, so probing it touches nothing real.
-std::string probe_key(const std::string& prefix) {
-  std::random_device rd;
-  return fmt::format("{}.assetmv-preflight-{:08x}{:08x}", prefix, rd(), rd());
-}
-
-// A probe's failure: a denial names the permission, anything else says the
-// permission could not be checked.
-Result<void> permission_error(const Error& e, const std::string& what) {
-  if (e.kind == ErrorKind::AccessDenied)
-    return fail(ErrorKind::AccessDenied, e.code, fmt::format("no permission to {}: {}", what, e.describe()));
-  return fail(e.kind, e.code, fmt::format("cannot check the permission to {}: {}", what, e.describe()));
-}
-
-// The preflight's checks as the report lists them: each says what it proved
-// and how the store answered. A probe meant to be refused (the PUT on an
-// impossible ETag) is a passed check, not a failed request of the run.
-struct Checks {
-  nlohmann::json list = nlohmann::json::array();
-  bool conditional_writes = true;  // false: the store refuses If-Match/If-None-Match on a PUT
-  void add(const std::string& permission, const std::string& operation, const std::string& target,
-           const std::string& answer) {
-    list.push_back({{"permission", permission}, {"operation", operation}, {"target", target}, {"answer", answer}});
-  }
-};
-
-std::string answer_of(const Error& e) {
-  return e.http_status > 0 ? fmt::format("{} {}", e.http_status, e.code) : e.code;
-}
-
-// Proves, without changing any object, that the credentials may do what the
-// run will do (docs/privileges.md): read a source object, write and read
-// under the destination prefix, delete under the source prefix.
-// A HEAD of an absent key proves nothing: without an unconditional
-// s3:ListBucket the store answers 403 rather than 404, so only listed keys
-// are read.
-Result<void> probe_permissions(Context& c, const std::optional<std::string>& source_key,
-                               const std::optional<std::string>& dest_key, bool will_delete, Checks& checks) {
-  auto& s3 = *c.s3;
-  if (source_key) {  // CopyObject reads its source: s3:GetObject on the legacy bucket
-    auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.source_bucket, *source_key, cb); });
-    if (!h && h.error().kind != ErrorKind::NotFound)
-      return permission_error(h.error(), "read " + c.source.bucket + "/" + *source_key);
-    checks.add("s3:GetObject", "HeadObject", c.source.bucket + "/" + *source_key, h ? "200" : answer_of(h.error()));
-  }
-  // A PUT conditional on an ETag that cannot exist is refused (412, or 404
-  // where the key is absent) after the permission check and before any
-  // write: s3:PutObject on the destination, proved without writing.
-  const std::string dest_probe = probe_key(c.dest.prefix);
-  s3::PutParams put;
-  put.if_match = std::string(32, '0');
-  auto w = s3::wait<std::string>(*c.loop, [&](auto cb) { s3.put_object(c.dest_bucket, dest_probe, "", put, cb); });
-  if (w) {
-    logging::warn("preflight.probe_written",
-                  "the store ignored If-Match and wrote the empty probe object; delete it when convenient",
-                  {{"key", c.dest.bucket + "/" + dest_probe}});
-  } else if (w.error().code == "NotImplemented") {
-    // Swift's s3api refuses any conditional PUT before it checks access:
-    // prove the write with an upload started and aborted instead, and copy
-    // without If-None-Match.
-    checks.conditional_writes = false;
-    checks.add("conditional writes", "PutObject If-Match on an impossible ETag", c.dest.bucket + "/" + dest_probe,
-               answer_of(w.error()) + " (the store refuses conditional PUTs: copies go without If-None-Match)");
-    logging::warn("preflight.no_conditional_writes",
-                  "the destination store refuses conditional PUTs (If-None-Match); copies go without it, so a "
-                  "destination object created by someone else after the listing could be overwritten by its "
-                  "legacy twin",
-                  {{"endpoint", c.dest_bucket.endpoint.authority()}});
-    auto u = s3::wait<bool>(*c.loop, [&](auto cb) { s3.probe_upload(c.dest_bucket, dest_probe, cb); });
-    if (!u) return permission_error(u.error(), "write under " + c.dest.to_string());
-    checks.add("s3:PutObject", "CreateMultipartUpload then AbortMultipartUpload", c.dest.bucket + "/" + dest_probe,
-               "200 (an upload started and aborted: nothing written)");
-  } else if (w.error().kind != ErrorKind::PreconditionFailed && w.error().kind != ErrorKind::NotFound) {
-    return permission_error(w.error(), "write under " + c.dest.to_string());
-  }
-  if (checks.conditional_writes)
-    checks.add("s3:PutObject", "PutObject If-Match on an impossible ETag", c.dest.bucket + "/" + dest_probe,
-               w ? "200 (written: the store ignored If-Match)"
-                 : answer_of(w.error()) + " (refused as meant: nothing written)");
-  if (dest_key) {  // reading copies back: s3:GetObject on the destination
-    auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.dest_bucket, *dest_key, cb); });
-    if (!h && h.error().kind != ErrorKind::NotFound)
-      return permission_error(h.error(), "read " + c.dest.bucket + "/" + *dest_key);
-    checks.add("s3:GetObject", "HeadObject", c.dest.bucket + "/" + *dest_key, h ? "200" : answer_of(h.error()));
-  }
-  if (!will_delete) return {};
-  // Deleting a key that does not exist changes nothing (on a versioned
-  // bucket it leaves a delete marker for that never-existing key).
-  const std::string src_probe = probe_key(c.source.prefix);
-  auto d = s3::wait<s3::DeleteResult>(*c.loop, [&](auto cb) { s3.delete_objects(c.source_bucket, {src_probe}, cb); });
-  if (!d) return permission_error(d.error(), "delete under " + c.source.to_string());
-  if (!d->failed.empty()) {
-    const auto& f = d->failed.front();
-    return fail(f.code == "AccessDenied" ? ErrorKind::AccessDenied : ErrorKind::Fatal, f.code,
-                fmt::format("no permission to delete under {}: {}: {}", c.source.to_string(), f.code, f.message));
-  }
-  checks.add("s3:DeleteObject", "DeleteObjects of a never-existing key", c.source.bucket + "/" + src_probe,
-             "200 (nothing existed, nothing deleted)");
-  return {};
-}
-
-struct PreflightNeeds {
-  bool writes = false;   // a real migrate run (not verify, not --dry-run)
-  bool deletes = false;  // ... that deletes the legacy objects (not --keep-source)
-};
-
-// Everything checked before anything changes; a failure here is exit 2.
-Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs, Checks& checks) {
-  if (auto p = overlap_problem(c)) return fail(ErrorKind::Fatal, "Overlap", *p);
-  if (auto r = db.connect(); !r) return r;
-  if (auto r = db.table().check(); !r) return r;
-  if (auto r = db.table().check_privileges(needs.writes); !r) return r;
-  // One cheap listing per bucket proves the bucket exists, the endpoint
-  // answers S3 and the credentials are accepted.
-  const std::pair<const s3::Bucket*, const s3::Location*> targets[] = {{&c.source_bucket, &c.source},
-                                                                       {&c.dest_bucket, &c.dest}};
-  std::optional<std::string> listed[2];
-  for (const auto& target : targets) {
-    const s3::Bucket& bucket = *target.first;
-    const s3::Location& loc = *target.second;
-    s3::ListParams p;
-    p.prefix = loc.prefix;
-    p.max_keys = 1;
-    auto page = s3::wait<s3::ListPage>(*c.loop, [&](auto cb) { c.s3->list_objects_v2(bucket, p, cb); });
-    if (!page)
-      return fail(page.error().kind, page.error().code,
-                  fmt::format("cannot list {}: {}{}", loc.to_string(), page.error().describe(),
-                              transport_hint(page.error().code, bucket.endpoint.scheme)));
-    if (!page->objects.empty()) listed[&bucket == &c.source_bucket ? 0 : 1] = page->objects.front().key;
-    checks.add("s3:ListBucket", "ListObjectsV2", loc.to_string(), "200");
-  }
-  if (needs.writes) return probe_permissions(c, listed[0], listed[1], needs.deletes, checks);
-  return {};
 }
 
 // The run's own requests: those the preflight made are in its checks.

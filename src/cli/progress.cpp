@@ -1,14 +1,10 @@
 #include "cli/progress.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 
-#include "cli/common.hpp"
 #include "core/log.hpp"
 
 namespace assetmv::cli {
@@ -16,13 +12,6 @@ namespace assetmv::cli {
 namespace {
 
 ProgressDisplay* g_active = nullptr;  // the one display that owns the terminal line
-std::atomic<int> g_signals{0};
-
-// Async-signal-safe: an atomic store, and _exit on the second signal.
-void on_signal(int) {
-  if (g_signals.fetch_add(1) >= 1) _exit(kExitStopped);
-}
-
 // Units of progress: rows when the table has legacy rows, else names.
 std::uint64_t units(const engine::Progress& p) { return p.legacy_rows > 0 ? p.rows_done : p.names_done; }
 
@@ -34,16 +23,6 @@ std::string format_duration(double seconds) {
   if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
   return fmt::format("{}:{:02}", s / 60, s % 60);
 }
-
-void install_stop_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-
-bool stop_requested() { return g_signals.load() > 0; }
 
 ProgressDisplay::ProgressDisplay(std::string label, bool terminal)
     : label_(std::move(label)),

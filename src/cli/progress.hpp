@@ -1,8 +1,6 @@
 // Progress for long runs: on a terminal, one line redrawn in place with rate
 // and ETA (log lines are written above it); otherwise a structured log line
-// every ten seconds, for log shippers. Also the stop signals: SIGINT/SIGTERM
-// ask the run to stop cleanly; a second one exits at once (safe too: every
-// step of the migration survives being abandoned).
+// every ten seconds, for log shippers.
 #pragma once
 
 #include <chrono>
@@ -39,8 +37,5 @@ class ProgressDisplay {
 
 // "1:02:03" or "4:05".
 std::string format_duration(double seconds);
-
-void install_stop_handlers();
-bool stop_requested();
 
 }  // namespace assetmv::cli

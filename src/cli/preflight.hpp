@@ -1,0 +1,34 @@
+// The preflight: everything checked before anything changes, each failure
+// an exit 2 with one line saying what. The locations must not overlap; the
+// table, its columns and the grants must be there; and every S3 permission
+// the run needs is proved without changing an object (docs/privileges.md
+// lists the probes). What each check proved is kept for the report.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli/common.hpp"
+#include "core/error.hpp"
+#include "engine/rows.hpp"
+
+namespace assetmv::cli {
+
+struct PreflightNeeds {
+  bool writes = false;   // a real migrate run (not verify, not --dry-run)
+  bool deletes = false;  // ... that deletes the legacy objects (not --keep-source)
+};
+
+// The preflight's checks as the report lists them: each says what it proved
+// and how the store answered. A probe meant to be refused (the PUT on an
+// impossible ETag) is a passed check, not a failed request of the run.
+struct Checks {
+  nlohmann::json list = nlohmann::json::array();
+  bool conditional_writes = true;  // false: the store refuses If-Match/If-None-Match on a PUT
+  void add(const std::string& permission, const std::string& operation, const std::string& target,
+           const std::string& answer);
+};
+
+Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs, Checks& checks);
+
+}  // namespace assetmv::cli
