@@ -74,28 +74,17 @@ s3_acl = false
 [filter:tempauth]
 use = egg:swift#tempauth
 user_${ASSETMV_SWIFT_ACCOUNT}_${ASSETMV_SWIFT_USER} = $ASSETMV_S3_SECRET_KEY .admin
-[filter:catch_errors]
-use = egg:swift#catch_errors
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-[filter:healthcheck]
-use = egg:swift#healthcheck
 [filter:proxy-logging]
 use = egg:swift#proxy_logging
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:$MEMCACHED_PORT
-[filter:listing_formats]
-use = egg:swift#listing_formats
-[filter:bulk]
-use = egg:swift#bulk
-[filter:copy]
-use = egg:swift#copy
-[filter:slo]
-use = egg:swift#slo
-[filter:dlo]
-use = egg:swift#dlo
 CONF
+  # The rest of the pipeline with their defaults.
+  local f
+  for f in catch_errors gatekeeper healthcheck listing_formats bulk copy slo dlo; do
+    printf '[filter:%s]\nuse = egg:swift#%s\n' "$f" "$f" >>"$ETC/proxy-server.conf"
+  done
   # Rings: one device, one replica, 2^4 partitions.
   for s in account container object; do
     swift-ring-builder "$ETC/$s.builder" create 4 1 1 >/dev/null
@@ -105,6 +94,12 @@ CONF
 }
 
 running() { pid_alive "$DIR/run/proxy.pid"; }
+
+# put_container TOKEN NAME: a bucket is a container, made with Swift's own API.
+put_container() {
+  curl -fsS -X PUT -o /dev/null -K - "http://127.0.0.1:$ASSETMV_SWIFT_PORT/v1/AUTH_$ASSETMV_SWIFT_ACCOUNT/$2" \
+    <<<"header = \"X-Auth-Token: $1\""
+}
 proxy_ok() { curl -fsS -o /dev/null "http://127.0.0.1:$ASSETMV_SWIFT_PORT/healthcheck"; }
 
 start() {
@@ -120,6 +115,9 @@ start() {
     echo $! >"$DIR/run/$s.pid"
   done
   wait_for 60 proxy_ok || { log "Swift proxy did not answer; see $DIR/log"; exit 1; }
+  for s in account container object; do
+    wait_for 60 bash -c "</dev/tcp/127.0.0.1/$(port_of "$s")" || { log "Swift $s server did not listen; see $DIR/log"; exit 1; }
+  done
   # Buckets are containers: created through Swift's own API, since curl's
   # SigV4 cannot carry an access key with a colon in it. Secrets go through
   # stdin, not argv.
@@ -129,8 +127,8 @@ start() {
 header = \"X-Auth-Key: $ASSETMV_S3_SECRET_KEY\"" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-auth-token" {print $2}')
   [[ -n $token ]] || { log "no token from tempauth; see $DIR/log"; exit 1; }
   for b in "$ASSETMV_LEGACY_BUCKET" "$ASSETMV_PROD_BUCKET"; do
-    curl -fsS -X PUT -o /dev/null -K - "http://127.0.0.1:$ASSETMV_SWIFT_PORT/v1/AUTH_$ASSETMV_SWIFT_ACCOUNT/$b" \
-      <<<"header = \"X-Auth-Token: $token\"" || { log "cannot create bucket $b on Swift; see $DIR/log"; exit 1; }
+    # The proxy answers before the storage servers behind it do: retry.
+    wait_for 30 put_container "$token" "$b" || { log "cannot create bucket $b on Swift; see $DIR/log"; exit 1; }
   done
   log "Swift s3api on http://127.0.0.1:$ASSETMV_SWIFT_PORT (buckets $ASSETMV_LEGACY_BUCKET, $ASSETMV_PROD_BUCKET)"
 }
@@ -143,6 +141,7 @@ stop() {
   done
   # The servers fork their workers; take those down with their parents.
   pkill -f "swift-[a-z]*-server $ETC/" 2>/dev/null || true
+  wait_for 10 bash -c "! pgrep -f 'swift-[a-z]*-server $ETC/'" || log "Swift workers still running after stop"
 }
 
 s3_env() { print_s3_env "$SWIFT_ACCESS_KEY" "$ASSETMV_SWIFT_PORT" swift; }
