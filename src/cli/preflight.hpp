@@ -10,7 +10,7 @@
 
 #include "cli/common.hpp"
 #include "core/error.hpp"
-#include "engine/rows.hpp"
+#include "engine/db_session.hpp"
 
 namespace assetmv::cli {
 
