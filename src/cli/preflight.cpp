@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <optional>
 #include <random>
+#include <thread>
 
 #include "core/log.hpp"
 
@@ -128,13 +130,31 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
   return {};
 }
 
+// A connection reset as the run starts (a proxy, a failover, a restart) is
+// not a configuration error: a transient failure is tried again twice, while
+// a wrong host or password still answers in well under a second.
+constexpr int kConnectAttempts = 3;
+constexpr std::chrono::milliseconds kConnectPause{250};
+
+Result<void> connect(engine::DbSession& db) {
+  for (int attempt = 1;; ++attempt) {
+    auto r = db.connect();
+    if (r || !r.error().retryable() || attempt == kConnectAttempts) return r;
+    logging::warn("preflight.db_retry", "connecting to PostgreSQL failed, trying again: " + r.error().describe());
+    std::this_thread::sleep_for(kConnectPause * attempt);
+  }
+}
+
 }  // namespace
 
 Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs, Checks& checks) {
   if (auto p = overlap_problem(c)) return fail(ErrorKind::Fatal, "Overlap", *p);
-  if (auto r = db.connect(); !r) return r;
-  if (auto r = db.table().check(); !r) return r;
-  if (auto r = db.table().check_privileges(needs.writes); !r) return r;
+  if (auto r = connect(db); !r) return r;
+  // Once connected, the checks are statements like any of the run's: a
+  // connection lost under them is retried, not called a misconfiguration.
+  if (auto r = db.run("checking the table", [](db::PathTable& t) { return t.check(); }); !r) return r;
+  if (auto r = db.run("checking the grants", [&](db::PathTable& t) { return t.check_privileges(needs.writes); }); !r)
+    return r;
   // One cheap listing per bucket proves the bucket exists, the endpoint
   // answers S3 and the credentials are accepted.
   const std::pair<const s3::Bucket*, const s3::Location*> targets[] = {{&c.source_bucket, &c.source},

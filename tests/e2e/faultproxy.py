@@ -194,6 +194,10 @@ class Proxy:
 
     async def tcp_client(self, creader, cwriter):
         self.count("connections")
+        if self.stats["connections"] <= self.args.reset_first:  # refused as it starts: a failover, a restart
+            self.count("reset_at_start")
+            abort(cwriter)
+            return
         try:
             ureader, uwriter = await asyncio.open_connection(self.up_host, self.up_port)
         except OSError:
@@ -271,6 +275,7 @@ def main(argv):
     p.add_argument("--base-ms", type=float, default=0.0)
     p.add_argument("--jitter-ms", type=float, default=0.0)
     p.add_argument("--kill-every", type=float, default=0.0)
+    p.add_argument("--reset-first", type=int, default=0, help="tcp: reset the first N connections at once")
     p.add_argument("--blackhole-at", type=float, default=0.0)
     p.add_argument("--blackhole-for", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=1)

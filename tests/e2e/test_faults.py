@@ -222,6 +222,14 @@ class FaultTest(unittest.TestCase):
         stats = self.through_proxy("pg_kill", "tcp", "--kill-every", "0.7")
         self.assertGreater(stats.get("kill", 0), 2)
 
+    def test_pg_connection_reset_at_start_is_retried(self):
+        """The first connection to PostgreSQL is reset as it opens (a failover,
+        a proxy restarting): the preflight tries again instead of calling it a
+        configuration error (it used to exit 2, which a connection killed at the
+        wrong moment in test_pg_connection_killed_mid_run once showed)."""
+        stats = self.through_proxy("pg_reset_at_start", "tcp", "--reset-first", "1")
+        self.assertEqual(stats.get("reset_at_start"), 1)
+
     def test_pg_blackhole_times_out_and_reconnects(self):
         """The database stops answering for 12 s mid-run (connections stay
         open, nothing comes back): the statement is abandoned after
