@@ -479,7 +479,7 @@ struct Migration::Impl {
     }
     stopping = true;
     cas_queue.clear();  // cannot commit them now; a rerun picks them up
-    s3.abandon_waiting("the run is stopping after an error");
+    s3.stop_retrying("the run is stopping after an error");
   }
 
   bool finished() const {
@@ -505,7 +505,7 @@ struct Migration::Impl {
       stopping = true;
       stop_reason = "signal";
       logging::warn("migrate.signal", "stop requested: finishing the work in flight, then exiting");
-      s3.abandon_waiting("a stop was requested");  // never wait out a backoff
+      s3.stop_retrying("a stop was requested");  // never wait out a backoff
     }
     flush_cas();
     flush_deletes();

@@ -131,13 +131,14 @@ struct Client::Impl {
   std::deque<std::unique_ptr<Op>> queue;
   std::size_t in_flight = 0;
   // Operations waiting out a retry's backoff, by a key of their own, with
-  // the timer that will requeue them (abandon_waiting() cancels it).
+  // the timer that will requeue them (stop_retrying() cancels it).
   struct Waiting {
     EventLoop::TimerId timer = 0;
     std::shared_ptr<std::unique_ptr<Op>> op;
   };
   std::unordered_map<std::uint64_t, Waiting> waiting_retry;
   std::uint64_t next_waiting = 0;
+  std::string no_retries_since;  // why stop_retrying() was called; empty until then
   EventLoop::TimerId wake_timer = 0;
   bool wake_armed = false;
   ClientStats stats;
@@ -154,8 +155,9 @@ Client::~Client() = default;
 
 std::size_t Client::queued() const { return impl_->queue.size() + impl_->waiting_retry.size(); }
 
-void Client::abandon_waiting(const std::string& why) {
+void Client::stop_retrying(const std::string& why) {
   auto& im = *impl_;
+  im.no_retries_since = why;
   // Moved out first: a give_up callback may submit new work.
   auto waiting = std::move(im.waiting_retry);
   im.waiting_retry.clear();
@@ -282,7 +284,15 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
   }
   im.pacer.release(now, throttled ? Pacer::Outcome::Throttled : Pacer::Outcome::Failed);
   ++op->failures;
-  if (auto delay = im.opt.retry.next_delay(op->failures, err->kind, im.jitter())) {
+  auto delay = im.opt.retry.next_delay(op->failures, err->kind, im.jitter());
+  if (delay && !im.no_retries_since.empty()) {
+    // A stop is under way: what fails now is given up, not retried later.
+    auto give_up = std::move(op->give_up);
+    Error e{ErrorKind::Interrupted, "Interrupted",
+            fmt::format("{} (not retried: {})", err->describe(), im.no_retries_since)};
+    op.reset();
+    give_up(std::move(e));
+  } else if (delay) {
     ++st.retries;
     ++im.stats.total.retries;
     // A server that says when to come back is heeded (within reason).

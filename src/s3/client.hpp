@@ -114,10 +114,12 @@ class Client {
   // on stores that refuse the conditional PUT the preflight tries first.
   void probe_upload(const Bucket& b, const std::string& key, Callback<bool> cb);
 
-  // Gives up at once, with an Interrupted error, every operation waiting
-  // out a retry's backoff or queued behind the pacer, so that a stop never
-  // waits out a backoff. Requests already on the wire finish as usual.
-  void abandon_waiting(const std::string& why);
+  // For a stop: from now on no operation waits out a backoff. Those waiting
+  // for a retry or queued behind the pacer are given up at once, and any
+  // that fails later is given up instead of retried, each with an
+  // Interrupted error. Requests on the wire finish as usual, and new ones
+  // (the last deletes, an upload's abort) are still sent, once.
+  void stop_retrying(const std::string& why);
 
   std::size_t queued() const;
   std::size_t in_flight() const;

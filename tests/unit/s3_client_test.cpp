@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "../support/fake_http_server.hpp"
@@ -326,25 +327,35 @@ TEST(S3Client, ARetryWaitsAtLeastTheServersRetryAfter) {
   EXPECT_EQ(calls.load(), 2);
 }
 
-// A stop never waits out a backoff: what waits for a retry, or in the queue,
-// is given up at once as Interrupted, and nothing more is sent for it.
-TEST(S3Client, AbandonWaitingGivesUpBackoffsAtOnceWithoutSendingThem) {
-  FakeHttpServer server([](const FakeRequest&) { return FakeResponse{500, {}, kInternal}; });
+// A stop never waits out a backoff: what waits for a retry is given up at
+// once as Interrupted, what is on the wire and fails later is given up
+// instead of retried, and nothing more is sent for either.
+TEST(S3Client, StopRetryingGivesUpBackoffsNowAndRetriesLater) {
+  FakeHttpServer server([](const FakeRequest& r) {
+    if (r.target.find("slow") != std::string::npos) std::this_thread::sleep_for(300ms);  // on the wire at the stop
+    return FakeResponse{500, {}, kInternal};
+  });
   ClientOptions opt;
   opt.retry.base = 10s;  // a backoff the test would notice
   opt.retry.cap = 10s;
   Harness h(server, opt);
-  std::optional<Result<ObjectInfo>> got;
-  h.s3->head_object(h.bucket, "k", [&](Result<ObjectInfo> r) { got = std::move(r); });
-  // Once the first attempt has failed, the operation waits out its backoff.
-  ASSERT_TRUE(h.loop.run_until("the first attempt", [&] { return h.s3->in_flight() == 0 && h.s3->queued() == 1; }));
+  std::optional<Result<ObjectInfo>> waiting;
+  std::optional<Result<ObjectInfo>> on_the_wire;
+  h.s3->head_object(h.bucket, "k", [&](Result<ObjectInfo> r) { waiting = std::move(r); });
+  h.s3->head_object(h.bucket, "slow", [&](Result<ObjectInfo> r) { on_the_wire = std::move(r); });
+  // "k" has failed once and waits out its backoff; "slow" is still on the wire.
+  ASSERT_TRUE(h.loop.run_until("the first attempts", [&] { return h.s3->in_flight() == 1 && h.s3->queued() == 1; }));
   const auto start = std::chrono::steady_clock::now();
-  h.s3->abandon_waiting("a stop was requested");
-  ASSERT_TRUE(got.has_value());
-  ASSERT_FALSE(*got);
-  EXPECT_EQ(got->error().kind, ErrorKind::Interrupted);
-  EXPECT_NE(got->error().message.find("a stop was requested"), std::string::npos);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);
+  h.s3->stop_retrying("a stop was requested");
+  ASSERT_TRUE(waiting.has_value());
+  ASSERT_FALSE(*waiting);
+  EXPECT_EQ(waiting->error().kind, ErrorKind::Interrupted);
+  EXPECT_NE(waiting->error().message.find("a stop was requested"), std::string::npos);
+  ASSERT_TRUE(h.loop.run_until("the request on the wire", [&] { return on_the_wire.has_value(); }));
+  ASSERT_FALSE(*on_the_wire);
+  EXPECT_EQ(on_the_wire->error().kind, ErrorKind::Interrupted);
+  EXPECT_NE(on_the_wire->error().message.find("not retried"), std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   EXPECT_TRUE(h.s3->idle());
-  EXPECT_EQ(server.requests_seen(), 1);
+  EXPECT_EQ(server.requests_seen(), 2);
 }
