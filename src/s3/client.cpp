@@ -113,7 +113,7 @@ Error error_from_response(const http::Response& resp, const S3Request& req, cons
 }
 
 struct Client::Op {
-  const Bucket* bucket = nullptr;
+  std::shared_ptr<const Bucket> bucket;
   S3Request request;
   std::chrono::milliseconds timeout{0};
   int failures = 0;
@@ -142,6 +142,17 @@ struct Client::Impl {
   EventLoop::TimerId wake_timer = 0;
   bool wake_armed = false;
   ClientStats stats;
+  // One shared copy of each bucket operations were given: an operation owns
+  // its bucket without a copy per request. A run uses two or three.
+  std::vector<std::shared_ptr<const Bucket>> buckets;
+
+  std::shared_ptr<const Bucket> intern(const Bucket& b) {
+    for (const auto& known : buckets)
+      if (*known == b) return known;
+    constexpr std::size_t kMaxInterned = 16;  // a tool uses a few; beyond that, forget the oldest
+    if (buckets.size() >= kMaxInterned) buckets.erase(buckets.begin());
+    return buckets.emplace_back(std::make_shared<const Bucket>(b));
+  }
 
   Impl(EventLoop& l, http::Client& h, ClientOptions o) : loop(l), http(h), opt(o), pacer(o.pacer) {}
   ~Impl() {
@@ -203,18 +214,19 @@ template <class T>
 void Client::run(const Bucket& b, S3Request req, std::function<Result<T>(http::Response&)> parse, Callback<T> cb,
                  std::chrono::milliseconds timeout) {
   auto op = std::make_unique<Op>();
-  op->bucket = &b;
+  op->bucket = impl_->intern(b);
   op->request = std::move(req);
   op->timeout = timeout;
   auto shared_cb = std::make_shared<Callback<T>>(std::move(cb));
   const S3Request* request = &op->request;
-  op->interpret = [shared_cb, parse = std::move(parse), request, &b](http::Response& resp) -> std::optional<Error> {
-    if (!success(resp)) return error_from_response(resp, *request, b);
+  const Bucket* bucket = op->bucket.get();  // owned by the Op, which outlives every call of interpret
+  op->interpret = [shared_cb, parse = std::move(parse), request, bucket](http::Response& resp) -> std::optional<Error> {
+    if (!success(resp)) return error_from_response(resp, *request, *bucket);
     auto value = parse(resp);
     if (!value) {
       Error e = std::move(value).error();
       e.message = fmt::format("{} {}: {}", request->operation, target_of(*request), e.message);
-      if (auto h = hint(e.code, b); !h.empty()) e.message += "; " + h;
+      if (auto h = hint(e.code, *bucket); !h.empty()) e.message += "; " + h;
       take_request_ids(e, resp);
       return e;
     }
@@ -391,7 +403,7 @@ void Client::delete_object(const Bucket& b, const std::string& key, Callback<boo
 }
 
 void Client::probe_upload(const Bucket& b, const std::string& key, Callback<bool> cb) {
-  auto bucket = std::make_shared<Bucket>(b);  // retries outlive the caller's reference
+  auto bucket = impl_->intern(b);  // for the abort, sent after the caller's reference may be gone
   run<std::string>(
       *bucket, create_multipart_upload(bucket->name, key, "", ""),
       [](http::Response& r) { return parse_initiate_multipart(r.body); },
@@ -408,7 +420,6 @@ void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64
                             Callback<std::string> cb) {
   struct State {
     CopyParams params;
-    Bucket source;  // for the HEAD of the source: must outlive it, as every Bucket an operation uses
     std::string upload_id;
     std::vector<CompletedPart> parts;
     std::size_t outstanding = 0;
@@ -426,7 +437,7 @@ void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64
   st->params = p;
   st->cb = std::move(cb);
   st->parts.resize(parts);
-  const Bucket* b = &dest;
+  auto b = impl_->intern(dest);  // the later steps run after the caller's reference may be gone
 
   auto finish = [this, st, b] {
     if (st->error) {
@@ -472,14 +483,15 @@ void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64
           }
         });
   };
-  st->source = bucket_on(dest.endpoint, dest.credentials, p.source_bucket);  // server-side: same service
-  head_object(st->source, p.source_key, [st, begin](Result<ObjectInfo> info) {
-    if (!info) return st->cb(tl::unexpected(info.error()));
-    if (!st->params.if_match.empty() && !etag_equal(info->etag, st->params.if_match))
-      return st->cb(fail(ErrorKind::PreconditionFailed, "PreconditionFailed",
-                         fmt::format("{} changed since it was listed", st->params.source_key), 412));
-    begin(*info);
-  });
+  // Server-side, so the source is on the same service, with the same keys.
+  head_object(bucket_on(dest.endpoint, dest.credentials, p.source_bucket), p.source_key,
+              [st, begin](Result<ObjectInfo> info) {
+                if (!info) return st->cb(tl::unexpected(info.error()));
+                if (!st->params.if_match.empty() && !etag_equal(info->etag, st->params.if_match))
+                  return st->cb(fail(ErrorKind::PreconditionFailed, "PreconditionFailed",
+                                     fmt::format("{} changed since it was listed", st->params.source_key), 412));
+                begin(*info);
+              });
 }
 
 }  // namespace assetmv::s3

@@ -3,7 +3,9 @@
 // RetryPolicy when its failure is retryable, and parsed (parsers.hpp) into a
 // value or an Error delivered to a callback on the loop's thread.
 //
-// Contract: a Bucket passed to an operation must outlive that operation. The
+// An operation keeps its own reference to the Bucket it was given (buckets
+// are interned: one shared copy per distinct bucket), so a caller's Bucket
+// may go out of scope while its operations retry. The
 // client queues without bound, so callers bound what they submit (the engine
 // and the seeder keep a fixed window of work outstanding).
 #pragma once

@@ -32,6 +32,7 @@ struct Endpoint {
   bool host_is_literal() const;
   // AWS's own S3 (as opposed to an S3-compatible service).
   bool is_aws() const;
+  bool operator==(const Endpoint&) const = default;
 };
 
 // A bucket, its endpoint and the credentials used for it: a legacy bucket may
@@ -41,6 +42,7 @@ struct Bucket {
   sigv4::Credentials credentials;
   std::string name;
   bool unsigned_payload = false;  // sign bodies unless told otherwise (safe over plain HTTP)
+  bool operator==(const Bucket&) const = default;
 };
 
 // s3://BUCKET/PREFIX as given on the command line.

@@ -34,6 +34,7 @@ struct Credentials {
   std::string access_key_id;
   Secret secret_access_key;
   Secret session_token;  // empty unless temporary credentials
+  bool operator==(const Credentials&) const = default;
 };
 
 enum class PathMode { S3, Generic };

@@ -359,3 +359,27 @@ TEST(S3Client, StopRetryingGivesUpBackoffsNowAndRetriesLater) {
   EXPECT_TRUE(h.s3->idle());
   EXPECT_EQ(server.requests_seen(), 2);
 }
+
+// The caller's Bucket may go away while its operation waits for a retry:
+// the operation holds its own (under ASan the old raw pointer was a
+// use-after-scope, as in 2e1dda1).
+TEST(S3Client, AnOperationOwnsItsBucketAcrossRetries) {
+  std::atomic<int> calls{0};
+  FakeHttpServer server([&](const FakeRequest& r) {
+    EXPECT_EQ(r.target.rfind("/scoped/k", 0), 0U) << r.target;
+    return calls++ < 2 ? FakeResponse{500, {}, kInternal} : FakeResponse{200, {{"ETag", "\"e\""}}, ""};
+  });
+  Harness h(server);
+  std::optional<Result<ObjectInfo>> out;
+  {
+    auto scoped = std::make_unique<Bucket>(h.bucket);
+    scoped->name = "scoped";
+    scoped->endpoint.path_style = true;
+    h.s3->head_object(*scoped, "k", [&](Result<ObjectInfo> r) { out = std::move(r); });
+    // Overwritten and freed before the first retry is sent.
+    scoped->name = "overwritten";
+  }
+  ASSERT_TRUE(h.loop.run_until("the HEAD", [&] { return out.has_value(); }));
+  ASSERT_TRUE(*out) << out->error().describe();
+  EXPECT_EQ(calls.load(), 3);
+}
