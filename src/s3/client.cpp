@@ -181,13 +181,17 @@ void Client::stop_retrying(const std::string& why) {
   }
   for (auto& op : queued) ops.push_back(std::move(op));
   for (auto& op : ops) {
-    auto give_up = std::move(op->give_up);
-    Error e{ErrorKind::Interrupted, "Interrupted",
-            fmt::format("{} {}: not sent: {}", op->request.operation, target_of(op->request), why)};
-    op.reset();
-    give_up(std::move(e));
+    auto message = fmt::format("{} {}: not sent: {}", op->request.operation, target_of(op->request), why);
+    interrupt(std::move(op), std::move(message));
   }
 }
+void Client::interrupt(std::unique_ptr<Op> op, std::string message) {
+  // The Op goes first: its callback may submit new work.
+  auto give_up = std::move(op->give_up);
+  op.reset();
+  give_up(Error{ErrorKind::Interrupted, "Interrupted", std::move(message)});
+}
+
 std::size_t Client::in_flight() const { return impl_->in_flight; }
 const ClientStats& Client::stats() const { return impl_->stats; }
 
@@ -299,11 +303,7 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
   auto delay = im.opt.retry.next_delay(op->failures, err->kind, im.jitter());
   if (delay && !im.no_retries_since.empty()) {
     // A stop is under way: what fails now is given up, not retried later.
-    auto give_up = std::move(op->give_up);
-    Error e{ErrorKind::Interrupted, "Interrupted",
-            fmt::format("{} (not retried: {})", err->describe(), im.no_retries_since)};
-    op.reset();
-    give_up(std::move(e));
+    interrupt(std::move(op), fmt::format("{} (not retried: {})", err->describe(), im.no_retries_since));
   } else if (delay) {
     ++st.retries;
     ++im.stats.total.retries;

@@ -138,6 +138,8 @@ class Client {
   void pump();
   void dispatch(std::unique_ptr<Op> op);
   void on_response(std::unique_ptr<Op> op, http::Response resp);
+  // Ends an operation for a stop: its callback gets an Interrupted error.
+  static void interrupt(std::unique_ptr<Op> op, std::string message);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
