@@ -54,16 +54,20 @@ void Pacer::release(TimePoint now, Outcome outcome) {
       window_ = std::min(opt_.max_window, window_ + 1.0 / window_);
       break;
     case Outcome::Throttled:
-      ++throttle_events_;
-      paused_until_ = std::max(paused_until_, now + opt_.throttle_pause);
-      if (!decreased_once_ || now - last_decrease_ >= opt_.decrease_cooldown) {
-        window_ = std::max(opt_.min_window, window_ * opt_.decrease_factor);
-        last_decrease_ = now;
-        decreased_once_ = true;
-      }
+      throttled(now);
       break;
     case Outcome::Failed:
       break;
+  }
+}
+
+void Pacer::throttled(TimePoint now) {
+  ++throttle_events_;
+  paused_until_ = std::max(paused_until_, now + opt_.throttle_pause);
+  if (!decreased_once_ || now - last_decrease_ >= opt_.decrease_cooldown) {
+    window_ = std::max(opt_.min_window, window_ * opt_.decrease_factor);
+    last_decrease_ = now;
+    decreased_once_ = true;
   }
 }
 

@@ -46,6 +46,9 @@ class Pacer {
   // when wait_for_completion is set.
   Admission try_acquire(TimePoint now);
   void release(TimePoint now, Outcome outcome);
+  // A throttle reported inside a successful answer (DeleteObjects' per-key
+  // SlowDown): slows everyone as a 503 would, with nothing to release.
+  void throttled(TimePoint now);
 
   double window() const { return window_; }
   int in_flight() const { return in_flight_; }

@@ -185,6 +185,21 @@ TEST(Pacer, ThrottleShrinksOncePerCooldownAndPausesEveryone) {
   EXPECT_DOUBLE_EQ(p.window(), 4.0);  // floor
 }
 
+TEST(Pacer, AThrottleInsideAnAnswerSlowsEveryoneWithoutReleasing) {
+  Pacer::Options o;
+  o.initial_window = 100;
+  o.decrease_factor = 0.5;
+  o.throttle_pause = 100ms;
+  Pacer p(o);
+  auto t = Pacer::Clock::now();
+  ASSERT_TRUE(p.try_acquire(t).go);
+  p.throttled(t);
+  EXPECT_DOUBLE_EQ(p.window(), 50.0);
+  EXPECT_EQ(p.in_flight(), 1);  // the request that is in flight still counts
+  EXPECT_FALSE(p.try_acquire(t + 50ms).go);
+  EXPECT_TRUE(p.try_acquire(t + 100ms).go);
+}
+
 TEST(Pacer, RateCapSpacesRequests) {
   Pacer::Options o;
   o.initial_window = 1000;
