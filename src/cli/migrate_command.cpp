@@ -16,8 +16,10 @@
 #include "cli/signals.hpp"
 #include "core/log.hpp"
 #include "engine/audit.hpp"
+#include "engine/db_session.hpp"
 #include "engine/migration.hpp"
 #include "engine/rows.hpp"
+#include "engine/s3_store.hpp"
 
 namespace assetmv::cli {
 
@@ -143,9 +145,11 @@ int run(MigrateArgs& a, bool verify) {
                             a.dry_run ? " (dry run: nothing will change)" : ""),
                 {{"table", table.display()}, {"db", db.describe()}, {"credentials", ctx->credentials_source}});
 
+  engine::S3Store store(*ctx->s3, ctx->source_bucket, ctx->dest_bucket);
+  engine::DbRows rows(*ctx->loop, db);
   if (verify) {
     engine::Report report;
-    auto r = engine::audit(*ctx->loop, *ctx->s3, ctx->source_bucket, ctx->dest_bucket, db, mo, hooks, report);
+    auto r = engine::audit(*ctx->loop, store, rows, mo, hooks, report);
     display.finish();
     out["counts"] = engine::counts_json(report.counts, true);
     out["needs_human"] = report.items_json();
@@ -160,7 +164,7 @@ int run(MigrateArgs& a, bool verify) {
     return finish(r.consistent ? kExitOk : kExitNeedsHuman, r.consistent ? "consistent" : "inconsistent");
   }
 
-  engine::Migration m(*ctx->loop, *ctx->s3, ctx->source_bucket, ctx->dest_bucket, db, mo, hooks);
+  engine::Migration m(*ctx->loop, store, rows, mo, hooks);
   auto r = m.run();
   display.finish();
   out["counts"] = engine::counts_json(m.report().counts, false);

@@ -9,12 +9,12 @@
 
 namespace assetmv::engine {
 
-AuditResult audit(EventLoop& loop, s3::Client& s3, const s3::Bucket& source, const s3::Bucket& dest, DbSession& db,
-                  const MigrationOptions& o, const Hooks& hooks, Report& report) {
+AuditResult audit(EventLoop& loop, ObjectStore& store, RowStore& rows, const MigrationOptions& o, const Hooks& hooks,
+                  Report& report) {
   AuditResult result;
   auto& c = report.counts;
   Spool spool;
-  const auto splits = read_rows(db, o.scan, o.legacy_prefix, o.dest_prefix, true, spool, c, hooks.stop_requested);
+  const auto splits = read_rows(rows, o.scan, o.legacy_prefix, o.dest_prefix, true, spool, c, hooks.stop_requested);
   if (!splits) {
     result.error = splits.error();
     return result;
@@ -66,7 +66,7 @@ AuditResult audit(EventLoop& loop, s3::Client& s3, const s3::Bucket& source, con
       hooks.on_progress(p);
     }
   };
-  feed.emplace(loop, s3, Feed::Streams{source, dest, o.legacy_prefix, o.dest_prefix, *splits}, spool, pump);
+  feed.emplace(loop, store, Feed::Streams{o.legacy_prefix, o.dest_prefix, *splits}, spool, pump);
   pump();
   if (auto w = loop.run_until("the audit's listings",
                               [&] { return ended || result.error.has_value() || hooks.stop_requested(); });

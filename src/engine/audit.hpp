@@ -7,7 +7,7 @@
 #include "engine/migration.hpp"
 #include "engine/report.hpp"
 #include "engine/rows.hpp"
-#include "s3/client.hpp"
+#include "engine/store.hpp"
 
 namespace assetmv::engine {
 
@@ -16,7 +16,7 @@ struct AuditResult {
   std::optional<Error> error;
 };
 
-AuditResult audit(EventLoop& loop, s3::Client& s3, const s3::Bucket& source, const s3::Bucket& dest, DbSession& db,
-                  const MigrationOptions& o, const Hooks& hooks, Report& report);
+AuditResult audit(EventLoop& loop, ObjectStore& store, RowStore& rows, const MigrationOptions& o, const Hooks& hooks,
+                  Report& report);
 
 }  // namespace assetmv::engine

@@ -4,13 +4,19 @@
 // connection costs the run a pause, not its work.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "core/log.hpp"
+#include "core/loop.hpp"
 #include "core/retry.hpp"
 #include "db/table.hpp"
+#include "engine/store.hpp"
 
 namespace assetmv::engine {
 
@@ -24,28 +30,34 @@ class DbSession {
   db::PathTable& table() { return *table_; }
 
   // Runs f(PathTable&) until it succeeds, fails for good, or the attempts
-  // are used up. A retry waits (blocking the caller: without the database
-  // there is nothing the run can finish anyway) and reconnects if needed.
+  // are used up. A retry waits (blocking the caller: it is for the scan and
+  // the preflight, when nothing else is in flight) and reconnects if needed.
   template <class F>
   auto run(std::string_view what, F&& f) -> decltype(f(std::declval<db::PathTable&>())) {
     for (int failures = 0;;) {
-      if (!conn_ || !conn_->ok()) {
-        auto c = connect();
-        if (!c) {
-          if (!back_off(what, c.error(), ++failures)) return tl::unexpected(c.error());
-          continue;
-        }
-      }
-      auto r = f(*table_);
-      if (r || !back_off(what, r.error(), ++failures)) return r;
+      auto r = attempt(f);
+      if (r) return r;
+      const auto delay = retry_delay(what, r.error(), ++failures);
+      if (!delay) return r;
+      std::this_thread::sleep_for(*delay);
     }
   }
 
- private:
-  // Waits before the next attempt after `failures` failed ones, or returns
-  // false when the error is not worth retrying or the attempts are used up.
-  bool back_off(std::string_view what, const Error& e, int failures);
+  // One try of f, connecting first when there is no usable connection.
+  template <class F>
+  auto attempt(F&& f) -> decltype(f(std::declval<db::PathTable&>())) {
+    if (!conn_ || !conn_->ok()) {
+      if (auto c = connect(); !c) return tl::unexpected(c.error());
+    }
+    return f(*table_);
+  }
 
+  // How long to wait before the next try after `failures` failed ones (and
+  // says so in the log), or nullopt when the error is not worth retrying or
+  // the attempts are used up.
+  std::optional<std::chrono::milliseconds> retry_delay(std::string_view what, const Error& e, int failures);
+
+ private:
   std::string conninfo_;
   db::TableRef ref_;
   RetryPolicy policy_;
@@ -53,6 +65,31 @@ class DbSession {
   Jitter jitter_;
   std::unique_ptr<db::Connection> conn_;
   std::unique_ptr<db::PathTable> table_;
+};
+
+// The engine's RowStore on the session: the scan's statements retried in
+// place, and compare-and-set retried on the loop's timers, so a database
+// backoff never blocks the loop that is serving the copies in flight.
+class DbRows final : public RowStore {
+ public:
+  DbRows(EventLoop& loop, DbSession& db) : loop_(loop), db_(db) {}
+  ~DbRows() override;
+  DbRows(const DbRows&) = delete;
+  DbRows& operator=(const DbRows&) = delete;
+
+  Result<Bounds> id_bounds() override;
+  Result<std::vector<db::Row>> scan(std::int64_t after, std::int64_t upto, const std::string& prefix,
+                                    int limit) override;
+  Result<std::vector<db::Row>> page(std::int64_t after, int limit) override;
+  void compare_and_set(std::vector<db::CasItem> items, std::function<void(Result<Ids>)> done) override;
+
+ private:
+  struct Pending;
+  void try_cas(std::shared_ptr<Pending> p);
+
+  EventLoop& loop_;
+  DbSession& db_;
+  std::vector<EventLoop::TimerId> timers_;  // retries waiting; cancelled if the rows go first
 };
 
 }  // namespace assetmv::engine

@@ -40,13 +40,13 @@ Result<Joiner::Step> Joiner::next(Group& out) {
   return Step::Ready;
 }
 
-Feed::Feed(EventLoop& loop, s3::Client& s3, const Streams& streams, Spool& rows, std::function<void()> wake)
+Feed::Feed(EventLoop& loop, ObjectStore& store, const Streams& streams, Spool& rows, std::function<void()> wake)
     : loop_(loop),
       wake_(std::move(wake)),
       src_(
-          s3, streams.source, streams.legacy_prefix, [this] { request_wake(); }, streams.splits),
+          store, Side::Legacy, streams.legacy_prefix, [this] { request_wake(); }, streams.splits),
       dst_(
-          s3, streams.dest, streams.dest_prefix, [this] { request_wake(); }, streams.splits),
+          store, Side::Dest, streams.dest_prefix, [this] { request_wake(); }, streams.splits),
       join_(src_, dst_, rows) {}
 
 void Feed::request_wake() {

@@ -53,13 +53,11 @@ class Joiner {
 class Feed {
  public:
   struct Streams {
-    const s3::Bucket& source;
-    const s3::Bucket& dest;
     std::string legacy_prefix;
     std::string dest_prefix;
     std::vector<std::string> splits;  // listing ranges (see Lister)
   };
-  Feed(EventLoop& loop, s3::Client& s3, const Streams& streams, Spool& rows, std::function<void()> wake);
+  Feed(EventLoop& loop, ObjectStore& store, const Streams& streams, Spool& rows, std::function<void()> wake);
   Feed(const Feed&) = delete;
   Feed& operator=(const Feed&) = delete;
 

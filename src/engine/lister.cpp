@@ -23,9 +23,9 @@ std::vector<std::string> split_points(std::vector<std::string> sample, std::size
   return out;
 }
 
-Lister::Lister(s3::Client& client, const s3::Bucket& bucket, std::string prefix, std::function<void()> on_progress,
+Lister::Lister(ObjectStore& store, Side side, std::string prefix, std::function<void()> on_progress,
                const std::vector<std::string>& splits)
-    : client_(client), bucket_(bucket), prefix_(std::move(prefix)), on_progress_(std::move(on_progress)) {
+    : store_(store), side_(side), prefix_(std::move(prefix)), on_progress_(std::move(on_progress)) {
   ranges_.resize(splits.size() + 1);
   for (std::size_t i = 0; i < splits.size(); ++i) {
     ranges_[i].last = prefix_ + splits[i];
@@ -84,7 +84,7 @@ void Lister::request(std::size_t index) {
   }
   r.started = true;
   r.in_flight = true;
-  client_.list_objects_v2(bucket_, p, [this, index](Result<s3::ListPage> page) { on_page(index, std::move(page)); });
+  store_.list(side_, p, [this, index](Result<s3::ListPage> page) { on_page(index, std::move(page)); });
 }
 
 void Lister::on_page(std::size_t index, Result<s3::ListPage> page) {
@@ -100,10 +100,11 @@ void Lister::on_page(std::size_t index, Result<s3::ListPage> page) {
         break;
       }
       if ((!r.last_key.empty() && o.key <= r.last_key) || (!r.start_after.empty() && o.key <= r.start_after)) {
-        error_ = Error{ErrorKind::Fatal, "ListingOutOfOrder",
-                       fmt::format("listing of s3://{}/{} is not in key order at {:?} after {:?}; the join needs "
-                                   "S3's sorted listing",
-                                   bucket_.name, prefix_, o.key, r.last_key.empty() ? r.start_after : r.last_key)};
+        error_ = Error{
+            ErrorKind::Fatal, "ListingOutOfOrder",
+            fmt::format("listing of s3://{}/{} is not in key order at {:?} after {:?}; the join needs "
+                        "S3's sorted listing",
+                        store_.bucket_name(side_), prefix_, o.key, r.last_key.empty() ? r.start_after : r.last_key)};
         break;
       }
       r.last_key = o.key;
@@ -115,9 +116,9 @@ void Lister::on_page(std::size_t index, Result<s3::ListPage> page) {
       if (!page->truncated) {
         r.done = true;
       } else if (page->next_continuation_token.empty()) {
-        error_ = Error{
-            ErrorKind::Fatal, "ListingNoToken",
-            fmt::format("listing of s3://{}/{} is truncated but has no continuation token", bucket_.name, prefix_)};
+        error_ = Error{ErrorKind::Fatal, "ListingNoToken",
+                       fmt::format("listing of s3://{}/{} is truncated but has no continuation token",
+                                   store_.bucket_name(side_), prefix_)};
       } else {
         r.token = page->next_continuation_token;
       }

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "s3/client.hpp"
+#include "engine/store.hpp"
 
 namespace assetmv::engine {
 
@@ -38,7 +38,7 @@ class Lister {
   // splits: names (without the prefix), sorted and unique; range i holds the
   // keys after splits[i-1] up to and including splits[i]. Empty: one range.
   // on_progress is called on the loop after each page arrives.
-  Lister(s3::Client& client, const s3::Bucket& bucket, std::string prefix, std::function<void()> on_progress,
+  Lister(ObjectStore& store, Side side, std::string prefix, std::function<void()> on_progress,
          const std::vector<std::string>& splits = {});
   // Pages in flight hold a pointer to it.
   Lister(const Lister&) = delete;
@@ -69,8 +69,8 @@ class Lister {
   void on_page(std::size_t index, Result<s3::ListPage> page);
   void skip_finished();
 
-  s3::Client& client_;
-  const s3::Bucket& bucket_;
+  ObjectStore& store_;
+  Side side_;
   std::string prefix_;
   std::function<void()> on_progress_;
   std::vector<Range> ranges_;

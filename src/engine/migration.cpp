@@ -2,79 +2,47 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <memory>
-#include <unordered_set>
-#include <vector>
 
 #include "core/log.hpp"
-#include "core/retry.hpp"
+#include "engine/copier.hpp"
+#include "engine/deleter.hpp"
 #include "engine/join.hpp"
-#include "engine/lister.hpp"
+#include "engine/rewriter.hpp"
 #include "engine/spool.hpp"
-#include "s3/parsers.hpp"
+#include "engine/verifier.hpp"
 
 namespace assetmv::engine {
 
 namespace {
 
-// DeleteObjects requests in flight at once: deletes are cheap and batched;
-// more would only compete with the copies for the store's write rate.
-constexpr std::size_t kMaxDeleteRequests = 4;
-// Names waiting for their compare-and-set, in batches, before the join
+// Rows waiting for their compare-and-set, in batches, before the feed
 // pauses: bounds memory whatever the object count.
 constexpr std::size_t kCasBacklogBatches = 4;
-// Objects copied across two different services go through this client's
-// memory (GET then PUT), so they are capped.
-constexpr std::uint64_t kMaxCrossServiceBytes = 256ULL * 1024 * 1024;
 // Requests failing for good in a row before the run calls the store down and
 // stops: each already had 10 attempts, so at a 5% fault rate even two in a
 // row would be a one-in-10^26 event; 32 leaves room and stops an outage fast.
 constexpr int kOutageFailuresInARow = 32;
 
-bool same_service(const s3::Bucket& a, const s3::Bucket& b) {
-  if (a.endpoint.is_aws() && b.endpoint.is_aws()) return true;  // cross-region copies work within AWS
-  return a.endpoint.scheme == b.endpoint.scheme && a.endpoint.authority() == b.endpoint.authority();
-}
-
-// One name on its way through copy -> verify -> compare-and-set -> delete.
-struct Item {
-  std::string name;
-  std::optional<s3::ObjectEntry> src;
-  std::optional<s3::ObjectEntry> dst;
-  std::vector<std::int64_t> ids;
-  bool in_copy = false;  // counted in Impl::copying
-};
-using ItemPtr = std::shared_ptr<Item>;
-
 }  // namespace
-
-Sameness compare_objects(const s3::ObjectEntry& a, const s3::ObjectEntry& b) {
-  if (a.size != b.size) return Sameness::Different;
-  if (s3::etag_equal(a.etag, b.etag)) return Sameness::Same;
-  if (s3::etag_is_md5(a.etag) && s3::etag_is_md5(b.etag)) return Sameness::Different;
-  return Sameness::Unknown;
-}
 
 struct Migration::Impl {
   EventLoop& loop;
-  s3::Client& s3;
-  const s3::Bucket& src_bucket;
-  const s3::Bucket& dst_bucket;
-  DbSession& db;
+  ObjectStore& store;
+  RowStore& rows;
   MigrationOptions o;
   Hooks hooks;
-  bool cross_service = false;
 
   Report report;
   Spool spool;
   std::unique_ptr<Feed> feed;
+  Verifier verifier;
+  Copier copier;
+  Rewriter rewriter;
+  Deleter deleter;
 
-  std::size_t copying = 0;
+  std::size_t copying = 0;  // names in the copy and verify stages
   OutageBreaker outage{kOutageFailuresInARow};
-  std::vector<ItemPtr> cas_queue;
-  std::vector<std::string> delete_queue;
-  std::size_t deletes_in_flight = 0;
   bool feeding_done = false;
   bool stopping = false;
   bool pump_posted = false;
@@ -86,16 +54,27 @@ struct Migration::Impl {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   bool first_copy_logged = false;
 
-  Impl(EventLoop& l, s3::Client& c, const s3::Bucket& s, const s3::Bucket& d, DbSession& dbs, MigrationOptions opt,
-       Hooks h)
-      : loop(l), s3(c), src_bucket(s), dst_bucket(d), db(dbs), o(std::move(opt)), hooks(std::move(h)) {
-    cross_service = !same_service(src_bucket, dst_bucket);
-  }
+  Impl(EventLoop& l, ObjectStore& s, RowStore& r, MigrationOptions opt, Hooks h)
+      : loop(l),
+        store(s),
+        rows(r),
+        o(std::move(opt)),
+        hooks(std::move(h)),
+        verifier(store, [this](const ItemPtr& i, Settled st) { settled(i, std::move(st)); }),
+        copier(loop, store, {o.dry_run, o.multipart_threshold, o.conditional_writes}, verifier,
+               [this](const ItemPtr& i, Settled st) { settled(i, std::move(st)); }),
+        rewriter(
+            rows, {o.cas_batch, o.dry_run}, [this](const ItemPtr& i, std::size_t n) { rewritten(i, n); },
+            [this](const Error& e) { stop_fatal(e); }),
+        deleter(
+            loop, store, {o.dry_run, o.delete_retry},
+            [this](std::size_t n) { report.counts.legacy_objects_deleted += n; },
+            [this](const std::string& key, std::string why) {
+              ++report.counts.failures;
+              report.needs_human({"delete_failed", key, "", {}, std::move(why)});
+            }) {}
 
-  std::string src_key(const Item& i) const { return o.legacy_prefix + i.name; }
-  std::string dst_key(const Item& i) const { return o.dest_prefix + i.name; }
-
-  // ---- the feed -----------------------------------------------------------
+  // ---- the feed and the plan ----------------------------------------------
 
   void request_pump() {
     if (pump_posted) return;
@@ -107,8 +86,8 @@ struct Migration::Impl {
   }
 
   bool backlog_full() const {
-    return copying >= o.concurrency || cas_queue.size() >= o.cas_batch * kCasBacklogBatches ||
-           delete_queue.size() >= s3::kMaxDeleteKeys * kMaxDeleteRequests;
+    return copying >= o.concurrency || rewriter.queued_rows() >= o.cas_batch * kCasBacklogBatches ||
+           deleter.queued() >= s3::kMaxDeleteKeys * Deleter::kMaxRequests;
   }
 
   void pump() {
@@ -122,211 +101,87 @@ struct Migration::Impl {
         logging::debug("migrate.feed_done", "every name has been handed out");
       }
     }
-    if (cas_queue.size() >= o.cas_batch || ((feeding_done || stopping) && copying == 0)) flush_cas();
-    if (delete_queue.size() >= s3::kMaxDeleteKeys || feeding_done || stopping) flush_deletes();
+    if (((feeding_done || stopping) && copying == 0)) rewriter.flush();
+    if (feeding_done || stopping) deleter.flush();
   }
 
   void start(Group g) {
     auto item = std::make_shared<Item>();
+    item->legacy_key = o.legacy_prefix + g.name;
+    item->dest_key = o.dest_prefix + g.name;
     item->name = std::move(g.name);
     item->src = std::move(g.src);
     item->dst = std::move(g.dst);
     item->ids = std::move(g.legacy_rows);
-    if (item->src) {
-      if (!item->dst && dst_key(*item).size() > s3::kMaxKeyBytes)
-        return conflict(item,
-                        fmt::format("the destination key would be {} bytes, over S3's {}-byte limit; the object and "
-                                    "its rows stay where they are",
-                                    dst_key(*item).size(), s3::kMaxKeyBytes),
-                        "key_too_long");
-      if (!item->dst) return copy(item);
-      return settle_existing(item, *item->dst,
-                             "the destination already holds different content (size or MD5 ETag differ)",
-                             "the destination has the same size but an ETag that is not an MD5; cannot prove it "
-                             "identical");
-    }
-    if (item->ids.empty()) {  // only a destination object: nothing to do
-      ++names_done;
-      return;
-    }
-    if (item->dst) {
-      // The rows point at a legacy object that no longer exists, and the
-      // destination holds one: pointing the rows there repairs them.
-      logging::warn("migrate.legacy_missing",
-                    fmt::format("{} is missing but {} exists; rewriting its rows", src_key(*item), dst_key(*item)),
-                    {{"row_ids", item->ids}});
-      ++report.counts.objects_already_in_place;
-      return after_copy(item);
-    }
-    report.counts.dangling_rows += item->ids.size();
-    rows_done += item->ids.size();
-    ++names_done;
-    report.needs_human({"dangling_row", src_key(*item), dst_key(*item), item->ids,
-                        "no object at the legacy key nor at the destination; the row is left as is"});
-  }
-
-  // ---- copy and verify ----------------------------------------------------
-
-  s3::CopyParams copy_params(const Item& i) const {
-    s3::CopyParams p;
-    p.source_bucket = src_bucket.name;
-    p.source_key = src_key(i);
-    p.dest_key = dst_key(i);
-    p.if_match = i.src->etag;                // only the version we listed
-    p.if_none_match = o.conditional_writes;  // never overwrite what is there (where the store honours it)
-    return p;
-  }
-
-  void copy(const ItemPtr& item) {
-    item->in_copy = true;
-    ++copying;
-    if (!first_copy_logged) {
-      first_copy_logged = true;
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      logging::info("migrate.first_copy", fmt::format("first copy {:.2f} s after the start", s),
-                    {{"seconds", s}, {"key", src_key(*item)}});
-    }
-    if (o.dry_run) {
-      loop.post([this, item] { copied(item); });
-      return;
-    }
-    const auto& src = *item->src;
-    if (cross_service) return copy_across(item);
-    if (src.size > o.multipart_threshold) {
-      const std::uint64_t part = std::max(s3::kMinPartBytes, std::min(o.multipart_threshold, s3::kMaxSingleCopyBytes));
-      s3.multipart_copy(dst_bucket, copy_params(*item), src.size, part,
-                        [this, item](Result<std::string> r) { on_copy(item, std::move(r), true); });
-      return;
-    }
-    s3.copy_object(dst_bucket, copy_params(*item),
-                   [this, item](Result<std::string> r) { on_copy(item, std::move(r), false); });
-  }
-
-  // Two services cannot copy server-side: read the object and write it,
-  // still refusing to overwrite (If-None-Match on PUT).
-  void copy_across(const ItemPtr& item) {
-    if (item->src->size > kMaxCrossServiceBytes)
-      return fail_item(
-          item, fmt::format("{} bytes is too large to copy between two services through memory", item->src->size));
-    s3.get_object(src_bucket, src_key(*item), [this, item](Result<s3::GetResult> got) {
-      if (!got) return on_copy(item, tl::unexpected(got.error()), false);
-      if (!s3::etag_equal(got->info.etag, item->src->etag))
-        return fail_item(item, "the legacy object changed since it was listed; run again");
-      s3::PutParams p;
-      p.content_type = got->info.content_type.empty() ? "application/octet-stream" : got->info.content_type;
-      p.if_none_match = o.conditional_writes;
-      s3.put_object(dst_bucket, dst_key(*item), std::move(got->body), p,
-                    [this, item](Result<std::string> r) { on_copy(item, std::move(r), false); });
-    });
-  }
-
-  void on_copy(const ItemPtr& item, Result<std::string> etag, bool multipart) {
-    if (etag) {
-      if (!multipart && s3::etag_is_md5(item->src->etag)) {
-        if (s3::etag_equal(*etag, item->src->etag)) return copied(item);
-        return fail_item(item, fmt::format("the copy's ETag {} differs from the source's {}; the destination is "
-                                           "left for inspection and the row is unchanged",
-                                           *etag, item->src->etag));
-      }
-      return verify_by_head(item, multipart);
-    }
-    const Error& e = etag.error();
-    if (e.kind == ErrorKind::PreconditionFailed) return check_existing(item);
-    if (e.kind == ErrorKind::AccessDenied || e.code == "NoSuchBucket") {
-      fail_item(item, e.describe());
-      return stop_fatal(e);
-    }
-    if (e.kind == ErrorKind::NotFound)
-      return fail_item(item, "the legacy object disappeared before it could be copied: " + e.describe());
-    fail_request(item, "copy failed: ", e);
-  }
-
-  // Non-MD5 ETags (multipart, KMS): compare sizes, and for a multipart copy
-  // (whose source condition some stores ignore) re-check the source's ETag.
-  void verify_by_head(const ItemPtr& item, bool multipart) {
-    s3.head_object(dst_bucket, dst_key(*item), [this, item, multipart](Result<s3::ObjectInfo> d) {
-      if (!d) return fail_request(item, "cannot read back the copy: ", d.error());
-      if (d->size != item->src->size)
-        return fail_item(item, fmt::format("the copy has {} bytes, the source {}", d->size, item->src->size));
-      if (!multipart) return copied(item);
-      s3.head_object(src_bucket, src_key(*item), [this, item](Result<s3::ObjectInfo> s) {
-        if (!s) return fail_request(item, "cannot re-read the source: ", s.error());
-        if (!s3::etag_equal(s->etag, item->src->etag))
-          return fail_item(item, "the legacy object changed during its multipart copy; run again");
-        copied(item);
-      });
-    });
-  }
-
-  // The copy was refused by a condition: either the destination appeared
-  // since it was listed, or the source changed.
-  void check_existing(const ItemPtr& item) {
-    s3.head_object(dst_bucket, dst_key(*item), [this, item](Result<s3::ObjectInfo> d) {
-      if (!d) {
-        if (d.error().kind == ErrorKind::NotFound)
-          return fail_item(item, "the legacy object changed since it was listed (copy condition failed); run again");
-        return fail_request(item, "copy refused and the destination cannot be read: ", d.error());
-      }
-      end_copy(item);
-      settle_existing(item, {dst_key(*item), d->etag, d->size, d->last_modified},
-                      "the destination appeared during the run with different content",
-                      "the destination appeared during the run; its ETag cannot prove it identical", &*d);
-    });
-  }
-
-  // A destination object already exists for this name: identical content
-  // counts as done (the rows move on to it); anything else is a conflict,
-  // never overwritten. `head` is the destination's HEAD when the caller has
-  // one already: only it carries the metadata that can settle an Unknown.
-  void settle_existing(const ItemPtr& item, const s3::ObjectEntry& dst, const char* if_different,
-                       const char* if_unknown, const s3::ObjectInfo* head = nullptr) {
-    switch (compare_objects(*item->src, dst)) {
-      case Sameness::Same:
+    switch (plan(*item)) {
+      case Action::Copy:
+        ++copying;
+        log_first_copy(*item);
+        return copier.start(item);
+      case Action::Compare:
+        ++copying;
+        return verifier.existing(item);
+      case Action::RepairRows:
+        // The rows point at a legacy object that no longer exists, and the
+        // destination holds one: pointing the rows there repairs them.
+        logging::warn("migrate.legacy_missing",
+                      fmt::format("{} is missing but {} exists; rewriting its rows", item->legacy_key, item->dest_key),
+                      {{"row_ids", item->ids}});
         ++report.counts.objects_already_in_place;
-        return after_copy(item);
-      case Sameness::Different:
-        return conflict(item, if_different);
-      case Sameness::Unknown:
-        if (head != nullptr) return settle_by_metadata(item, *head, if_unknown);
-        return s3.head_object(dst_bucket, dst_key(*item), [this, item, if_unknown](Result<s3::ObjectInfo> d) {
-          if (!d && d.error().kind == ErrorKind::NotFound)
-            return fail_item(item, "the destination disappeared since it was listed; run again");
-          if (!d) return fail_request(item, "cannot read the destination to compare it: ", d.error());
-          settle_by_metadata(item, *d, if_unknown);
-        });
+        return to_rewrite(item);
+      case Action::Dangling:
+        report.counts.dangling_rows += item->ids.size();
+        done(*item);
+        return report.needs_human({"dangling_row", item->legacy_key, item->dest_key, item->ids,
+                                   "no object at the legacy key nor at the destination; the row is left as is"});
+      case Action::KeyTooLong:
+        return conflict(*item, {Settled::Kind::Conflict,
+                                fmt::format("the destination key would be {} bytes, over S3's {}-byte limit; the "
+                                            "object and its rows stay where they are",
+                                            item->dest_key.size(), s3::kMaxKeyBytes),
+                                "key_too_long"});
+      case Action::Nothing:
+        ++names_done;
+        return;
     }
   }
 
-  // Same size, ETags not comparable (a multipart copy's is not an MD5): a
-  // copy this tool made records the source's ETag in its metadata, which
-  // settles it; anything else stays a conflict.
-  void settle_by_metadata(const ItemPtr& item, const s3::ObjectInfo& dst, const char* if_unknown) {
-    if (dst.size == item->src->size && !dst.source_etag.empty() && s3::etag_equal(dst.source_etag, item->src->etag)) {
-      ++report.counts.objects_already_in_place;
-      return after_copy(item);
+  void log_first_copy(const Item& item) {
+    if (first_copy_logged) return;
+    first_copy_logged = true;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    logging::info("migrate.first_copy", fmt::format("first copy {:.2f} s after the start", s),
+                  {{"seconds", s}, {"key", item.legacy_key}});
+  }
+
+  // ---- what the copy and verify stages answer ------------------------------
+
+  void settled(const ItemPtr& item, Settled s) {
+    --copying;
+    request_pump();
+    if (s.kind == Settled::Kind::Failed && s.error && s.error->kind == ErrorKind::Interrupted)
+      s.kind = Settled::Kind::NotSent;
+    switch (s.kind) {
+      case Settled::Kind::Copied:
+        outage.succeeded();
+        ++report.counts.objects_copied;
+        if (item->ids.empty()) ++report.counts.orphan_objects_moved;
+        return to_rewrite(item);
+      case Settled::Kind::InPlace:
+        ++report.counts.objects_already_in_place;
+        return to_rewrite(item);
+      case Settled::Kind::Conflict:
+        return conflict(*item, std::move(s));
+      case Settled::Kind::Failed:
+        return failed(*item, std::move(s));
+      case Settled::Kind::NotSent:
+        return;  // a rerun does it
     }
-    conflict(item, if_unknown);
   }
 
-  void end_copy(const ItemPtr& item) {
-    if (item->in_copy) {
-      item->in_copy = false;
-      --copying;
-      request_pump();
-    }
-  }
+  // ---- rewrite and delete -------------------------------------------------
 
-  void copied(const ItemPtr& item) {
-    outage.succeeded();
-    end_copy(item);
-    ++report.counts.objects_copied;
-    if (item->ids.empty()) ++report.counts.orphan_objects_moved;
-    after_copy(item);
-  }
-
-  // ---- compare-and-set ----------------------------------------------------
-
-  void after_copy(const ItemPtr& item) {
+  void to_rewrite(const ItemPtr& item) {
     if (fatal) {
       // The run is stopping on an error: leave the rows on the legacy object
       // (it still exists) rather than retry a failing database; a rerun
@@ -334,136 +189,50 @@ struct Migration::Impl {
       ++names_done;
       return;
     }
-    if (item->ids.empty()) return to_delete(item);
-    cas_queue.push_back(item);
-    if (cas_queue.size() >= o.cas_batch) flush_cas();
+    if (item->ids.empty()) return to_delete(*item);
+    rewriter.add(item);
   }
 
-  void flush_cas() {
-    if (cas_queue.empty()) return;
-    std::vector<ItemPtr> batch;
-    batch.swap(cas_queue);
-    if (o.dry_run) {
-      for (auto& item : batch) {
-        report.counts.rows_rewritten += item->ids.size();
-        to_delete(item);
-      }
-      return;
-    }
-    std::vector<db::CasItem> cas;
-    for (const auto& item : batch)
-      for (auto id : item->ids) cas.push_back({id, src_key(*item), dst_key(*item)});
-    auto updated = db.run("compare-and-set", [&](db::PathTable& t) { return t.compare_and_set(cas); });
-    if (!updated) {
-      // Nothing was committed: the rows still point at the legacy objects,
-      // which are all still there. A rerun picks them up.
-      return stop_fatal(updated.error());
-    }
-    const std::unordered_set<std::int64_t> done(updated->begin(), updated->end());
-    for (auto& item : batch) {
-      for (auto id : item->ids) {
-        if (done.count(id) != 0U) {
-          ++report.counts.rows_rewritten;
-        } else {
-          // The live application changed (or deleted) the row first; it
-          // writes only modern paths, so the row no longer needs us.
-          ++report.counts.rows_superseded;
-          logging::debug("migrate.superseded", "row changed by the application first", {{"id", id}});
-        }
-      }
-      to_delete(item);
-    }
+  void rewritten(const ItemPtr& item, std::size_t updated) {
+    report.counts.rows_rewritten += updated;
+    report.counts.rows_superseded += item->ids.size() - updated;
+    to_delete(*item);
   }
 
-  // ---- delete ---------------------------------------------------------------
-
-  void to_delete(const ItemPtr& item) {
-    rows_done += item->ids.size();
-    ++names_done;
-    if (!item->src) return;  // the legacy object was already gone
+  void to_delete(const Item& item) {
+    done(item);
+    if (!item.src) return;  // the legacy object was already gone
     if (o.keep_source) {
       ++report.counts.legacy_objects_kept;
       return;
     }
-    if (o.dry_run) {
-      ++report.counts.legacy_objects_deleted;
-      return;
-    }
-    auto key = src_key(*item);
-    if (!s3::xml_escape(key)) {
-      // A key XML 1.0 cannot carry (control characters): delete it alone.
-      ++deletes_in_flight;
-      s3.delete_object(src_bucket, key, [this, key](Result<bool> r) {
-        --deletes_in_flight;
-        if (r) {
-          ++report.counts.legacy_objects_deleted;
-        } else {
-          ++report.counts.failures;
-          report.needs_human({"delete_failed", key, "", {}, r.error().describe()});
-        }
-        request_pump();
-      });
-      return;
-    }
-    delete_queue.push_back(std::move(key));
-    if (delete_queue.size() >= s3::kMaxDeleteKeys) flush_deletes();
-  }
-
-  void flush_deletes() {
-    while (!delete_queue.empty() && deletes_in_flight < kMaxDeleteRequests) {
-      const std::size_t n = std::min(delete_queue.size(), s3::kMaxDeleteKeys);
-      std::vector<std::string> keys(std::make_move_iterator(delete_queue.begin()),
-                                    std::make_move_iterator(delete_queue.begin() + static_cast<std::ptrdiff_t>(n)));
-      delete_queue.erase(delete_queue.begin(), delete_queue.begin() + static_cast<std::ptrdiff_t>(n));
-      ++deletes_in_flight;
-      s3.delete_objects(src_bucket, keys, [this, keys](Result<s3::DeleteResult> r) {
-        --deletes_in_flight;
-        if (!r && r.error().kind == ErrorKind::Interrupted) {
-          // Not sent, for a stop: the legacy objects stay, and a rerun deletes them.
-        } else if (!r) {
-          // The rows already point at the copies; only the cleanup is left.
-          for (const auto& k : keys) {
-            ++report.counts.failures;
-            report.needs_human({"delete_failed", k, "", {}, r.error().describe()});
-          }
-        } else {
-          // Quiet mode: the answer lists only the keys that failed.
-          report.counts.legacy_objects_deleted += keys.size() - std::min(keys.size(), r->failed.size());
-          for (const auto& f : r->failed) {
-            ++report.counts.failures;
-            report.needs_human({"delete_failed", f.key, "", {}, fmt::format("{}: {}", f.code, f.message)});
-          }
-        }
-        request_pump();
-      });
-    }
+    deleter.add(item.legacy_key);
   }
 
   // ---- outcomes -----------------------------------------------------------
 
+  void done(const Item& item) {
+    rows_done += item.ids.size();
+    ++names_done;
+  }
+
   // Cannot be moved without a human's decision; nothing is changed for it.
-  void conflict(const ItemPtr& item, std::string why, const char* kind = "conflict") {
-    end_copy(item);
+  void conflict(const Item& item, Settled s) {
     ++report.counts.conflicts;
-    rows_done += item->ids.size();
-    ++names_done;
-    report.needs_human({kind, src_key(*item), dst_key(*item), item->ids, std::move(why)});
+    done(item);
+    report.needs_human({s.report_kind, item.legacy_key, item.dest_key, item.ids, std::move(s.why)});
   }
 
-  void fail_item(const ItemPtr& item, std::string why) {
-    end_copy(item);
+  // Reported and left exactly as it was. A request's error that would fail
+  // every item stops the run; so do many failures in a row (an outage).
+  void failed(const Item& item, Settled s) {
     ++report.counts.failures;
-    rows_done += item->ids.size();
-    ++names_done;
-    logging::warn("migrate.item_failed", why, {{"key", src_key(*item)}});
-    report.needs_human({"failure", src_key(*item), dst_key(*item), item->ids, std::move(why)});
-  }
-
-  // A request that failed after all its retries: the item is reported, and
-  // many such failures in a row mean the store is down, which stops the run.
-  void fail_request(const ItemPtr& item, std::string_view what, const Error& e) {
-    if (e.kind == ErrorKind::Interrupted) return end_copy(item);  // not sent, for a stop: a rerun does it
-    fail_item(item, std::string(what) + e.describe());
+    done(item);
+    logging::warn("migrate.item_failed", s.why, {{"key", item.legacy_key}});
+    report.needs_human({"failure", item.legacy_key, item.dest_key, item.ids, std::move(s.why)});
+    if (!s.error) return;
+    const Error& e = *s.error;
+    if (stops_the_run(e)) return stop_fatal(e);
     if (outage.failed(e) && !stopping)
       stop_fatal(Error{e.kind, e.code,
                        fmt::format("{} requests in a row failed after all their retries; the store looks unavailable, "
@@ -472,19 +241,26 @@ struct Migration::Impl {
   }
 
   void stop_fatal(const Error& e) {
-    if (!fatal) {
-      fatal = e;
-      stop_reason = "error";
-      logging::error("migrate.stopping", "stopping: " + e.describe(), {{"kind", to_string(e.kind)}});
-    }
+    if (fatal) return;
+    fatal = e;
+    stop_reason = "error";
+    logging::error("migrate.stopping", "stopping: " + e.describe(), {{"kind", to_string(e.kind)}});
     stopping = true;
-    cas_queue.clear();  // cannot commit them now; a rerun picks them up
-    s3.stop_retrying("the run is stopping after an error");
+    rewriter.drop();  // cannot commit them now; a rerun picks them up
+    deleter.stop();
+    store.stop_retrying("the run is stopping after an error");
+  }
+
+  void stop_on_signal() {
+    stopping = true;
+    stop_reason = "signal";
+    logging::warn("migrate.signal", "stop requested: finishing the work in flight, then exiting");
+    deleter.stop();
+    store.stop_retrying("a stop was requested");  // never wait out a backoff
   }
 
   bool finished() const {
-    return (feeding_done || stopping) && copying == 0 && cas_queue.empty() && delete_queue.empty() &&
-           deletes_in_flight == 0 && s3.idle();
+    return (feeding_done || stopping) && copying == 0 && rewriter.idle() && deleter.idle() && store.idle();
   }
 
   Progress progress() const {
@@ -501,14 +277,9 @@ struct Migration::Impl {
   }
 
   void tick() {
-    if (!stopping && hooks.stop_requested()) {
-      stopping = true;
-      stop_reason = "signal";
-      logging::warn("migrate.signal", "stop requested: finishing the work in flight, then exiting");
-      s3.stop_retrying("a stop was requested");  // never wait out a backoff
-    }
-    flush_cas();
-    flush_deletes();
+    if (!stopping && hooks.stop_requested()) stop_on_signal();
+    rewriter.flush();
+    deleter.flush();
     if (hooks.on_progress) hooks.on_progress(progress());
     request_pump();
     tick_timer = loop.call_after(o.flush_interval, [this] { tick(); });
@@ -517,7 +288,7 @@ struct Migration::Impl {
   RunResult run() {
     RunResult result;
     auto splits =
-        read_rows(db, o.scan, o.legacy_prefix, o.dest_prefix, false, spool, report.counts, hooks.stop_requested);
+        read_rows(rows, o.scan, o.legacy_prefix, o.dest_prefix, false, spool, report.counts, hooks.stop_requested);
     report.counts.legacy_rows_found = report.counts.rows_legacy;
     if (!splits) {
       result.outcome = Outcome::Stopped;
@@ -528,13 +299,11 @@ struct Migration::Impl {
     logging::info("migrate.rows", fmt::format("{} rows under the legacy prefix", report.counts.legacy_rows_found),
                   {{"spool_runs", spool.runs()}, {"listing_ranges", splits->size() + 1}});
 
-    feed =
-        std::make_unique<Feed>(loop, s3, Feed::Streams{src_bucket, dst_bucket, o.legacy_prefix, o.dest_prefix, *splits},
-                               spool, [this] { pump(); });
+    feed = std::make_unique<Feed>(loop, store, Feed::Streams{o.legacy_prefix, o.dest_prefix, *splits}, spool,
+                                  [this] { pump(); });
     tick_timer = loop.call_after(o.flush_interval, [this] { tick(); });
     if (auto w = loop.run_until("the migration to finish", [this] { return finished(); }); !w) stop_fatal(w.error());
     loop.cancel(tick_timer);
-    flush_cas();  // nothing is left normally; after a stop this is a no-op
     if (hooks.on_progress) hooks.on_progress(progress());
 
     report.counts.legacy_objects_listed = feed->legacy_listed();
@@ -549,9 +318,8 @@ struct Migration::Impl {
   }
 };
 
-Migration::Migration(EventLoop& loop, s3::Client& s3, const s3::Bucket& source, const s3::Bucket& dest, DbSession& db,
-                     MigrationOptions options, Hooks hooks)
-    : impl_(std::make_unique<Impl>(loop, s3, source, dest, db, std::move(options), std::move(hooks))) {}
+Migration::Migration(EventLoop& loop, ObjectStore& store, RowStore& rows, MigrationOptions options, Hooks hooks)
+    : impl_(std::make_unique<Impl>(loop, store, rows, std::move(options), std::move(hooks))) {}
 Migration::~Migration() = default;
 RunResult Migration::run() { return impl_->run(); }
 const Report& Migration::report() const { return impl_->report; }

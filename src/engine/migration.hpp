@@ -1,11 +1,14 @@
 // The migration: joins the legacy listing, the destination listing and the
-// table's legacy rows by name, and drives each name through
+// table's legacy rows by name (Feed), and drives each name through the
+// stages, each in its own file:
 //
-//   copy (server-side, only the listed version, never over an existing
-//   object) -> verify -> compare-and-set of its rows (batched) -> delete of
-//   the legacy object (batched, only after that commit)
+//   plan -> copy (server-side, only the listed version, never over an
+//   existing object) -> verify -> rewrite (compare-and-set of its rows,
+//   batched) -> delete (of the legacy object, batched, only after that commit)
 //
-// with a bounded number of names in flight. docs/design.md explains why this
+// with a bounded number of names in flight: the feed pauses while any
+// stage's backlog is full. It reaches S3 and the table only through the
+// ObjectStore and RowStore seam (store.hpp). docs/design.md explains why this
 // order keeps every row pointing at an existing object under a crash at any
 // step, and why no journal is needed: the destination listing and the table
 // are the state, so a rerun skips what is done without re-copying.
@@ -26,9 +29,11 @@
 
 #include "core/error.hpp"
 #include "core/loop.hpp"
+#include "core/retry.hpp"
+#include "engine/plan.hpp"
 #include "engine/report.hpp"
 #include "engine/rows.hpp"
-#include "s3/client.hpp"
+#include "engine/store.hpp"
 
 namespace assetmv::engine {
 
@@ -39,6 +44,7 @@ struct MigrationOptions {
   bool dry_run = false;
   std::size_t concurrency = 256;                                // names being copied at once
   std::size_t cas_batch = 500;                                  // rows per compare-and-set statement
+  RetryPolicy delete_retry;                                     // keys a DeleteObjects answer says failed transiently
   std::chrono::milliseconds flush_interval{200};                // a partial batch waits at most this long
   std::uint64_t multipart_threshold = s3::kMaxSingleCopyBytes;  // larger objects go through UploadPartCopy
   // The store accepts If-None-Match on a write (the preflight finds out):
@@ -78,8 +84,7 @@ struct RunResult {
 
 class Migration {
  public:
-  Migration(EventLoop& loop, s3::Client& s3, const s3::Bucket& source, const s3::Bucket& dest, DbSession& db,
-            MigrationOptions options, Hooks hooks);
+  Migration(EventLoop& loop, ObjectStore& store, RowStore& rows, MigrationOptions options, Hooks hooks);
   ~Migration();
   Migration(const Migration&) = delete;
   Migration& operator=(const Migration&) = delete;
@@ -91,11 +96,5 @@ class Migration {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Same comparison as the run uses: equal size and equal ETag. Only an MD5
-// ETag identifies content; two different non-MD5 ETags prove nothing, so
-// the caller treats that as a conflict to look at rather than a difference.
-enum class Sameness { Same, Different, Unknown };
-Sameness compare_objects(const s3::ObjectEntry& a, const s3::ObjectEntry& b);
 
 }  // namespace assetmv::engine

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/log.hpp"
 #include "engine/join.hpp"
 #include "engine/lister.hpp"
 
@@ -35,9 +36,9 @@ std::vector<std::string> listing_splits(const NameSample& sample) {
   return split_points(sample.names(), static_cast<std::size_t>(ranges - 1));
 }
 
-Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts& counts, NameSample& sample,
+Result<void> scan_rows(RowStore& db, const ScanOptions& o, Spool& spool, Counts& counts, NameSample& sample,
                        const std::function<bool()>& stop) {
-  auto bounds = db.run("reading the id range", [](db::PathTable& t) { return t.id_bounds(); });
+  auto bounds = db.id_bounds();
   if (!bounds) return tl::unexpected(bounds.error());
   if (!*bounds) return spool.finish();
   const auto [lo, hi] = **bounds;
@@ -53,9 +54,7 @@ Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts
   while (after < hi) {
     if (stop()) return fail(ErrorKind::Interrupted, "Interrupted", "stopped while reading the table");
     const std::int64_t upto = (hi - after > o.range_ids) ? after + o.range_ids : hi;
-    auto rows = db.run("scanning rows", [&](db::PathTable& t) {
-      return o.audit ? t.page(after, o.batch_rows) : t.scan(after, upto, o.legacy_prefix, o.batch_rows);
-    });
+    auto rows = o.audit ? db.page(after, o.batch_rows) : db.scan(after, upto, o.legacy_prefix, o.batch_rows);
     if (!rows) return tl::unexpected(rows.error());
     for (auto& r : *rows) {
       if (o.audit && r.id > hi) break;
@@ -91,7 +90,7 @@ Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts
   return spool.finish();
 }
 
-Result<std::vector<std::string>> read_rows(DbSession& db, ScanOptions o, std::string legacy_prefix,
+Result<std::vector<std::string>> read_rows(RowStore& db, ScanOptions o, std::string legacy_prefix,
                                            std::string dest_prefix, bool audit, Spool& spool, Counts& counts,
                                            const std::function<bool()>& stop) {
   o.legacy_prefix = std::move(legacy_prefix);

@@ -12,9 +12,10 @@
 #include <memory>
 #include <string>
 
-#include "engine/db_session.hpp"
+#include "core/error.hpp"
 #include "engine/report.hpp"
 #include "engine/spool.hpp"
+#include "engine/store.hpp"
 
 namespace assetmv::engine {
 
@@ -47,7 +48,7 @@ class NameSample {
 // to the spool (tagged kRowLegacy/kRowDest), counting rows in `counts` and
 // sampling their names into `sample`. Stops early, with an Interrupted
 // error, when stop() turns true.
-Result<void> scan_rows(DbSession& db, const ScanOptions& o, Spool& spool, Counts& counts, NameSample& sample,
+Result<void> scan_rows(RowStore& db, const ScanOptions& o, Spool& spool, Counts& counts, NameSample& sample,
                        const std::function<bool()>& stop);
 
 // Split points for listing the prefixes in parallel: one range per
@@ -58,7 +59,7 @@ std::vector<std::string> listing_splits(const NameSample& sample);
 // the prefixes given (audit: rows under both, else under the legacy one
 // only), then return the listings' split points, shared by both prefixes
 // since they hold the same names.
-Result<std::vector<std::string>> read_rows(DbSession& db, ScanOptions o, std::string legacy_prefix,
+Result<std::vector<std::string>> read_rows(RowStore& db, ScanOptions o, std::string legacy_prefix,
                                            std::string dest_prefix, bool audit, Spool& spool, Counts& counts,
                                            const std::function<bool()>& stop);
 

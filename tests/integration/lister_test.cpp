@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "engine/s3_store.hpp"
 #include "services.hpp"
 
 using namespace assetmv;
@@ -61,7 +62,8 @@ TEST(RangedLister, SplitsNeverChangeTheStream) {
       engine::split_points(names, 63),                // as the engine chooses them
   };
   for (const auto& splits : cases) {
-    engine::Lister l(fx.client, b, prefix, nullptr, splits);
+    engine::S3Store store(fx.client, b, b);
+    engine::Lister l(store, engine::Side::Legacy, prefix, nullptr, splits);
     EXPECT_EQ(drain(fx.loop, l), names) << "with " << splits.size() << " split points";
     EXPECT_EQ(l.listed(), names.size());
   }

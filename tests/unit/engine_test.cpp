@@ -8,6 +8,7 @@
 
 #include "engine/lister.hpp"
 #include "engine/migration.hpp"
+#include "engine/plan.hpp"
 #include "engine/rows.hpp"
 #include "engine/spool.hpp"
 

@@ -13,6 +13,7 @@
 #include "../support/fake_http_server.hpp"
 #include "engine/join.hpp"
 #include "engine/lister.hpp"
+#include "engine/s3_store.hpp"
 #include "s3/client.hpp"
 
 using namespace assetmv;
@@ -99,10 +100,12 @@ struct Harness {
   EventLoop loop;
   http::Client http{loop, {}};
   s3::Client s3{loop, http, {}};
-  ScriptedBucket store;
+  ScriptedBucket server;
   s3::Bucket bucket;
-  explicit Harness(std::set<std::string> keys, std::size_t page = 1000) : store(std::move(keys), page) {
-    bucket = {*s3::Endpoint::parse(store.url()), {"AK", Secret("SK"), {}}, "bkt", false};
+  std::unique_ptr<S3Store> store;
+  explicit Harness(std::set<std::string> keys, std::size_t page = 1000) : server(std::move(keys), page) {
+    bucket = {*s3::Endpoint::parse(server.url()), {"AK", Secret("SK"), {}}, "bkt", false};
+    store = std::make_unique<S3Store>(s3, bucket, bucket);
   }
 };
 
@@ -138,7 +141,7 @@ std::vector<std::string> names_under(const std::set<std::string>& keys, const st
 TEST(Lister, KeepsItsWindowFullAcrossLongRunsOfEmptyRanges) {
   const auto keys = sparse_keys("L/");
   Harness h(keys);
-  Lister l(h.s3, h.bucket, "L/", nullptr, sixteen_splits());
+  Lister l(*h.store, Side::Legacy, "L/", nullptr, sixteen_splits());
   std::vector<std::string> got;
   for (;;) {
     // Never prompted: whenever it is not ready, a page is on its way.
@@ -153,16 +156,16 @@ TEST(Lister, KeepsItsWindowFullAcrossLongRunsOfEmptyRanges) {
   EXPECT_EQ(got, names_under(keys, "L/"));
   EXPECT_EQ(l.listed(), keys.size());
   // One request per range, plus the two refills of the range of 2,500 keys.
-  EXPECT_EQ(h.store.lists(), static_cast<int>(kRanges) + 2);
+  EXPECT_EQ(h.server.lists(), static_cast<int>(kRanges) + 2);
 }
 
 TEST(Lister, EveryRangeEmptyEndsWithoutAPrompt) {
   Harness h({});
-  Lister l(h.s3, h.bucket, "L/", nullptr, sixteen_splits());
+  Lister l(*h.store, Side::Legacy, "L/", nullptr, sixteen_splits());
   auto w = h.loop.run_until("an empty listing to end", [&] { return l.exhausted(); });
   ASSERT_TRUE(w) << w.error().describe();
   EXPECT_EQ(l.listed(), 0U);
-  EXPECT_EQ(h.store.lists(), static_cast<int>(kRanges));
+  EXPECT_EQ(h.server.lists(), static_cast<int>(kRanges));
 }
 
 namespace {
@@ -203,7 +206,7 @@ TEST(Feed, VerifyConsumerSeesEveryNameOnceAcrossEmptyRanges) {
     ended = *state == Feed::State::Ended;
     EXPECT_NE(*state, Feed::State::Full);
   };
-  feed.emplace(h.loop, h.s3, Feed::Streams{h.bucket, h.bucket, "S/", "D/", sixteen_splits()}, world.rows, pump);
+  feed.emplace(h.loop, *h.store, Feed::Streams{"S/", "D/", sixteen_splits()}, world.rows, pump);
   pump();
   auto w = h.loop.run_until("the feed to end", [&] { return ended; });
   ASSERT_TRUE(w) << w.error().describe();
@@ -234,8 +237,7 @@ TEST(Feed, MigrateConsumerWithABoundedBacklogSeesEveryNameOnce) {
     ASSERT_TRUE(state) << state.error().describe();
     if (*state == Feed::State::Ended) ended = true;
   };
-  feed.emplace(h.loop, h.s3, Feed::Streams{h.bucket, h.bucket, "S/", "D/", sixteen_splits()}, world.rows,
-               [&] { pump(); });
+  feed.emplace(h.loop, *h.store, Feed::Streams{"S/", "D/", sixteen_splits()}, world.rows, [&] { pump(); });
   pump();
   auto w = h.loop.run_until("the feed to end", [&] { return ended && busy == 0; });
   ASSERT_TRUE(w) << w.error().describe();

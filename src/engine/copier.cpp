@@ -1,0 +1,66 @@
+#include "engine/copier.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace assetmv::engine {
+
+void Copier::fail(const ItemPtr& item, std::string why, std::optional<Error> e) {
+  settled_(item, Settled{Settled::Kind::Failed, std::move(why), "", std::move(e)});
+}
+
+s3::CopyParams Copier::params(const Item& i) const {
+  s3::CopyParams p;
+  p.source_key = i.legacy_key;
+  p.dest_key = i.dest_key;
+  p.if_match = i.src->etag;                 // only the version we listed
+  p.if_none_match = o_.conditional_writes;  // never overwrite what is there (where the store honours it)
+  return p;
+}
+
+void Copier::start(const ItemPtr& item) {
+  if (o_.dry_run) {
+    loop_.post([this, item] { settled_(item, {Settled::Kind::Copied}); });
+    return;
+  }
+  if (!store_.same_service()) return across(item);
+  const auto size = item->src->size;
+  if (size > o_.multipart_threshold) {
+    const std::uint64_t part = std::max(s3::kMinPartBytes, std::min(o_.multipart_threshold, s3::kMaxSingleCopyBytes));
+    store_.multipart_copy(params(*item), size, part,
+                          [this, item](Result<std::string> r) { answered(item, std::move(r), true); });
+    return;
+  }
+  store_.copy(params(*item), [this, item](Result<std::string> r) { answered(item, std::move(r), false); });
+}
+
+// Two services cannot copy server-side: read the object and write it,
+// still refusing to overwrite (If-None-Match on PUT).
+void Copier::across(const ItemPtr& item) {
+  if (item->src->size > kMaxCrossServiceBytes)
+    return fail(item,
+                fmt::format("{} bytes is too large to copy between two services through memory", item->src->size));
+  store_.get(item->legacy_key, [this, item](Result<s3::GetResult> got) {
+    if (!got) return answered(item, tl::unexpected(got.error()), false);
+    if (!s3::etag_equal(got->info.etag, item->src->etag))
+      return fail(item, "the legacy object changed since it was listed; run again");
+    s3::PutParams p;
+    p.content_type = got->info.content_type.empty() ? "application/octet-stream" : got->info.content_type;
+    p.if_none_match = o_.conditional_writes;
+    store_.put(item->dest_key, std::move(got->body), p,
+               [this, item](Result<std::string> r) { answered(item, std::move(r), false); });
+  });
+}
+
+void Copier::answered(const ItemPtr& item, Result<std::string> etag, bool multipart) {
+  if (etag) return verifier_.copied(item, *etag, multipart);
+  const Error& e = etag.error();
+  if (e.kind == ErrorKind::PreconditionFailed) return verifier_.refused(item);
+  if (stops_the_run(e)) return fail(item, e.describe(), e);
+  if (e.kind == ErrorKind::NotFound)
+    return fail(item, "the legacy object disappeared before it could be copied: " + e.describe());
+  fail(item, "copy failed: " + e.describe(), e);
+}
+
+}  // namespace assetmv::engine

@@ -1,0 +1,117 @@
+#include "engine/deleter.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace assetmv::engine {
+
+Deleter::~Deleter() {
+  for (const auto& [timer, keys] : waiting_) loop_.cancel(timer);
+}
+
+void Deleter::add(std::string key) {
+  if (o_.dry_run) return deleted_(1);
+  if (!s3::xml_escape(key)) return delete_alone(key);  // control characters: XML 1.0 cannot carry them
+  queue_.push_back({std::move(key), 0});
+  if (queue_.size() >= s3::kMaxDeleteKeys) flush();
+}
+
+void Deleter::flush() {
+  while (!queue_.empty() && in_flight_ < kMaxRequests) {
+    const std::size_t n = std::min(queue_.size(), s3::kMaxDeleteKeys);
+    std::vector<Key> keys(std::make_move_iterator(queue_.begin()),
+                          std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    send(std::move(keys));
+  }
+}
+
+void Deleter::stop() {
+  stopped_ = true;
+  for (const auto& [timer, keys] : waiting_) loop_.cancel(timer);
+  waiting_.clear();
+}
+
+void Deleter::send(std::vector<Key> keys) {
+  std::vector<std::string> names;
+  names.reserve(keys.size());
+  for (const auto& k : keys) names.push_back(k.key);
+  ++in_flight_;
+  store_.delete_objects(names, [this, keys = std::move(keys)](Result<s3::DeleteResult> r) mutable {
+    --in_flight_;
+    answered(std::move(keys), std::move(r));
+    flush();
+  });
+}
+
+void Deleter::answered(std::vector<Key> keys, Result<s3::DeleteResult> r) {
+  if (!r) {
+    // Not sent, for a stop: the legacy objects stay, and a rerun deletes them.
+    if (r.error().kind == ErrorKind::Interrupted) return;
+    // The rows already point at the copies; only the cleanup is left.
+    for (const auto& k : keys) failed_(k.key, r.error().describe());
+    return;
+  }
+  // Quiet mode: the answer lists only the keys that failed.
+  std::unordered_map<std::string_view, const s3::DeleteFailure*> failures;
+  for (const auto& f : r->failed) failures.emplace(f.key, &f);
+  std::vector<Key> again;
+  ErrorKind again_kind = ErrorKind::Retryable;
+  std::size_t deleted = 0;
+  for (auto& k : keys) {
+    auto it = failures.find(k.key);
+    if (it == failures.end()) {
+      ++deleted;
+      continue;
+    }
+    const s3::DeleteFailure& f = *it->second;
+    const ErrorKind kind = classify_http(0, 200, f.code);
+    if (kind == ErrorKind::Throttled || kind == ErrorKind::Retryable) {
+      ++k.failures;
+      if (o_.retry.next_delay(k.failures, kind, 0) && !stopped_) {
+        if (kind == ErrorKind::Throttled) again_kind = kind;
+        again.push_back(std::move(k));
+        continue;
+      }
+    }
+    failed_(k.key, k.failures > 1 ? fmt::format("{}: {} (after {} attempts)", f.code, f.message, k.failures)
+                                  : fmt::format("{}: {}", f.code, f.message));
+  }
+  if (deleted > 0) deleted_(deleted);
+  if (!again.empty()) retry_later(std::move(again), again_kind);
+}
+
+void Deleter::retry_later(std::vector<Key> keys, ErrorKind kind) {
+  if (kind == ErrorKind::Throttled) store_.throttled();  // a SlowDown in the body slows everyone, as a 503 does
+  int failures = 0;
+  for (const auto& k : keys) failures = std::max(failures, k.failures);
+  const auto delay = o_.retry.next_delay(failures, kind, jitter_()).value_or(o_.retry.cap);
+  auto id = std::make_shared<EventLoop::TimerId>(0);
+  *id = loop_.call_after(delay, [this, id] {
+    auto it = waiting_.find(*id);
+    if (it == waiting_.end()) return;
+    auto ready = std::move(it->second);
+    waiting_.erase(it);
+    // Ahead of the queue: they have waited already.
+    queue_.insert(queue_.begin(), std::make_move_iterator(ready.begin()), std::make_move_iterator(ready.end()));
+    flush();
+  });
+  waiting_.emplace(*id, std::move(keys));
+}
+
+void Deleter::delete_alone(const std::string& key) {
+  ++in_flight_;
+  store_.delete_object(key, [this, key](Result<bool> r) {
+    --in_flight_;
+    if (r) {
+      deleted_(1);
+    } else if (r.error().kind != ErrorKind::Interrupted) {
+      failed_(key, r.error().describe());
+    }
+    flush();
+  });
+}
+
+}  // namespace assetmv::engine

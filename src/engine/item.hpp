@@ -1,0 +1,49 @@
+// One name on its way through the stages (plan -> copy -> verify -> rewrite
+// -> delete), and how its copy ended: what the copy and verify stages hand
+// back to the migration, which counts it and moves it on.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "s3/parsers.hpp"
+
+namespace assetmv::engine {
+
+struct Item {
+  std::string name;                    // the key without its prefix
+  std::string legacy_key;              // legacy prefix + name
+  std::string dest_key;                // destination prefix + name
+  std::optional<s3::ObjectEntry> src;  // the legacy object, as listed
+  std::optional<s3::ObjectEntry> dst;  // the destination object, as listed
+  std::vector<std::int64_t> ids;       // rows whose path is legacy_key
+};
+using ItemPtr = std::shared_ptr<Item>;
+
+struct Settled {
+  enum class Kind {
+    Copied,    // this run made the copy, and it is verified
+    InPlace,   // the destination already held identical content
+    Conflict,  // cannot move without a human's decision; nothing changed
+    Failed,    // a request failed for good, or the object changed; nothing changed for its rows
+    NotSent,   // given up for a stop before it was sent: a rerun does it
+  };
+  Kind kind = Kind::Failed;
+  std::string why = {};                       // Conflict, Failed: for the report
+  std::string report_kind = "conflict";       // Conflict: conflict or key_too_long
+  std::optional<Error> error = std::nullopt;  // Failed by a request's error: the migration weighs it (outage, fatal)
+};
+
+// An error no other item would escape (the credentials lost access, a bucket
+// is gone): the run stops rather than fail every item the same way.
+inline bool stops_the_run(const Error& e) { return e.kind == ErrorKind::AccessDenied || e.code == "NoSuchBucket"; }
+
+// Called once per item handed to the copy or verify stage.
+using SettledFn = std::function<void(const ItemPtr&, Settled)>;
+
+}  // namespace assetmv::engine

@@ -1,0 +1,57 @@
+#include "engine/s3_store.hpp"
+
+namespace assetmv::engine {
+
+namespace {
+
+bool on_one_service(const s3::Bucket& a, const s3::Bucket& b) {
+  if (a.endpoint.is_aws() && b.endpoint.is_aws()) return true;  // cross-region copies work within AWS
+  return a.endpoint.scheme == b.endpoint.scheme && a.endpoint.authority() == b.endpoint.authority();
+}
+
+}  // namespace
+
+S3Store::S3Store(s3::Client& client, s3::Bucket legacy, s3::Bucket dest)
+    : client_(client), legacy_(std::move(legacy)), dest_(std::move(dest)) {
+  same_service_ = on_one_service(legacy_, dest_);
+}
+
+void S3Store::list(Side side, const s3::ListParams& p, Callback<s3::ListPage> cb) {
+  client_.list_objects_v2(bucket(side), p, std::move(cb));
+}
+
+void S3Store::head(Side side, const std::string& key, Callback<s3::ObjectInfo> cb) {
+  client_.head_object(bucket(side), key, std::move(cb));
+}
+
+void S3Store::copy(s3::CopyParams p, Callback<std::string> cb) {
+  p.source_bucket = legacy_.name;
+  client_.copy_object(dest_, p, std::move(cb));
+}
+
+void S3Store::multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, Callback<std::string> cb) {
+  p.source_bucket = legacy_.name;
+  client_.multipart_copy(dest_, p, size, part_size, std::move(cb));
+}
+
+void S3Store::get(const std::string& legacy_key, Callback<s3::GetResult> cb) {
+  client_.get_object(legacy_, legacy_key, std::move(cb));
+}
+
+void S3Store::put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) {
+  client_.put_object(dest_, dest_key, std::move(body), p, std::move(cb));
+}
+
+void S3Store::delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) {
+  client_.delete_objects(legacy_, legacy_keys, std::move(cb));
+}
+
+void S3Store::delete_object(const std::string& legacy_key, Callback<bool> cb) {
+  client_.delete_object(legacy_, legacy_key, std::move(cb));
+}
+
+void S3Store::throttled() { client_.pacer().throttled(Pacer::Clock::now()); }
+
+void S3Store::stop_retrying(const std::string& why) { client_.stop_retrying(why); }
+
+}  // namespace assetmv::engine

@@ -1,0 +1,36 @@
+// The engine's ObjectStore on real S3: the client bound to the run's legacy
+// and destination buckets (held by value, so nothing depends on the caller's).
+#pragma once
+
+#include "engine/store.hpp"
+
+namespace assetmv::engine {
+
+class S3Store final : public ObjectStore {
+ public:
+  S3Store(s3::Client& client, s3::Bucket legacy, s3::Bucket dest);
+
+  void list(Side side, const s3::ListParams& p, Callback<s3::ListPage> cb) override;
+  void head(Side side, const std::string& key, Callback<s3::ObjectInfo> cb) override;
+  void copy(s3::CopyParams p, Callback<std::string> cb) override;
+  void multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, Callback<std::string> cb) override;
+  void get(const std::string& legacy_key, Callback<s3::GetResult> cb) override;
+  void put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) override;
+  void delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) override;
+  void delete_object(const std::string& legacy_key, Callback<bool> cb) override;
+  void throttled() override;
+  void stop_retrying(const std::string& why) override;
+  bool idle() const override { return client_.idle(); }
+  bool same_service() const override { return same_service_; }
+  std::string bucket_name(Side side) const override { return bucket(side).name; }
+
+ private:
+  const s3::Bucket& bucket(Side side) const { return side == Side::Legacy ? legacy_ : dest_; }
+
+  s3::Client& client_;
+  s3::Bucket legacy_;
+  s3::Bucket dest_;
+  bool same_service_ = false;
+};
+
+}  // namespace assetmv::engine

@@ -1,0 +1,78 @@
+// The seam between the engine and the two services it changes: the S3
+// operations a migration uses on its two buckets (ObjectStore) and the
+// statements it runs against the table (RowStore). The engine depends only
+// on these. The real ones are S3Store (s3_store.hpp: s3::Client bound to the
+// buckets) and DbRows (db_session.hpp); unit tests drive the engine with an
+// in-process fake (tests/support/fake_world.hpp).
+//
+// Contract for both: each callback is called exactly once, on the loop's
+// thread, possibly before the call that started it returns; failures arrive
+// as Errors classified by core/error (the client's retries already spent).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.hpp"
+#include "db/table.hpp"
+#include "s3/client.hpp"
+
+namespace assetmv::engine {
+
+// Which of the run's two buckets an operation addresses.
+enum class Side { Legacy, Dest };
+
+class ObjectStore {
+ public:
+  template <class T>
+  using Callback = std::function<void(Result<T>)>;
+  virtual ~ObjectStore() = default;
+
+  virtual void list(Side side, const s3::ListParams& p, Callback<s3::ListPage> cb) = 0;
+  virtual void head(Side side, const std::string& key, Callback<s3::ObjectInfo> cb) = 0;
+  // Server-side copy from the legacy bucket into the destination bucket
+  // (p.source_bucket is the store's to fill in). Delivers the copy's ETag.
+  virtual void copy(s3::CopyParams p, Callback<std::string> cb) = 0;
+  // The same through UploadPartCopy, for objects over the single-copy limit.
+  virtual void multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size,
+                              Callback<std::string> cb) = 0;
+  // Reads a legacy object / writes a destination one: the copy between two
+  // services, which cannot copy server-side.
+  virtual void get(const std::string& legacy_key, Callback<s3::GetResult> cb) = 0;
+  virtual void put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) = 0;
+  // Legacy objects only: the run never deletes a destination.
+  virtual void delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) = 0;
+  virtual void delete_object(const std::string& legacy_key, Callback<bool> cb) = 0;
+  // A throttle the store reported inside a successful answer (a per-key
+  // SlowDown in DeleteObjects): slows every request as a 503 does.
+  virtual void throttled() = 0;
+  // For a stop: no operation waits out a backoff any more (s3::Client::stop_retrying).
+  virtual void stop_retrying(const std::string& why) = 0;
+  virtual bool idle() const = 0;
+  // Both buckets on one service: copies can be server-side.
+  virtual bool same_service() const = 0;
+  virtual std::string bucket_name(Side side) const = 0;  // for messages
+};
+
+class RowStore {
+ public:
+  using Ids = std::vector<std::int64_t>;
+  using Bounds = std::optional<std::pair<std::int64_t, std::int64_t>>;
+  virtual ~RowStore() = default;
+
+  // The scan, before anything else is in flight: synchronous, retried inside.
+  // See db::PathTable for what each reads.
+  virtual Result<Bounds> id_bounds() = 0;
+  virtual Result<std::vector<db::Row>> scan(std::int64_t after, std::int64_t upto, const std::string& prefix,
+                                            int limit) = 0;
+  virtual Result<std::vector<db::Row>> page(std::int64_t after, int limit) = 0;
+  // One compare-and-set statement, retried on the loop's timers (the loop
+  // keeps serving the copies meanwhile). Delivers the ids updated.
+  virtual void compare_and_set(std::vector<db::CasItem> items, std::function<void(Result<Ids>)> done) = 0;
+};
+
+}  // namespace assetmv::engine
