@@ -1,0 +1,212 @@
+#include "fake_world.hpp"
+
+#include <fmt/format.h>
+
+namespace assetmv::testing {
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+
+Error not_found(const std::string& key) { return Error{ErrorKind::NotFound, "NoSuchKey", "no such key " + key, 404}; }
+
+Error precondition(const std::string& key) {
+  return Error{ErrorKind::PreconditionFailed, "PreconditionFailed", "condition failed for " + key, 412};
+}
+
+}  // namespace
+
+std::string md5_etag(int n) { return fmt::format("{:032x}", n); }
+
+void FakeStore::later(std::function<void()> answer) {
+  ++pending_;
+  auto run = [this, answer = std::move(answer)] {
+    --pending_;
+    answer();
+  };
+  if (latency.count() == 0)
+    loop_.post(std::move(run));
+  else
+    loop_.call_after(latency, std::move(run));
+}
+
+std::optional<Error> FakeStore::injected(const std::string& op, Side side, const std::string& key) {
+  ++calls[op];
+  return fail ? fail(op, side, key) : std::nullopt;
+}
+
+void FakeStore::list(Side side, const s3::ListParams& p, Callback<s3::ListPage> cb) {
+  later([this, side, p, cb = std::move(cb)] {
+    if (auto e = injected("list", side, p.prefix)) return cb(tl::unexpected(*e));
+    const auto& b = bucket(side);
+    const std::string after = p.continuation_token.empty() ? p.start_after : p.continuation_token;
+    s3::ListPage page;
+    for (auto it = after.empty() ? b.lower_bound(p.prefix) : b.upper_bound(after);
+         it != b.end() && starts_with(it->first, p.prefix); ++it) {
+      if (page.objects.size() == static_cast<std::size_t>(p.max_keys)) {
+        page.truncated = true;
+        page.next_continuation_token = page.objects.back().key;
+        break;
+      }
+      page.objects.push_back({it->first, it->second.etag, it->second.size, "2026-12-01T00:00:00.000Z"});
+    }
+    cb(std::move(page));
+  });
+}
+
+void FakeStore::head(Side side, const std::string& key, Callback<s3::ObjectInfo> cb) {
+  later([this, side, key, cb = std::move(cb)] {
+    if (auto e = injected("head", side, key)) return cb(tl::unexpected(*e));
+    const auto& b = bucket(side);
+    auto it = b.find(key);
+    if (it == b.end()) return cb(tl::unexpected(not_found(key)));
+    s3::ObjectInfo info;
+    info.size = it->second.size;
+    info.etag = it->second.etag;
+    info.content_type = "image/png";
+    info.source_etag = it->second.source_etag;
+    cb(std::move(info));
+  });
+}
+
+Result<std::string> FakeStore::copy_now(const s3::CopyParams& p, bool multipart) {
+  if (before_copy) before_copy(p.dest_key);
+  auto src = legacy.find(p.source_key);
+  if (src == legacy.end()) return tl::unexpected(not_found(p.source_key));
+  if (!p.if_match.empty() && !s3::etag_equal(src->second.etag, p.if_match))
+    return tl::unexpected(precondition(p.source_key));
+  if (p.if_none_match && honours_if_none_match && dest.count(p.dest_key) != 0U)
+    return tl::unexpected(precondition(p.dest_key));
+  FakeObject copy = src->second;
+  if (multipart) {
+    copy.source_etag = src->second.etag;
+    copy.etag = src->second.etag.substr(0, 30) + "-2";  // a multipart ETag: not an MD5
+  }
+  dest[p.dest_key] = copy;
+  return copy.etag;
+}
+
+void FakeStore::copy(s3::CopyParams p, Callback<std::string> cb) {
+  later([this, p = std::move(p), cb = std::move(cb)] {
+    if (auto e = injected("copy", Side::Dest, p.dest_key)) return cb(tl::unexpected(*e));
+    cb(copy_now(p, false));
+  });
+}
+
+void FakeStore::multipart_copy(s3::CopyParams p, std::uint64_t, std::uint64_t, Callback<std::string> cb) {
+  later([this, p = std::move(p), cb = std::move(cb)] {
+    if (auto e = injected("multipart_copy", Side::Dest, p.dest_key)) return cb(tl::unexpected(*e));
+    cb(copy_now(p, true));
+  });
+}
+
+void FakeStore::get(const std::string& legacy_key, Callback<s3::GetResult> cb) {
+  later([this, legacy_key, cb = std::move(cb)] {
+    if (auto e = injected("get", Side::Legacy, legacy_key)) return cb(tl::unexpected(*e));
+    auto it = legacy.find(legacy_key);
+    if (it == legacy.end()) return cb(tl::unexpected(not_found(legacy_key)));
+    s3::GetResult r;
+    r.info.size = it->second.size;
+    r.info.etag = it->second.etag;
+    r.info.content_type = "image/png";
+    r.body = fmt::format("{}:{}", it->second.etag, it->second.size);  // stands for the bytes
+    cb(std::move(r));
+  });
+}
+
+void FakeStore::put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) {
+  later([this, dest_key, body = std::move(body), p, cb = std::move(cb)] {
+    if (auto e = injected("put", Side::Dest, dest_key)) return cb(tl::unexpected(*e));
+    if (before_copy) before_copy(dest_key);
+    if (p.if_none_match && honours_if_none_match && dest.count(dest_key) != 0U)
+      return cb(tl::unexpected(precondition(dest_key)));
+    const auto colon = body.find(':');
+    const std::string etag = body.substr(0, colon);
+    dest[dest_key] = {etag, std::stoull(body.substr(colon + 1)), ""};
+    cb(etag);
+  });
+}
+
+void FakeStore::delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) {
+  later([this, legacy_keys, cb = std::move(cb)] {
+    if (auto e = injected("delete_objects", Side::Legacy, legacy_keys.empty() ? "" : legacy_keys.front()))
+      return cb(tl::unexpected(*e));
+    s3::DeleteResult r;
+    for (const auto& k : legacy_keys) {
+      if (auto code = delete_key_error ? delete_key_error(k) : std::nullopt) {
+        r.failed.push_back({k, *code, "injected"});
+        continue;
+      }
+      if (rows != nullptr && rows->references(k)) violations.push_back("deleted " + k + " while a row references it");
+      legacy.erase(k);
+    }
+    cb(std::move(r));
+  });
+}
+
+void FakeStore::delete_object(const std::string& legacy_key, Callback<bool> cb) {
+  later([this, legacy_key, cb = std::move(cb)] {
+    if (auto e = injected("delete_object", Side::Legacy, legacy_key)) return cb(tl::unexpected(*e));
+    if (rows != nullptr && rows->references(legacy_key))
+      violations.push_back("deleted " + legacy_key + " while a row references it");
+    legacy.erase(legacy_key);
+    cb(true);
+  });
+}
+
+bool FakeRows::references(const std::string& path) const {
+  for (const auto& [id, p] : rows)
+    if (p && *p == path) return true;
+  return false;
+}
+
+Result<engine::RowStore::Bounds> FakeRows::id_bounds() {
+  if (rows.empty()) return Bounds{};
+  return Bounds{std::pair{rows.begin()->first, rows.rbegin()->first}};
+}
+
+Result<std::vector<db::Row>> FakeRows::scan(std::int64_t after, std::int64_t upto, const std::string& prefix,
+                                            int limit) {
+  std::vector<db::Row> out;
+  for (auto it = rows.upper_bound(after); it != rows.end() && it->first <= upto; ++it) {
+    if (!it->second || !starts_with(*it->second, prefix)) continue;
+    out.push_back({it->first, it->second});
+    if (out.size() == static_cast<std::size_t>(limit)) break;
+  }
+  return out;
+}
+
+Result<std::vector<db::Row>> FakeRows::page(std::int64_t after, int limit) {
+  std::vector<db::Row> out;
+  for (auto it = rows.upper_bound(after); it != rows.end(); ++it) {
+    out.push_back({it->first, it->second});
+    if (out.size() == static_cast<std::size_t>(limit)) break;
+  }
+  return out;
+}
+
+void FakeRows::compare_and_set(std::vector<db::CasItem> items, std::function<void(Result<Ids>)> done) {
+  auto answer = [this, items = std::move(items), done = std::move(done)] {
+    ++statements;
+    if (before_cas) {
+      if (auto e = before_cas(items)) return done(tl::unexpected(*e));
+    }
+    Ids updated;
+    for (const auto& c : items) {
+      auto it = rows.find(c.id);
+      if (it == rows.end() || it->second != c.expected_path) continue;
+      const std::string key = c.new_path;
+      if (store_.dest.count(key) == 0U)
+        violations.push_back("row " + std::to_string(c.id) + " pointed at missing " + key);
+      it->second = c.new_path;
+      updated.push_back(c.id);
+    }
+    done(std::move(updated));
+  };
+  if (latency.count() == 0)
+    answer();  // as the real one answers at first: synchronously
+  else
+    loop_.call_after(latency, std::move(answer));
+}
+
+}  // namespace assetmv::testing

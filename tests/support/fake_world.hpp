@@ -1,0 +1,121 @@
+// An in-process fake of the two services behind the engine's seam, for unit
+// tests of the migration's state machine: two buckets as sorted maps with
+// S3's semantics for what the engine uses (ListObjectsV2 paging, copy
+// conditions, DeleteObjects' per-key answers), and a table as a map of rows
+// with compare-and-set. Failures are injected by hooks; answers arrive on the
+// loop, after an optional latency, as the real ones do.
+//
+// Both fakes check the design's invariant as the engine acts on them: a row
+// is only ever pointed at an object that exists, and a legacy object is only
+// deleted when no row references it (`violations`).
+//
+// Never the proof that the product works: the e2e suite runs the binary
+// against the real gateway and PostgreSQL.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/loop.hpp"
+#include "engine/store.hpp"
+
+namespace assetmv::testing {
+
+struct FakeObject {
+  std::string etag;  // without quotes
+  std::uint64_t size = 0;
+  std::string source_etag;  // the metadata a multipart copy by this tool carries
+};
+
+class FakeRows;
+
+class FakeStore final : public engine::ObjectStore {
+ public:
+  using Side = engine::Side;
+  explicit FakeStore(EventLoop& loop) : loop_(loop) {}
+
+  std::map<std::string, FakeObject> legacy;
+  std::map<std::string, FakeObject> dest;
+  std::map<std::string, FakeObject>& bucket(Side s) { return s == Side::Legacy ? legacy : dest; }
+
+  // Injection: called as each operation is answered ("list", "head", "copy",
+  // "multipart_copy", "get", "put", "delete_objects", "delete_object"); an
+  // Error returned is the answer instead (as after the client's retries).
+  std::function<std::optional<Error>(const std::string& op, Side side, const std::string& key)> fail;
+  // Called as a copy (or put) is answered, before its conditions are checked:
+  // lets a test change the world between the listing and the copy.
+  std::function<void(const std::string& dest_key)> before_copy;
+  // A DeleteObjects answer's per-key error code for this key, or nullopt
+  // to delete it (asked once per attempt).
+  std::function<std::optional<std::string>(const std::string& key)> delete_key_error;
+  std::chrono::milliseconds latency{0};  // each answer's delay
+  bool same = true;                      // same_service()
+  bool honours_if_none_match = true;
+  FakeRows* rows = nullptr;  // for the invariant check on delete
+
+  std::map<std::string, int> calls;  // by operation
+  int throttles = 0;
+  std::vector<std::string> stops;  // stop_retrying() reasons
+  std::vector<std::string> violations;
+
+  void list(Side side, const s3::ListParams& p, Callback<s3::ListPage> cb) override;
+  void head(Side side, const std::string& key, Callback<s3::ObjectInfo> cb) override;
+  void copy(s3::CopyParams p, Callback<std::string> cb) override;
+  void multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, Callback<std::string> cb) override;
+  void get(const std::string& legacy_key, Callback<s3::GetResult> cb) override;
+  void put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) override;
+  void delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) override;
+  void delete_object(const std::string& legacy_key, Callback<bool> cb) override;
+  void throttled() override { ++throttles; }
+  void stop_retrying(const std::string& why) override { stops.push_back(why); }
+  bool idle() const override { return pending_ == 0; }
+  bool same_service() const override { return same; }
+  std::string bucket_name(Side side) const override { return side == Side::Legacy ? "legacy" : "prod"; }
+
+ private:
+  // Runs `answer` on the loop after the latency, counting it pending till then.
+  void later(std::function<void()> answer);
+  std::optional<Error> injected(const std::string& op, Side side, const std::string& key);
+  Result<std::string> copy_now(const s3::CopyParams& p, bool multipart);
+
+  EventLoop& loop_;
+  int pending_ = 0;
+};
+
+class FakeRows final : public engine::RowStore {
+ public:
+  FakeRows(EventLoop& loop, FakeStore& store) : loop_(loop), store_(store) { store.rows = this; }
+
+  std::map<std::int64_t, std::optional<std::string>> rows;
+  // Called as a compare-and-set is answered, before it applies: the live
+  // application's writes, or an Error to fail the statement.
+  std::function<std::optional<Error>(const std::vector<db::CasItem>& items)> before_cas;
+  std::chrono::milliseconds latency{0};
+  std::string legacy_prefix = "image/";
+  std::string dest_prefix = "avatar/";
+
+  int statements = 0;
+  std::vector<std::string> violations;
+
+  Result<Bounds> id_bounds() override;
+  Result<std::vector<db::Row>> scan(std::int64_t after, std::int64_t upto, const std::string& prefix,
+                                    int limit) override;
+  Result<std::vector<db::Row>> page(std::int64_t after, int limit) override;
+  void compare_and_set(std::vector<db::CasItem> items, std::function<void(Result<Ids>)> done) override;
+
+  bool references(const std::string& path) const;
+
+ private:
+  EventLoop& loop_;
+  FakeStore& store_;
+};
+
+// An MD5-like ETag for content `n` (32 hex digits).
+std::string md5_etag(int n);
+
+}  // namespace assetmv::testing

@@ -1,0 +1,698 @@
+// The migration's per-object state machine, driven through the engine's seam
+// by an in-process fake of the buckets and the table (tests/support/
+// fake_world.hpp): every row of docs/design.md's action table, every arrow
+// of its state machine, and a stop in each stage. The fakes check the
+// invariant as the engine acts (a row only ever points at an existing
+// object; a legacy object is deleted only when no row references it), and
+// each test checks it again at the end. The real-service proof is the e2e
+// suite.
+#include "engine/migration.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../support/fake_world.hpp"
+#include "core/log.hpp"
+#include "engine/plan.hpp"
+
+using namespace assetmv;
+using namespace assetmv::engine;
+using assetmv::testing::FakeRows;
+using assetmv::testing::FakeStore;
+using assetmv::testing::md5_etag;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct World {
+  EventLoop loop;
+  FakeStore store{loop};
+  FakeRows rows{loop, store};
+  MigrationOptions o;
+  Hooks hooks;
+  std::int64_t next_id = 1;
+
+  struct Run {  // NOLINT(bugprone-exception-escape): a test fixture; a throw fails the test
+    RunResult result;
+    Counts counts;
+    nlohmann::json items;
+    std::vector<std::string> kinds() const {
+      std::vector<std::string> k;
+      for (const auto& i : items) k.push_back(i.at("kind").get<std::string>());
+      return k;
+    }
+  };
+
+  World() {
+    logging::init(logging::Format::Text, logging::Level::Error);  // the tests read counts, not lines
+    o.legacy_prefix = "image/";
+    o.dest_prefix = "avatar/";
+    o.flush_interval = 2ms;
+    o.multipart_threshold = 1'000'000;
+    o.delete_retry.base = 1ms;
+    o.delete_retry.throttled_base = 1ms;
+    o.delete_retry.cap = 4ms;
+    o.delete_retry.max_attempts = 4;
+  }
+
+  void legacy(const std::string& name, int content, std::uint64_t size = 100) {
+    store.legacy["image/" + name] = {md5_etag(content), size, ""};
+  }
+  void dest(const std::string& name, int content, std::uint64_t size = 100) {
+    store.dest["avatar/" + name] = {md5_etag(content), size, ""};
+  }
+  std::int64_t row(const std::string& path) {
+    rows.rows[next_id] = path;
+    return next_id++;
+  }
+  std::string path(std::int64_t id) { return rows.rows.at(id).value_or("NULL"); }
+  // n legacy objects 000.png, 001.png, ... each with one row.
+  void legacy_with_rows(int n) {
+    for (int i = 0; i < n; ++i) {
+      legacy(fmt::format("{:03}.png", i), i);
+      row(fmt::format("image/{:03}.png", i));
+    }
+  }
+  // Every `op` answered with this error (as after the client's retries).
+  void fail_every(const std::string& op, const Error& e) {
+    store.fail = [op, e](const std::string& asked, Side, const std::string&) -> std::optional<Error> {
+      if (asked == op) return e;
+      return std::nullopt;
+    };
+  }
+
+  Run run() {
+    Migration m(loop, store, rows, o, hooks);
+    Run r;
+    r.result = m.run();
+    r.counts = m.report().counts;
+    r.items = m.report().items_json().at("items");
+    return r;
+  }
+
+  // Every row points at an object that exists; nothing was ever done out of order.
+  void expect_invariant() {
+    EXPECT_EQ(store.violations, std::vector<std::string>{});
+    EXPECT_EQ(rows.violations, std::vector<std::string>{});
+    // (A legacy row's object can only have gone by a delete, which the fake
+    // checks as it happens.)
+    for (const auto& [id, p] : rows.rows) {
+      if (p && p->rfind("avatar/", 0) == 0) {
+        EXPECT_EQ(store.dest.count(*p), 1U) << "row " << id << " -> " << *p;
+      }
+    }
+  }
+};
+
+Error error_of(ErrorKind kind, const std::string& code) { return Error{kind, code, "injected " + code}; }
+
+}  // namespace
+
+// ---- the plan: docs/design.md's action table --------------------------------
+
+TEST(Plan, EveryRowOfTheActionTable) {
+  Item i;
+  i.dest_key = "avatar/a.png";
+  const s3::ObjectEntry o{"k", md5_etag(1), 1, ""};
+  auto with = [&](bool src, bool dst, bool rows) {
+    Item x = i;
+    if (src) x.src = o;
+    if (dst) x.dst = o;
+    if (rows) x.ids = {7};
+    return plan(x);
+  };
+  EXPECT_EQ(with(true, false, true), Action::Copy);
+  EXPECT_EQ(with(true, false, false), Action::Copy);  // an orphan object moves too
+  EXPECT_EQ(with(true, true, true), Action::Compare);
+  EXPECT_EQ(with(true, true, false), Action::Compare);
+  EXPECT_EQ(with(false, true, true), Action::RepairRows);
+  EXPECT_EQ(with(false, false, true), Action::Dangling);
+  EXPECT_EQ(with(false, true, false), Action::Nothing);
+  i.dest_key = std::string(1025, 'k');
+  EXPECT_EQ(with(true, false, true), Action::KeyTooLong);
+  EXPECT_EQ(with(true, true, true), Action::Compare);  // an existing destination is compared, not written
+}
+
+// ---- legacy object, no destination: copy -> verify -> rewrite -> delete -------
+
+TEST(Migration, LegacyObjectIsCopiedItsRowsRewrittenThenItIsDeleted) {
+  World w;
+  w.legacy("a.png", 1);
+  const auto id = w.row("image/a.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.objects_copied, 1U);
+  EXPECT_EQ(r.counts.rows_rewritten, 1U);
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 1U);
+  EXPECT_EQ(w.path(id), "avatar/a.png");
+  EXPECT_EQ(w.store.legacy.count("image/a.png"), 0U);
+  EXPECT_EQ(w.store.dest.at("avatar/a.png").etag, md5_etag(1));
+  EXPECT_EQ(w.store.calls["head"], 0);  // an MD5 ETag verifies the copy without a HEAD
+  w.expect_invariant();
+}
+
+TEST(Migration, AnObjectNoRowPointsToMovesToo) {
+  World w;
+  w.legacy("orphan.png", 1);
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.objects_copied, 1U);
+  EXPECT_EQ(r.counts.orphan_objects_moved, 1U);
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 1U);
+  EXPECT_EQ(w.store.dest.count("avatar/orphan.png"), 1U);
+  w.expect_invariant();
+}
+
+TEST(Migration, KeepSourceRewritesRowsAndLeavesTheLegacyObject) {
+  World w;
+  w.o.keep_source = true;
+  w.legacy("a.png", 1);
+  w.row("image/a.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.rows_rewritten, 1U);
+  EXPECT_EQ(r.counts.legacy_objects_kept, 1U);
+  EXPECT_EQ(w.store.calls["delete_objects"], 0);
+  w.expect_invariant();
+}
+
+TEST(Migration, DryRunChangesNothingAndCountsWhatItWouldDo) {
+  World w;
+  w.o.dry_run = true;
+  w.legacy("a.png", 1);
+  const auto id = w.row("image/a.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.objects_copied, 1U);
+  EXPECT_EQ(r.counts.rows_rewritten, 1U);
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 1U);
+  EXPECT_EQ(w.path(id), "image/a.png");
+  EXPECT_EQ(w.store.legacy.count("image/a.png"), 1U);
+  EXPECT_TRUE(w.store.dest.empty());
+  EXPECT_EQ(w.rows.statements, 0);
+}
+
+TEST(Migration, WithoutConditionalWritesTheCopyGoesOutUnconditioned) {
+  // Stores that refuse If-None-Match (Swift's s3api) get copies without it:
+  // a destination written after the listing is then not refused.
+  for (const bool conditional : {true, false}) {
+    World w;
+    w.o.conditional_writes = conditional;
+    w.legacy("a.png", 1);
+    w.row("image/a.png");
+    w.store.before_copy = [&](const std::string& key) { w.store.dest[key] = {md5_etag(1), 100, ""}; };
+    const auto r = w.run();
+    EXPECT_EQ(r.counts.objects_copied, conditional ? 0U : 1U);
+    EXPECT_EQ(r.counts.objects_already_in_place, conditional ? 1U : 0U);
+    w.expect_invariant();
+  }
+}
+
+// ---- legacy object and a listed destination ---------------------------------
+
+TEST(Migration, IdenticalDestinationIsInPlaceNoCopyRowsRewrittenLegacyDeleted) {
+  World w;
+  w.legacy("a.png", 1);
+  w.dest("a.png", 1);
+  const auto id = w.row("image/a.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.objects_already_in_place, 1U);
+  EXPECT_EQ(r.counts.objects_copied, 0U);
+  EXPECT_EQ(w.store.calls["copy"], 0);
+  EXPECT_EQ(w.path(id), "avatar/a.png");
+  EXPECT_EQ(w.store.legacy.count("image/a.png"), 0U);
+  w.expect_invariant();
+}
+
+TEST(Migration, DifferentDestinationIsAConflictAndNothingChanges) {
+  World w;
+  w.legacy("a.png", 1);
+  w.dest("a.png", 2);
+  const auto id = w.row("image/a.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::NeedsHuman);
+  EXPECT_EQ(r.counts.conflicts, 1U);
+  EXPECT_EQ(r.kinds(), std::vector<std::string>{"conflict"});
+  EXPECT_EQ(w.path(id), "image/a.png");
+  EXPECT_EQ(w.store.legacy.count("image/a.png"), 1U);
+  EXPECT_EQ(w.store.dest.at("avatar/a.png").etag, md5_etag(2));  // never overwritten
+  w.expect_invariant();
+}
+
+TEST(Migration, ADifferentSizeIsAConflictEvenWithTheSameETag) {
+  World w;
+  w.legacy("a.png", 1, 100);
+  w.dest("a.png", 1, 99);
+  w.row("image/a.png");
+  EXPECT_EQ(w.run().counts.conflicts, 1U);
+}
+
+TEST(Migration, AMultipartDestinationThisToolMadeIsSettledByItsMetadata) {
+  World w;
+  w.legacy("big.png", 1);
+  w.store.dest["avatar/big.png"] = {"0123456789abcdef0123456789ab-2", 100, md5_etag(1)};
+  const auto id = w.row("image/big.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.objects_already_in_place, 1U);
+  EXPECT_EQ(w.store.calls["head"], 1);
+  EXPECT_EQ(w.path(id), "avatar/big.png");
+  w.expect_invariant();
+}
+
+TEST(Migration, ANonMD5DestinationWithoutOurMetadataIsAConflict) {
+  World w;
+  w.legacy("big.png", 1);
+  w.store.dest["avatar/big.png"] = {"0123456789abcdef0123456789ab-2", 100, ""};
+  const auto id = w.row("image/big.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.conflicts, 1U);
+  EXPECT_EQ(w.path(id), "image/big.png");
+  w.expect_invariant();
+}
+
+// ---- no legacy object -------------------------------------------------------
+
+TEST(Migration, RowsWhoseLegacyObjectIsGoneMoveToAnExistingDestination) {
+  World w;
+  w.dest("a.png", 1);
+  const auto id = w.row("image/a.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.objects_already_in_place, 1U);
+  EXPECT_EQ(r.counts.rows_rewritten, 1U);
+  EXPECT_EQ(w.path(id), "avatar/a.png");
+  EXPECT_EQ(w.store.calls["delete_objects"], 0);
+  w.expect_invariant();
+}
+
+TEST(Migration, ADanglingRowIsReportedAndLeftAsItIs) {
+  World w;
+  const auto id = w.row("image/nowhere.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::NeedsHuman);
+  EXPECT_EQ(r.counts.dangling_rows, 1U);
+  EXPECT_EQ(r.kinds(), std::vector<std::string>{"dangling_row"});
+  EXPECT_EQ(w.path(id), "image/nowhere.png");
+  EXPECT_EQ(w.rows.statements, 0);
+}
+
+TEST(Migration, AModernObjectAndModernRowsAreLeftAlone) {
+  World w;
+  w.dest("a.png", 1);
+  const auto id = w.row("avatar/a.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(w.store.calls["copy"] + w.store.calls["head"] + w.store.calls["delete_objects"], 0);
+  EXPECT_EQ(w.rows.statements, 0);
+  EXPECT_EQ(w.path(id), "avatar/a.png");
+}
+
+TEST(Migration, ADestinationKeyOverTheLimitIsReportedNotAttempted) {
+  World w;
+  const std::string name(1024 - 7 + 1, 'k');  // "avatar/" + name is 1,025 bytes
+  w.legacy(name, 1);
+  const auto id = w.row("image/" + name);
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.conflicts, 1U);
+  EXPECT_EQ(r.kinds(), std::vector<std::string>{"key_too_long"});
+  EXPECT_EQ(w.store.calls["copy"], 0);
+  EXPECT_EQ(w.path(id), "image/" + name);
+}
+
+// ---- 412 on copy -> HEAD destination ------------------------------------------
+
+TEST(Migration, Copy412ThenTheDestinationIsIdenticalMeansInPlace) {
+  World w;
+  w.legacy("a.png", 1);
+  const auto id = w.row("image/a.png");
+  // Someone (a previous run's copy) wrote the same content after the listing.
+  w.store.before_copy = [&](const std::string& key) { w.store.dest[key] = {md5_etag(1), 100, ""}; };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.objects_already_in_place, 1U);
+  EXPECT_EQ(r.counts.objects_copied, 0U);
+  EXPECT_EQ(w.store.calls["head"], 1);
+  EXPECT_EQ(w.path(id), "avatar/a.png");
+  w.expect_invariant();
+}
+
+TEST(Migration, Copy412ThenTheDestinationDiffersMeansConflict) {
+  World w;
+  w.legacy("a.png", 1);
+  const auto id = w.row("image/a.png");
+  w.store.before_copy = [&](const std::string& key) { w.store.dest[key] = {md5_etag(9), 100, ""}; };
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.conflicts, 1U);
+  EXPECT_EQ(w.path(id), "image/a.png");
+  EXPECT_EQ(w.store.legacy.count("image/a.png"), 1U);
+  EXPECT_EQ(w.store.dest.at("avatar/a.png").etag, md5_etag(9));
+  w.expect_invariant();
+}
+
+TEST(Migration, Copy412WithNoDestinationMeansTheSourceChangedAndFails) {
+  World w;
+  w.legacy("a.png", 1);
+  const auto id = w.row("image/a.png");
+  // The legacy object was overwritten after the listing: If-Match fails.
+  w.store.before_copy = [&](const std::string&) { w.store.legacy["image/a.png"].etag = md5_etag(5); };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::NeedsHuman);
+  EXPECT_EQ(r.counts.failures, 1U);
+  EXPECT_NE(r.items[0].at("message").get<std::string>().find("changed since it was listed"), std::string::npos);
+  EXPECT_EQ(w.path(id), "image/a.png");
+  EXPECT_TRUE(w.store.dest.empty());
+  w.expect_invariant();
+}
+
+// ---- other copy and verify arrows ---------------------------------------------
+
+TEST(Migration, ALegacyObjectGoneBeforeItsCopyFailsTheItemOnly) {
+  World w;
+  w.legacy("a.png", 1);
+  w.legacy("b.png", 2);
+  const auto a = w.row("image/a.png");
+  const auto b = w.row("image/b.png");
+  w.store.before_copy = [&](const std::string& key) {
+    if (key == "avatar/a.png") w.store.legacy.erase("image/a.png");
+  };
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.failures, 1U);
+  EXPECT_EQ(r.counts.objects_copied, 1U);
+  EXPECT_EQ(w.path(a), "image/a.png");
+  EXPECT_EQ(w.path(b), "avatar/b.png");
+}
+
+TEST(Migration, ACopyFailingForGoodIsReportedAndTheRunGoesOn) {
+  World w;
+  w.legacy("a.png", 1);
+  w.legacy("b.png", 2);
+  const auto a = w.row("image/a.png");
+  w.row("image/b.png");
+  w.store.fail = [](const std::string& op, Side, const std::string& key) -> std::optional<Error> {
+    if (op == "copy" && key == "avatar/a.png") return error_of(ErrorKind::Retryable, "InternalError");
+    return std::nullopt;
+  };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::NeedsHuman);
+  EXPECT_EQ(r.counts.failures, 1U);
+  EXPECT_EQ(r.counts.rows_rewritten, 1U);
+  EXPECT_EQ(w.path(a), "image/a.png");
+  EXPECT_EQ(w.store.legacy.count("image/a.png"), 1U);
+  w.expect_invariant();
+}
+
+TEST(Migration, AccessDeniedOnACopyStopsTheRun) {
+  World w;
+  w.o.concurrency = 2;
+  w.legacy_with_rows(10);
+  w.fail_every("copy", error_of(ErrorKind::AccessDenied, "AccessDenied"));
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Stopped);
+  ASSERT_TRUE(r.result.error);
+  EXPECT_EQ(r.result.error->code, "AccessDenied");
+  EXPECT_EQ(w.store.stops.size(), 1U);
+  EXPECT_EQ(r.counts.rows_rewritten, 0U);
+  w.expect_invariant();
+}
+
+TEST(Migration, ManyRequestsFailingInARowStopTheRunAsAnOutage) {
+  World w;
+  w.o.concurrency = 4;
+  w.legacy_with_rows(100);
+  w.fail_every("copy", error_of(ErrorKind::Retryable, "InternalError"));
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Stopped);
+  ASSERT_TRUE(r.result.error);
+  EXPECT_NE(r.result.error->message.find("requests in a row failed"), std::string::npos);
+  EXPECT_LE(r.counts.failures, 32U + 4U);  // the breaker's count, and those in flight
+  w.expect_invariant();
+}
+
+TEST(Migration, AMultipartCopyIsVerifiedByHeadingTheCopyAndTheSource) {
+  World w;
+  w.o.multipart_threshold = 50;
+  w.legacy("big.png", 1, 100);
+  const auto id = w.row("image/big.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.objects_copied, 1U);
+  EXPECT_EQ(w.store.calls["multipart_copy"], 1);
+  EXPECT_EQ(w.store.calls["head"], 2);
+  EXPECT_EQ(w.path(id), "avatar/big.png");
+  EXPECT_EQ(w.store.dest.at("avatar/big.png").source_etag, md5_etag(1));
+  w.expect_invariant();
+}
+
+TEST(Migration, ASourceChangedDuringItsMultipartCopyFailsAndKeepsTheRow) {
+  World w;
+  w.o.multipart_threshold = 50;
+  w.legacy("big.png", 1, 100);
+  const auto id = w.row("image/big.png");
+  w.store.fail = [&](const std::string& op, Side side, const std::string&) -> std::optional<Error> {
+    if (op == "head" && side == Side::Legacy) w.store.legacy["image/big.png"].etag = md5_etag(3);
+    return std::nullopt;
+  };
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.failures, 1U);
+  EXPECT_EQ(w.path(id), "image/big.png");
+  w.expect_invariant();
+}
+
+TEST(Migration, BetweenTwoServicesTheObjectIsReadAndWritten) {
+  World w;
+  w.store.same = false;
+  w.legacy("a.png", 1);
+  const auto id = w.row("image/a.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.objects_copied, 1U);
+  EXPECT_EQ(w.store.calls["get"], 1);
+  EXPECT_EQ(w.store.calls["put"], 1);
+  EXPECT_EQ(w.store.calls["copy"], 0);
+  EXPECT_EQ(w.path(id), "avatar/a.png");
+  w.expect_invariant();
+}
+
+// ---- compare-and-set ---------------------------------------------------------
+
+TEST(Migration, ARowTheApplicationChangedFirstIsSupersededAndTheObjectStillGoes) {
+  World w;
+  w.legacy("a.png", 1);
+  w.dest("new.png", 2);
+  const auto id = w.row("image/a.png");
+  w.rows.before_cas = [&](const std::vector<db::CasItem>&) -> std::optional<Error> {
+    w.rows.rows[id] = "avatar/new.png";  // the live app's write, between the scan and the CAS
+    return std::nullopt;
+  };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.rows_superseded, 1U);
+  EXPECT_EQ(r.counts.rows_rewritten, 0U);
+  EXPECT_EQ(w.path(id), "avatar/new.png");  // the app's write wins
+  EXPECT_EQ(w.store.legacy.count("image/a.png"), 0U);
+  w.expect_invariant();
+}
+
+TEST(Migration, RowsAreRewrittenInBatchesOfTheConfiguredSize) {
+  World w;
+  w.o.cas_batch = 10;
+  w.legacy_with_rows(35);
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.rows_rewritten, 35U);
+  EXPECT_GE(w.rows.statements, 4);
+  EXPECT_LE(w.rows.statements, 8);
+  w.expect_invariant();
+}
+
+TEST(Migration, ADatabaseFailingForGoodStopsTheRunWithRowsOnTheirLegacyObjects) {
+  World w;
+  w.legacy_with_rows(5);
+  w.rows.before_cas = [](const std::vector<db::CasItem>&) -> std::optional<Error> {
+    return error_of(ErrorKind::Retryable, "08006");
+  };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Stopped);
+  EXPECT_EQ(r.result.stop_reason, "error");
+  EXPECT_EQ(r.counts.rows_rewritten, 0U);
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 0U);
+  EXPECT_EQ(w.store.legacy.size(), 5U);  // every row still has its object
+  w.expect_invariant();
+
+  // The rerun finds the copies in place and finishes without copying again.
+  w.rows.before_cas = nullptr;
+  w.store.calls.clear();
+  const auto again = w.run();
+  EXPECT_EQ(again.result.outcome, Outcome::Complete);
+  EXPECT_EQ(again.counts.objects_already_in_place, 5U);
+  EXPECT_EQ(w.store.calls["copy"], 0);
+  EXPECT_TRUE(w.store.legacy.empty());
+  w.expect_invariant();
+}
+
+// ---- DeleteObjects ---------------------------------------------------------------
+
+TEST(Migration, PerKeyDeleteErrorsAreReportedNeverCountedDeleted) {
+  World w;
+  w.legacy_with_rows(4);
+  w.store.delete_key_error = [](const std::string& key) -> std::optional<std::string> {
+    if (key == "image/002.png") return "AccessDenied";
+    return std::nullopt;
+  };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::NeedsHuman);
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 3U);
+  EXPECT_EQ(r.counts.failures, 1U);
+  EXPECT_EQ(r.kinds(), std::vector<std::string>{"delete_failed"});
+  EXPECT_EQ(w.store.legacy.count("image/002.png"), 1U);
+  EXPECT_EQ(r.counts.rows_rewritten, 4U);
+  w.expect_invariant();
+}
+
+TEST(Migration, ASlowDownInsideTheDeleteAnswerRetriesThoseKeysAndSlowsEveryone) {
+  World w;
+  w.legacy_with_rows(6);
+  std::map<std::string, int> refused;
+  w.store.delete_key_error = [&](const std::string& key) -> std::optional<std::string> {
+    if ((key == "image/001.png" || key == "image/004.png") && refused[key]++ < 2) return "SlowDown";
+    return std::nullopt;
+  };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 6U);  // each counted once, when it went
+  EXPECT_EQ(r.counts.failures, 0U);
+  EXPECT_TRUE(w.store.legacy.empty());
+  EXPECT_GE(w.store.throttles, 1);
+  EXPECT_EQ(w.store.calls["delete_objects"], 3);
+  w.expect_invariant();
+}
+
+TEST(Migration, AKeyThrottledBeyondItsAttemptsIsReportedAndStays) {
+  World w;
+  w.legacy("a.png", 1);
+  w.legacy("b.png", 2);
+  w.row("image/a.png");
+  w.row("image/b.png");
+  w.store.delete_key_error = [](const std::string& key) -> std::optional<std::string> {
+    if (key == "image/a.png") return "SlowDown";
+    return std::nullopt;
+  };
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 1U);
+  EXPECT_EQ(r.counts.failures, 1U);
+  EXPECT_NE(r.items[0].at("message").get<std::string>().find("after 4 attempts"), std::string::npos);
+  EXPECT_EQ(w.store.legacy.count("image/a.png"), 1U);
+  EXPECT_EQ(w.store.calls["delete_objects"], 4);
+  w.expect_invariant();
+}
+
+TEST(Migration, AKeyXMLCannotCarryIsDeletedAlone) {
+  World w;
+  w.legacy("tab\x01.png", 1);
+  w.row("image/tab\x01.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 1U);
+  EXPECT_EQ(w.store.calls["delete_object"], 1);
+  EXPECT_EQ(w.store.calls["delete_objects"], 0);
+}
+
+// ---- a stop in each stage ------------------------------------------------------
+
+TEST(MigrationStop, DuringTheScanChangesNothing) {
+  World w;
+  w.legacy("a.png", 1);
+  const auto id = w.row("image/a.png");
+  w.hooks.stop_requested = [] { return true; };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Stopped);
+  EXPECT_EQ(r.result.stop_reason, "signal");
+  EXPECT_EQ(w.store.calls["list"] + w.store.calls["copy"], 0);
+  EXPECT_EQ(w.path(id), "image/a.png");
+}
+
+TEST(MigrationStop, DuringCopiesFinishesThoseInFlightRewritesTheirRowsAndResumes) {
+  World w;
+  w.o.concurrency = 8;
+  w.store.latency = 5ms;
+  w.legacy_with_rows(200);
+  w.hooks.stop_requested = [&] { return w.store.calls["copy"] >= 20; };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Stopped);
+  EXPECT_EQ(r.result.stop_reason, "signal");
+  EXPECT_EQ(w.store.stops.size(), 1U);
+  EXPECT_GE(r.counts.objects_copied, 20U);
+  EXPECT_LT(r.counts.objects_copied, 200U);
+  EXPECT_EQ(r.counts.rows_rewritten, r.counts.objects_copied);  // every finished copy's row moved
+  w.expect_invariant();
+
+  w.hooks.stop_requested = [] { return false; };
+  const int copies_before = w.store.calls["copy"];
+  const auto again = w.run();
+  EXPECT_EQ(again.result.outcome, Outcome::Complete);
+  EXPECT_EQ(w.store.calls["copy"] - copies_before, static_cast<int>(200 - r.counts.objects_copied));
+  EXPECT_TRUE(w.store.legacy.empty());
+  for (const auto& [id, p] : w.rows.rows) EXPECT_EQ(p->rfind("avatar/", 0), 0U);
+  w.expect_invariant();
+}
+
+TEST(MigrationStop, DuringARewriteCommitsItThenStops) {
+  World w;
+  w.rows.latency = 20ms;  // the statement is in flight when the stop comes
+  w.legacy_with_rows(5);
+  w.hooks.stop_requested = [&] { return w.rows.statements == 0 && w.store.dest.size() == 5; };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Stopped);
+  EXPECT_EQ(r.counts.rows_rewritten, 5U);
+  w.expect_invariant();
+}
+
+TEST(MigrationStop, DuringDeleteBackoffsLeavesThoseObjectsForTheRerun) {
+  World w;
+  w.o.delete_retry.base = 10s;  // a stop must not wait these out
+  w.o.delete_retry.throttled_base = 10s;
+  w.o.delete_retry.cap = 10s;
+  w.legacy("a.png", 1);
+  w.legacy("b.png", 2);
+  w.row("image/a.png");
+  w.row("image/b.png");
+  bool throttling = true;
+  w.store.delete_key_error = [&](const std::string& key) -> std::optional<std::string> {
+    if (throttling && key == "image/a.png") return "SlowDown";
+    return std::nullopt;
+  };
+  w.hooks.stop_requested = [&] { return w.store.throttles > 0; };
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = w.run();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_EQ(r.result.outcome, Outcome::Stopped);
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 1U);
+  EXPECT_EQ(r.counts.failures, 0U);  // not a failure: left for the rerun
+  EXPECT_EQ(w.store.legacy.count("image/a.png"), 1U);
+  w.expect_invariant();
+
+  throttling = false;
+  w.hooks.stop_requested = [] { return false; };
+  const auto again = w.run();
+  EXPECT_EQ(again.result.outcome, Outcome::Complete);
+  EXPECT_EQ(again.counts.legacy_objects_deleted, 1U);
+  EXPECT_TRUE(w.store.legacy.empty());
+}
+
+TEST(MigrationStop, OnAFatalErrorCopiesThatLandLeaveTheirRowsAlone) {
+  World w;
+  w.o.concurrency = 4;
+  w.store.latency = 2ms;
+  w.legacy_with_rows(20);
+  w.store.fail = [](const std::string& op, Side, const std::string& key) -> std::optional<Error> {
+    if (op == "copy" && key == "avatar/005.png") return Error{ErrorKind::NotFound, "NoSuchBucket", "gone"};
+    return std::nullopt;
+  };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Stopped);
+  EXPECT_EQ(r.result.stop_reason, "error");
+  ASSERT_TRUE(r.result.error);
+  EXPECT_EQ(r.result.error->code, "NoSuchBucket");
+  w.expect_invariant();
+  // Whatever was rewritten before the stop has its copy; the rest still has its legacy object.
+  for (const auto& [id, p] : w.rows.rows)
+    if (p->rfind("image/", 0) == 0) {
+      EXPECT_EQ(w.store.legacy.count(*p), 1U) << *p;
+    }
+}
