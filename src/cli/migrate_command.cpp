@@ -78,112 +78,139 @@ bool progress_on_terminal(const MigrateArgs& a) {
   return isatty(STDERR_FILENO) != 0;
 }
 
-int run(MigrateArgs& a, bool verify) {
-  const auto started = std::chrono::steady_clock::now();
-  const std::string started_at = utc_now();
-  const char* command = verify ? "verify" : "migrate";
-  init_logging(a.common);
-  install_stop_handlers();
-  auto ctx = make_context(a.common);
-  if (!ctx) {
-    logging::error("config", ctx.error().message);
-    return kExitUsage;
+// One migrate or verify command: the setup and preflight both share, then
+// each one's own half, and the report either way.
+class CommandRun {
+ public:
+  CommandRun(const MigrateArgs& a, bool verify) : a_(a), verify_(verify), command_(verify ? "verify" : "migrate") {}
+
+  int run() {
+    init_logging(a_.common);
+    install_stop_handlers();
+    auto ctx = make_context(a_.common);
+    if (!ctx) {
+      logging::error("config", ctx.error().message);
+      return kExitUsage;
+    }
+    ctx_ = &*ctx;
+    db::ConnectOptions db_options;
+    db_options.answer_timeout_ms = a_.common.stall_timeout_s * 1000;  // the same patience as for S3
+    engine::DbSession db(a_.common.db, ctx->table, RetryPolicy{}, db_options);
+    out_ = {{"command", command_},
+            {"version", ASSETMV_VERSION},
+            {"started_at", utc_now()},
+            {"source", ctx->source.to_string()},
+            {"dest", ctx->dest.to_string()},
+            {"table", ctx->table.display()},
+            {"db", db.describe()}};
+    if (!verify_) {
+      out_["dry_run"] = a_.dry_run;
+      out_["keep_source"] = a_.keep_source;
+    }
+
+    Checks checks;
+    const bool writes = !verify_ && !a_.dry_run;
+    const auto pf = preflight(*ctx, db, {writes, writes && !a_.keep_source}, checks);
+    preflight_stats_ = ctx->s3->stats();
+    out_["preflight"] = {{"checks", checks.list}, {"requests", preflight_stats_.total.requests}};
+    if (!pf) {
+      logging::error("preflight", pf.error().message, {{"kind", to_string(pf.error().kind)}});
+      out_["error"] = pf.error().message;  // already names the underlying error and its code
+      return finish(kExitUsage, "preflight_failed");
+    }
+    if (!ctx->source.prefix.empty() && ctx->source.prefix.back() != '/')
+      logging::warn("config.prefix", fmt::format("source prefix {:?} has no trailing '/': it also matches longer names",
+                                                 ctx->source.prefix));
+
+    ProgressDisplay display(command_, progress_on_terminal(a_));
+    engine::Hooks hooks;
+    hooks.stop_requested = [] { return stop_requested(); };
+    hooks.on_progress = [&display](const engine::Progress& p) { display.update(p); };
+    logging::info(fmt::format("{}.start", command_),
+                  fmt::format("{} {} -> {}{}", command_, ctx->source.to_string(), ctx->dest.to_string(),
+                              a_.dry_run ? " (dry run: nothing will change)" : ""),
+                  {{"table", ctx->table.display()}, {"db", db.describe()}, {"credentials", ctx->credentials_source}});
+
+    engine::S3Store store(*ctx->s3, ctx->source_bucket, ctx->dest_bucket);
+    engine::DbRows rows(*ctx->loop, db);
+    const auto mo = migration_options(checks);
+    return verify_ ? audit(store, rows, mo, hooks, display) : migrate(store, rows, mo, hooks, display);
   }
-  auto table = ctx->table;
-  db::ConnectOptions db_options;
-  db_options.answer_timeout_ms = a.common.stall_timeout_s * 1000;  // the same patience as for S3
-  engine::DbSession db(a.common.db, table, RetryPolicy{}, db_options);
-  nlohmann::json out = {{"command", command},
-                        {"version", ASSETMV_VERSION},
-                        {"started_at", started_at},
-                        {"source", ctx->source.to_string()},
-                        {"dest", ctx->dest.to_string()},
-                        {"table", table.display()},
-                        {"db", db.describe()}};
-  if (!verify) {
-    out["dry_run"] = a.dry_run;
-    out["keep_source"] = a.keep_source;
+
+ private:
+  engine::MigrationOptions migration_options(const Checks& checks) const {
+    engine::MigrationOptions mo;
+    mo.legacy_prefix = ctx_->source.prefix;
+    mo.dest_prefix = ctx_->dest.prefix;
+    mo.keep_source = a_.keep_source;
+    mo.dry_run = a_.dry_run;
+    mo.concurrency = static_cast<std::size_t>(a_.common.concurrency);
+    mo.multipart_threshold = a_.multipart_threshold;
+    mo.conditional_writes = checks.conditional_writes;
+    return mo;
   }
-  auto finish = [&](int code, const std::string& outcome) {
-    out["outcome"] = outcome;
-    out["exit_code"] = code;
-    out["elapsed_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    write_report(a.report_file, out);
-    fmt::print("{}\n", out.dump(2));
-    std::fflush(stdout);
-    return code;
-  };
 
-  Checks checks;
-  const auto pf = preflight(*ctx, db, {!verify && !a.dry_run, !verify && !a.dry_run && !a.keep_source}, checks);
-  const s3::ClientStats preflight_stats = ctx->s3->stats();
-  out["preflight"] = {{"checks", checks.list}, {"requests", preflight_stats.total.requests}};
-  if (!pf) {
-    logging::error("preflight", pf.error().message, {{"kind", to_string(pf.error().kind)}});
-    out["error"] = pf.error().message;  // already names the underlying error and its code
-    return finish(kExitUsage, "preflight_failed");
-  }
-  if (!ctx->source.prefix.empty() && ctx->source.prefix.back() != '/')
-    logging::warn("config.prefix", fmt::format("source prefix {:?} has no trailing '/': it also matches longer names",
-                                               ctx->source.prefix));
-
-  engine::MigrationOptions mo;
-  mo.legacy_prefix = ctx->source.prefix;
-  mo.dest_prefix = ctx->dest.prefix;
-  mo.keep_source = a.keep_source;
-  mo.dry_run = a.dry_run;
-  mo.concurrency = static_cast<std::size_t>(a.common.concurrency);
-  mo.multipart_threshold = a.multipart_threshold;
-  mo.conditional_writes = checks.conditional_writes;
-
-  ProgressDisplay display(command, progress_on_terminal(a));
-  engine::Hooks hooks;
-  hooks.stop_requested = [] { return stop_requested(); };
-  hooks.on_progress = [&display](const engine::Progress& p) { display.update(p); };
-  logging::info(fmt::format("{}.start", command),
-                fmt::format("{} {} -> {}{}", command, ctx->source.to_string(), ctx->dest.to_string(),
-                            a.dry_run ? " (dry run: nothing will change)" : ""),
-                {{"table", table.display()}, {"db", db.describe()}, {"credentials", ctx->credentials_source}});
-
-  engine::S3Store store(*ctx->s3, ctx->source_bucket, ctx->dest_bucket);
-  engine::DbRows rows(*ctx->loop, db);
-  if (verify) {
+  int audit(engine::ObjectStore& store, engine::RowStore& rows, const engine::MigrationOptions& mo,
+            const engine::Hooks& hooks, ProgressDisplay& display) {
     engine::Report report;
-    auto r = engine::audit(*ctx->loop, store, rows, mo, hooks, report);
+    auto r = engine::audit(*ctx_->loop, store, rows, mo, hooks, report);
     display.finish();
-    out["counts"] = engine::counts_json(report.counts, true);
-    out["needs_human"] = report.items_json();
-    out["requests"] = requests_json(*ctx, preflight_stats);
+    add_outcome(report);
     if (r.error) {
       logging::error("verify.stopped", r.error->describe());
-      out["error"] = r.error->describe();
-      out["stop_reason"] = r.error->kind == ErrorKind::Interrupted ? "signal" : "error";
+      out_["error"] = r.error->describe();
+      out_["stop_reason"] = r.error->kind == ErrorKind::Interrupted ? "signal" : "error";
       return finish(kExitStopped, "stopped");
     }
-    logging::info("verify.done", r.consistent ? "fully migrated and consistent" : "not fully migrated", out["counts"]);
+    logging::info("verify.done", r.consistent ? "fully migrated and consistent" : "not fully migrated", out_["counts"]);
     return finish(r.consistent ? kExitOk : kExitNeedsHuman, r.consistent ? "consistent" : "inconsistent");
   }
 
-  engine::Migration m(*ctx->loop, store, rows, mo, hooks);
-  auto r = m.run();
-  display.finish();
-  out["counts"] = engine::counts_json(m.report().counts, false);
-  out["needs_human"] = m.report().items_json();
-  out["requests"] = requests_json(*ctx, preflight_stats);
-  if (r.outcome == engine::Outcome::Stopped) {
-    if (r.error) out["error"] = r.error->describe();
-    out["stop_reason"] = r.stop_reason;
-    logging::error("migrate.stopped", fmt::format("stopped ({}); run the same command again to resume", r.stop_reason),
-                   out["counts"]);
-    return finish(kExitStopped, "stopped");
+  int migrate(engine::ObjectStore& store, engine::RowStore& rows, const engine::MigrationOptions& mo,
+              const engine::Hooks& hooks, ProgressDisplay& display) {
+    engine::Migration m(*ctx_->loop, store, rows, mo, hooks);
+    auto r = m.run();
+    display.finish();
+    add_outcome(m.report());
+    if (r.outcome == engine::Outcome::Stopped) {
+      if (r.error) out_["error"] = r.error->describe();
+      out_["stop_reason"] = r.stop_reason;
+      logging::error("migrate.stopped",
+                     fmt::format("stopped ({}); run the same command again to resume", r.stop_reason), out_["counts"]);
+      return finish(kExitStopped, "stopped");
+    }
+    const bool complete = r.outcome == engine::Outcome::Complete;
+    const char* summary = a_.dry_run ? "dry run finished: the counts say what a real run would do; nothing changed"
+                          : complete ? "everything moved and rewritten"
+                                     : "finished; some items need a human (see needs_human in the report)";
+    logging::info("migrate.done", summary, out_["counts"]);
+    return finish(complete ? kExitOk : kExitNeedsHuman, complete ? "complete" : "needs_human");
   }
-  const bool complete = r.outcome == engine::Outcome::Complete;
-  const char* summary = a.dry_run  ? "dry run finished: the counts say what a real run would do; nothing changed"
-                        : complete ? "everything moved and rewritten"
-                                   : "finished; some items need a human (see needs_human in the report)";
-  logging::info("migrate.done", summary, out["counts"]);
-  return finish(complete ? kExitOk : kExitNeedsHuman, complete ? "complete" : "needs_human");
-}
+
+  void add_outcome(const engine::Report& report) {
+    out_["counts"] = engine::counts_json(report.counts, verify_);
+    out_["needs_human"] = report.items_json();
+    out_["requests"] = requests_json(*ctx_, preflight_stats_);
+  }
+
+  int finish(int code, const std::string& outcome) {
+    out_["outcome"] = outcome;
+    out_["exit_code"] = code;
+    out_["elapsed_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    write_report(a_.report_file, out_);
+    fmt::print("{}\n", out_.dump(2));
+    std::fflush(stdout);
+    return code;
+  }
+
+  const MigrateArgs& a_;
+  const bool verify_;
+  const char* command_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  Context* ctx_ = nullptr;
+  nlohmann::json out_;
+  s3::ClientStats preflight_stats_;
+};
 
 void add_options(CLI::App& cmd, MigrateArgs& a) {
   add_common_options(cmd, a.common);
@@ -208,13 +235,13 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
                    "Objects larger than this many bytes are copied in parts (UploadPartCopy)")
       ->check(CLI::Range(s3::kMinPartBytes, s3::kMaxSingleCopyBytes))
       ->capture_default_str();
-  migrate->callback([m, &exit_code] { exit_code = run(*m, false); });
+  migrate->callback([m, &exit_code] { exit_code = CommandRun(*m, false).run(); });
 
   auto v = std::make_shared<MigrateArgs>();
   auto* verify = app.add_subcommand(
       "verify", "Read-only audit: rows by prefix, rows whose object is missing, objects left under the source prefix");
   add_options(*verify, *v);
-  verify->callback([v, &exit_code] { exit_code = run(*v, true); });
+  verify->callback([v, &exit_code] { exit_code = CommandRun(*v, true).run(); });
 }
 
 }  // namespace assetmv::cli
