@@ -18,6 +18,7 @@ COUNTS=("${@:-100000 1000000}")
 read -r -a COUNTS <<<"${COUNTS[*]}"
 PORT=${ASSETMV_CEILING_PORT:-58000}
 LATENCY=${ASSETMV_CEILING_LATENCY_MS:-30}
+BIN=${ASSETMV_BENCH_BIN:-build/src/assetmv}  # another build of assetmv, to compare two versions on one machine
 scripts/services.sh start >/dev/null
 eval "$(scripts/services.sh env)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -77,7 +78,7 @@ printf '%10s %8s %10s %13s %10s %10s %10s %12s %8s %11s\n' objects "wall s" "obj
 for count in "${COUNTS[@]}"; do
   start_server --latency-ms "$LATENCY" --preload "legacy/image/:$count"
   make_table "$count"
-  /usr/bin/time -o "$work/time" -f '%e %U %S %M' build/src/assetmv migrate --source s3://legacy/image/ \
+  /usr/bin/time -o "$work/time" -f '%e %U %S %M' "$BIN" migrate --source s3://legacy/image/ \
     --dest s3://prod/avatar/ --table ceiling_avatars --log-format json --progress never >"$work/report.json" 2>"$work/log"
   read -r wall user sys rss < <(timing "$work/time")
   stats=$(curl -s "$AWS_ENDPOINT_URL/__stats")
