@@ -9,6 +9,36 @@
 
 namespace assetmv::engine {
 
+namespace {
+
+// What one name says about the end state: a legacy object left, a row still
+// on a legacy path, a row whose object is missing.
+void check_group(const Group& g, const MigrationOptions& o, Report& report) {
+  auto& c = report.counts;
+  const std::string src_key = o.legacy_prefix + g.name;
+  const std::string dst_key = o.dest_prefix + g.name;
+  if (g.src)
+    report.needs_human({"legacy_object_left", src_key, dst_key, g.legacy_rows,
+                        g.legacy_rows.empty() ? "object still under the legacy prefix"
+                                              : "object still under the legacy prefix, rows still point at it"});
+  if (!g.legacy_rows.empty() && !g.src) {
+    if (g.dst) {
+      report.needs_human({"row_not_migrated", src_key, dst_key, g.legacy_rows,
+                          "row still on the legacy path, whose object is missing; the destination exists"});
+    } else {
+      c.dangling_rows += g.legacy_rows.size();
+      report.needs_human(
+          {"dangling_row", src_key, dst_key, g.legacy_rows, "row points at an object that exists nowhere"});
+    }
+  }
+  if (!g.dest_rows.empty() && !g.dst) {
+    c.rows_missing_object += g.dest_rows.size();
+    report.needs_human({"row_missing_object", dst_key, "", g.dest_rows, "row points at a missing object"});
+  }
+}
+
+}  // namespace
+
 AuditResult audit(EventLoop& loop, ObjectStore& store, RowStore& rows, const MigrationOptions& o, const Hooks& hooks,
                   Report& report) {
   AuditResult result;
@@ -25,26 +55,7 @@ AuditResult audit(EventLoop& loop, ObjectStore& store, RowStore& rows, const Mig
   auto check = [&](const Group& g) {
     ++p.names_done;
     p.rows_done += g.legacy_rows.size() + g.dest_rows.size();
-    const std::string src_key = o.legacy_prefix + g.name;
-    const std::string dst_key = o.dest_prefix + g.name;
-    if (g.src)
-      report.needs_human({"legacy_object_left", src_key, dst_key, g.legacy_rows,
-                          g.legacy_rows.empty() ? "object still under the legacy prefix"
-                                                : "object still under the legacy prefix, rows still point at it"});
-    if (!g.legacy_rows.empty() && !g.src) {
-      if (g.dst) {
-        report.needs_human({"row_not_migrated", src_key, dst_key, g.legacy_rows,
-                            "row still on the legacy path, whose object is missing; the destination exists"});
-      } else {
-        c.dangling_rows += g.legacy_rows.size();
-        report.needs_human(
-            {"dangling_row", src_key, dst_key, g.legacy_rows, "row points at an object that exists nowhere"});
-      }
-    }
-    if (!g.dest_rows.empty() && !g.dst) {
-      c.rows_missing_object += g.dest_rows.size();
-      report.needs_human({"row_missing_object", dst_key, "", g.dest_rows, "row points at a missing object"});
-    }
+    check_group(g, o, report);
   };
 
   // The same feed as migrate's: verify takes every group as it comes (it

@@ -416,16 +416,22 @@ void Client::probe_upload(const Bucket& b, const std::string& key, Callback<bool
       });
 }
 
+// One UploadPartCopy run: HEAD the source -> CreateMultipartUpload -> the
+// parts, all at once -> Complete (or Abort when a part failed).
+struct Client::Multipart {
+  std::shared_ptr<const Bucket> bucket;  // the later steps run after the caller's reference may be gone
+  CopyParams params;
+  std::uint64_t size = 0;
+  std::uint64_t part_size = 0;
+  std::string upload_id;
+  std::vector<CompletedPart> parts;
+  std::size_t outstanding = 0;
+  std::optional<Error> error;
+  Callback<std::string> cb;
+};
+
 void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64_t size, std::uint64_t part_size,
                             Callback<std::string> cb) {
-  struct State {
-    CopyParams params;
-    std::string upload_id;
-    std::vector<CompletedPart> parts;
-    std::size_t outstanding = 0;
-    std::optional<Error> error;
-    Callback<std::string> cb;
-  };
   const std::uint64_t parts = size == 0 ? 1 : (size + part_size - 1) / part_size;
   if (part_size == 0 || parts > static_cast<std::uint64_t>(kMaxParts)) {
     cb(fail(
@@ -433,65 +439,71 @@ void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64
         fmt::format("multipart copy of {} bytes in parts of {} bytes exceeds {} parts", size, part_size, kMaxParts)));
     return;
   }
-  auto st = std::make_shared<State>();
+  auto st = std::make_shared<Multipart>();
+  st->bucket = impl_->intern(dest);
   st->params = p;
+  st->size = size;
+  st->part_size = part_size;
   st->cb = std::move(cb);
   st->parts.resize(parts);
-  auto b = impl_->intern(dest);  // the later steps run after the caller's reference may be gone
-
-  auto finish = [this, st, b] {
-    if (st->error) {
-      // Leave no half-made upload behind; its own failure changes nothing.
-      run<bool>(
-          *b, abort_multipart_upload(b->name, st->params.dest_key, st->upload_id),
-          [](http::Response&) -> Result<bool> { return true; }, [](const Result<bool>&) {});
-      st->cb(tl::unexpected(*st->error));
-      return;
-    }
-    run<std::string>(
-        *b, complete_multipart_upload(b->name, st->params.dest_key, st->upload_id, st->parts, st->params.if_none_match),
-        [](http::Response& r) { return parse_complete_multipart(r.body); },
-        [st](Result<std::string> r) { st->cb(std::move(r)); }, impl_->opt.copy_timeout);
-  };
-
-  auto begin = [this, st, b, size, part_size, finish](const ObjectInfo& source) {
-    run<std::string>(
-        *b, create_multipart_upload(b->name, st->params.dest_key, source.content_type, source.etag),
-        [](http::Response& r) { return parse_initiate_multipart(r.body); },
-        [this, st, b, size, part_size, finish](Result<std::string> id) {
-          if (!id) {
-            st->cb(tl::unexpected(id.error()));
-            return;
-          }
-          st->upload_id = *id;
-          st->outstanding = st->parts.size();
-          for (std::size_t i = 0; i < st->parts.size(); ++i) {
-            const std::uint64_t first = i * part_size;
-            const std::uint64_t last = size == 0 ? 0 : std::min(size, first + part_size) - 1;
-            const int number = static_cast<int>(i) + 1;
-            run<std::string>(
-                *b, upload_part_copy(b->name, st->params, st->upload_id, number, first, last),
-                [](http::Response& r) { return parse_copy_result(r.body); },
-                [st, i, number, finish](Result<std::string> etag) {
-                  if (etag)
-                    st->parts[i] = {number, *etag};
-                  else if (!st->error)
-                    st->error = etag.error();
-                  if (--st->outstanding == 0) finish();
-                },
-                impl_->opt.copy_timeout);
-          }
-        });
-  };
   // Server-side, so the source is on the same service, with the same keys.
   head_object(bucket_on(dest.endpoint, dest.credentials, p.source_bucket), p.source_key,
-              [st, begin](Result<ObjectInfo> info) {
+              [this, st](Result<ObjectInfo> info) {
                 if (!info) return st->cb(tl::unexpected(info.error()));
                 if (!st->params.if_match.empty() && !etag_equal(info->etag, st->params.if_match))
                   return st->cb(fail(ErrorKind::PreconditionFailed, "PreconditionFailed",
                                      fmt::format("{} changed since it was listed", st->params.source_key), 412));
-                begin(*info);
+                multipart_create(st, *info);
               });
+}
+
+void Client::multipart_create(const std::shared_ptr<Multipart>& st, const ObjectInfo& source) {
+  const Bucket& b = *st->bucket;
+  run<std::string>(
+      b, create_multipart_upload(b.name, st->params.dest_key, source.content_type, source.etag),
+      [](http::Response& r) { return parse_initiate_multipart(r.body); },
+      [this, st](Result<std::string> id) {
+        if (!id) return st->cb(tl::unexpected(id.error()));
+        st->upload_id = *id;
+        multipart_parts(st);
+      });
+}
+
+void Client::multipart_parts(const std::shared_ptr<Multipart>& st) {
+  const Bucket& b = *st->bucket;
+  st->outstanding = st->parts.size();
+  for (std::size_t i = 0; i < st->parts.size(); ++i) {
+    const std::uint64_t first = i * st->part_size;
+    const std::uint64_t last = st->size == 0 ? 0 : std::min(st->size, first + st->part_size) - 1;
+    const int number = static_cast<int>(i) + 1;
+    run<std::string>(
+        b, upload_part_copy(b.name, st->params, st->upload_id, number, first, last),
+        [](http::Response& r) { return parse_copy_result(r.body); },
+        [this, st, i, number](Result<std::string> etag) {
+          if (etag)
+            st->parts[i] = {number, *etag};
+          else if (!st->error)
+            st->error = etag.error();
+          if (--st->outstanding == 0) multipart_finish(st);
+        },
+        impl_->opt.copy_timeout);
+  }
+}
+
+void Client::multipart_finish(const std::shared_ptr<Multipart>& st) {
+  const Bucket& b = *st->bucket;
+  if (st->error) {
+    // Leave no half-made upload behind; its own failure changes nothing.
+    run<bool>(
+        b, abort_multipart_upload(b.name, st->params.dest_key, st->upload_id),
+        [](http::Response&) -> Result<bool> { return true; }, [](const Result<bool>&) {});
+    st->cb(tl::unexpected(*st->error));
+    return;
+  }
+  run<std::string>(
+      b, complete_multipart_upload(b.name, st->params.dest_key, st->upload_id, st->parts, st->params.if_none_match),
+      [](http::Response& r) { return parse_complete_multipart(r.body); },
+      [st](Result<std::string> r) { st->cb(std::move(r)); }, impl_->opt.copy_timeout);
 }
 
 }  // namespace assetmv::s3

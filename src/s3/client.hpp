@@ -100,12 +100,11 @@ class Client {
   void copy_object(const Bucket& dest, const CopyParams& p, Callback<std::string> cb);
   // Copies an object of `size` bytes with UploadPartCopy in parts of
   // `part_size` bytes (for objects over the single-copy limit). Aborts the
-  // upload on failure. Delivers the new (multipart) ETag. Ceph RGW 16
-  // ignores the source condition on UploadPartCopy: callers re-check the
-  // source's ETag after the copy.
-  // UploadPartCopy in parts of part_size. The parts carry nothing of the
-  // source's headers, so the source is read first (HEAD, same service) for
-  // its Content-Type, and its ETag goes into the copy's metadata.
+  // upload on failure. Delivers the new (multipart) ETag. The parts carry
+  // nothing of the source's headers, so the source is read first (HEAD,
+  // same service) for its Content-Type and to check p.if_match, and its
+  // ETag goes into the copy's metadata. Ceph RGW 16 ignores the source
+  // condition on UploadPartCopy: callers re-check the source's ETag after.
   void multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64_t size, std::uint64_t part_size,
                       Callback<std::string> cb);
   // At most kMaxDeleteKeys keys, each representable in XML (see xml_escape).
@@ -138,6 +137,10 @@ class Client {
   void pump();
   void dispatch(std::unique_ptr<Op> op);
   void on_response(std::unique_ptr<Op> op, http::Response resp);
+  struct Multipart;
+  void multipart_create(const std::shared_ptr<Multipart>& st, const ObjectInfo& source);
+  void multipart_parts(const std::shared_ptr<Multipart>& st);
+  void multipart_finish(const std::shared_ptr<Multipart>& st);
   // Ends an operation for a stop: its callback gets an Interrupted error.
   static void interrupt(std::unique_ptr<Op> op, std::string message);
 
