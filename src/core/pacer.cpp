@@ -61,6 +61,11 @@ void Pacer::release(TimePoint now, Outcome outcome) {
   }
 }
 
+void Pacer::set_max_rate(double max_rate) {
+  opt_.max_rate = std::max(0.0, max_rate);
+  refilled_once_ = false;
+}
+
 void Pacer::throttled(TimePoint now) {
   ++throttle_events_;
   paused_until_ = std::max(paused_until_, now + opt_.throttle_pause);

@@ -46,6 +46,10 @@ class Pacer {
   // when wait_for_completion is set.
   Admission try_acquire(TimePoint now);
   void release(TimePoint now, Outcome outcome);
+  // A new request-rate cap, from now on (0: none): an operator's change
+  // during the run. Starts from a full burst at the new rate.
+  void set_max_rate(double max_rate);
+  double max_rate() const { return opt_.max_rate; }
   // A throttle reported inside a successful answer (DeleteObjects' per-key
   // SlowDown): slows everyone as a 503 would, with nothing to release.
   void throttled(TimePoint now);

@@ -200,6 +200,23 @@ TEST(Pacer, AThrottleInsideAnAnswerSlowsEveryoneWithoutReleasing) {
   EXPECT_TRUE(p.try_acquire(t + 100ms).go);
 }
 
+TEST(Pacer, TheRateCapCanChangeDuringTheRun) {
+  Pacer::Options o;
+  o.initial_window = 1000;
+  o.max_rate = 10;  // a burst of 1, then one per 100 ms
+  Pacer p(o);
+  auto t = Pacer::Clock::now();
+  ASSERT_TRUE(p.try_acquire(t).go);
+  EXPECT_FALSE(p.try_acquire(t).go);
+  p.set_max_rate(1000);  // a burst of 100 at the new rate
+  int went = 0;
+  while (p.try_acquire(t).go) ++went;
+  EXPECT_EQ(went, 100);
+  p.set_max_rate(0);  // no cap
+  for (int i = 0; i < 500; ++i) ASSERT_TRUE(p.try_acquire(t).go);
+  EXPECT_DOUBLE_EQ(p.max_rate(), 0.0);
+}
+
 TEST(Pacer, RateCapSpacesRequests) {
   Pacer::Options o;
   o.initial_window = 1000;
