@@ -13,13 +13,26 @@ Deleter::~Deleter() {
 
 void Deleter::add(std::string key) {
   if (o_.dry_run) return deleted_(1);
-  if (!s3::xml_escape(key)) return delete_alone(key);  // control characters: XML 1.0 cannot carry them
+  if (!s3::xml_escape(key)) {  // control characters: XML 1.0 cannot carry them
+    if (paused_) return alone_.push_back(std::move(key));
+    return delete_alone(key);
+  }
   queue_.push_back({std::move(key), 0});
   if (queue_.size() >= s3::kMaxDeleteKeys) flush();
 }
 
+void Deleter::set_paused(bool paused) {
+  paused_ = paused;
+  if (!paused_) flush();
+}
+
 void Deleter::flush() {
-  while (!queue_.empty() && in_flight_ < kMaxRequests) {
+  if (!paused_) {
+    auto alone = std::move(alone_);
+    alone_.clear();
+    for (const auto& k : alone) delete_alone(k);
+  }
+  while (!paused_ && !queue_.empty() && in_flight_ < kMaxRequests) {
     const std::size_t n = std::min(queue_.size(), s3::kMaxDeleteKeys);
     std::vector<Key> keys(std::make_move_iterator(queue_.begin()),
                           std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));

@@ -46,9 +46,16 @@ class Deleter {
   // For a stop: keys waiting out a backoff are left where they are (the
   // rows no longer point at them; a rerun deletes them), and none waits again.
   void stop();
+  // While paused no request starts (those in flight finish); keys queue.
+  void set_paused(bool paused);
+  // Forgets the queued keys (a stop while paused: a rerun deletes them).
+  void drop() {
+    queue_.clear();
+    alone_.clear();
+  }
 
   std::size_t queued() const { return queue_.size(); }
-  bool idle() const { return queue_.empty() && in_flight_ == 0 && waiting_.empty(); }
+  bool idle() const { return queue_.empty() && alone_.empty() && in_flight_ == 0 && waiting_.empty(); }
 
  private:
   struct Key {
@@ -67,8 +74,10 @@ class Deleter {
   FailedFn failed_;
   Jitter jitter_;
   std::vector<Key> queue_;
+  std::vector<std::string> alone_;  // keys for DeleteObject, held while paused
   std::size_t in_flight_ = 0;
   bool stopped_ = false;
+  bool paused_ = false;
   std::unordered_map<EventLoop::TimerId, std::vector<Key>> waiting_;  // keys waiting out a backoff
 };
 

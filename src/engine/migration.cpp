@@ -53,6 +53,9 @@ struct Migration::Impl {
   EventLoop::TimerId tick_timer = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   bool first_copy_logged = false;
+  bool paused = false;
+  std::chrono::steady_clock::time_point paused_since;
+  std::chrono::steady_clock::duration paused_total{};
 
   Impl(EventLoop& l, ObjectStore& s, RowStore& r, MigrationOptions opt, Hooks h)
       : loop(l),
@@ -86,7 +89,7 @@ struct Migration::Impl {
   }
 
   bool backlog_full() const {
-    return copying >= o.concurrency || rewriter.queued_rows() >= o.cas_batch * kCasBacklogBatches ||
+    return paused || copying >= o.concurrency || rewriter.queued_rows() >= o.cas_batch * kCasBacklogBatches ||
            deleter.queued() >= s3::kMaxDeleteKeys * Deleter::kMaxRequests;
   }
 
@@ -248,11 +251,13 @@ struct Migration::Impl {
     stopping = true;
     rewriter.drop();  // cannot commit them now; a rerun picks them up
     deleter.stop();
+    if (paused) deleter.drop();
     store.stop_retrying("the run is stopping after an error");
   }
 
   void stop_on_signal() {
     stopping = true;
+    if (paused) deleter.drop();  // paused: no delete starts; the rerun deletes them
     stop_reason = "signal";
     logging::warn("migrate.signal", "stop requested: finishing the work in flight, then exiting");
     deleter.stop();
@@ -273,11 +278,43 @@ struct Migration::Impl {
     p.objects_deleted = report.counts.legacy_objects_deleted;
     p.needs_human = report.needs_human_count();
     p.listing_done = feeding_done;
+    p.paused = paused;
     return p;
+  }
+
+  // The operator's pause: no name is admitted and no delete starts while it
+  // holds; copies in flight finish and their rows are committed.
+  void poll_pause() {
+    if (!hooks.pause_requested || stopping) return;
+    const auto reason = hooks.pause_requested();
+    const auto now = std::chrono::steady_clock::now();
+    if (reason && !paused) {
+      paused = true;
+      paused_since = now;
+      logging::warn("migrate.paused",
+                    fmt::format("paused ({}): no new copy or delete starts; the work in flight finishes", *reason),
+                    {{"reason", *reason}});
+    } else if (!reason && paused) {
+      paused = false;
+      paused_total += now - paused_since;
+      logging::info("migrate.resumed", fmt::format("resumed after {:.1f} s paused",
+                                                   std::chrono::duration<double>(now - paused_since).count()));
+    } else {
+      return;
+    }
+    deleter.set_paused(paused);
+    request_pump();
+  }
+
+  double paused_seconds() const {
+    auto total = paused_total;
+    if (paused) total += std::chrono::steady_clock::now() - paused_since;
+    return std::chrono::duration<double>(total).count();
   }
 
   void tick() {
     if (!stopping && hooks.stop_requested()) stop_on_signal();
+    poll_pause();
     rewriter.flush();
     deleter.flush();
     if (hooks.on_progress) hooks.on_progress(progress());
@@ -299,6 +336,7 @@ struct Migration::Impl {
     logging::info("migrate.rows", fmt::format("{} rows under the legacy prefix", report.counts.legacy_rows_found),
                   {{"spool_runs", spool.runs()}, {"listing_ranges", splits->size() + 1}});
 
+    poll_pause();  // a run started paused copies nothing
     feed = std::make_unique<Feed>(loop, store, Feed::Streams{o.legacy_prefix, o.dest_prefix, *splits}, spool,
                                   [this] { pump(); });
     tick_timer = loop.call_after(o.flush_interval, [this] { tick(); });
@@ -307,6 +345,7 @@ struct Migration::Impl {
     if (hooks.on_progress) hooks.on_progress(progress());
 
     report.counts.legacy_objects_listed = feed->legacy_listed();
+    result.paused_seconds = paused_seconds();
     if (stopping) {
       result.outcome = Outcome::Stopped;
       result.error = fatal;

@@ -63,10 +63,15 @@ struct Progress {
   std::uint64_t objects_deleted = 0;
   std::uint64_t needs_human = 0;
   bool listing_done = false;
+  bool paused = false;
 };
 
 struct Hooks {
   std::function<bool()> stop_requested = [] { return false; };
+  // Polled a few times per second: a reason while the operator wants the
+  // run paused (no new copy or delete starts; what is in flight finishes
+  // and its rows are committed), nullopt to run.
+  std::function<std::optional<std::string>()> pause_requested;
   std::function<void(const Progress&)> on_progress;  // called a few times per second
 };
 
@@ -80,6 +85,7 @@ struct RunResult {
   Outcome outcome = Outcome::Complete;
   std::optional<Error> error;  // why it stopped, if it did
   std::string stop_reason;
+  double paused_seconds = 0;  // time spent paused by the operator
 };
 
 class Migration {

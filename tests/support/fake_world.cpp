@@ -87,6 +87,7 @@ Result<std::string> FakeStore::copy_now(const s3::CopyParams& p, bool multipart)
 }
 
 void FakeStore::copy(s3::CopyParams p, Callback<std::string> cb) {
+  ++started["copy"];
   later([this, p = std::move(p), cb = std::move(cb)] {
     if (auto e = injected("copy", Side::Dest, p.dest_key)) return cb(tl::unexpected(*e));
     cb(copy_now(p, false));
@@ -94,6 +95,7 @@ void FakeStore::copy(s3::CopyParams p, Callback<std::string> cb) {
 }
 
 void FakeStore::multipart_copy(s3::CopyParams p, std::uint64_t, std::uint64_t, Callback<std::string> cb) {
+  ++started["multipart_copy"];
   later([this, p = std::move(p), cb = std::move(cb)] {
     if (auto e = injected("multipart_copy", Side::Dest, p.dest_key)) return cb(tl::unexpected(*e));
     cb(copy_now(p, true));
@@ -101,6 +103,7 @@ void FakeStore::multipart_copy(s3::CopyParams p, std::uint64_t, std::uint64_t, C
 }
 
 void FakeStore::get(const std::string& legacy_key, Callback<s3::GetResult> cb) {
+  ++started["get"];
   later([this, legacy_key, cb = std::move(cb)] {
     if (auto e = injected("get", Side::Legacy, legacy_key)) return cb(tl::unexpected(*e));
     auto it = legacy.find(legacy_key);
@@ -115,6 +118,7 @@ void FakeStore::get(const std::string& legacy_key, Callback<s3::GetResult> cb) {
 }
 
 void FakeStore::put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) {
+  ++started["put"];
   later([this, dest_key, body = std::move(body), p, cb = std::move(cb)] {
     if (auto e = injected("put", Side::Dest, dest_key)) return cb(tl::unexpected(*e));
     if (before_copy) before_copy(dest_key);
@@ -128,6 +132,7 @@ void FakeStore::put(const std::string& dest_key, std::string body, const s3::Put
 }
 
 void FakeStore::delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) {
+  ++started["delete_objects"];
   later([this, legacy_keys, cb = std::move(cb)] {
     if (auto e = injected("delete_objects", Side::Legacy, legacy_keys.empty() ? "" : legacy_keys.front()))
       return cb(tl::unexpected(*e));
@@ -145,6 +150,7 @@ void FakeStore::delete_objects(const std::vector<std::string>& legacy_keys, Call
 }
 
 void FakeStore::delete_object(const std::string& legacy_key, Callback<bool> cb) {
+  ++started["delete_object"];
   later([this, legacy_key, cb = std::move(cb)] {
     if (auto e = injected("delete_object", Side::Legacy, legacy_key)) return cb(tl::unexpected(*e));
     if (rows != nullptr && rows->references(legacy_key))

@@ -58,7 +58,8 @@ class FakeStore final : public engine::ObjectStore {
   bool honours_if_none_match = true;
   FakeRows* rows = nullptr;  // for the invariant check on delete
 
-  std::map<std::string, int> calls;  // by operation
+  std::map<std::string, int> calls;    // by operation, as answered
+  std::map<std::string, int> started;  // copies, writes and deletes, as sent
   int throttles = 0;
   std::vector<std::string> stops;  // stop_retrying() reasons
   std::vector<std::string> violations;

@@ -696,3 +696,77 @@ TEST(MigrationStop, OnAFatalErrorCopiesThatLandLeaveTheirRowsAlone) {
       EXPECT_EQ(w.store.legacy.count(*p), 1U) << *p;
     }
 }
+
+// ---- the operator's pause -------------------------------------------------------
+
+TEST(MigrationPause, NoCopyOrDeleteStartsWhilePausedAndTheRunFinishesAfter) {
+  World w;
+  w.o.concurrency = 4;
+  w.o.cas_batch = 1;
+  w.store.latency = 2ms;
+  w.legacy_with_rows(60);
+  bool pause = false;
+  int copies_at_pause = -1;
+  int deletes_at_pause = -1;
+  int polls_paused = 0;
+  bool started_while_paused = false;
+  w.hooks.pause_requested = [&]() -> std::optional<std::string> {
+    if (!pause && w.store.started["copy"] >= 20 && polls_paused == 0) pause = true;
+    if (!pause) return std::nullopt;
+    // In flight when the pause came: at most the window, then nothing more.
+    if (copies_at_pause < 0) {
+      copies_at_pause = w.store.started["copy"];
+      deletes_at_pause = w.store.started["delete_objects"];
+    } else if (w.store.idle() &&
+               (w.store.started["copy"] != copies_at_pause || w.store.started["delete_objects"] != deletes_at_pause)) {
+      started_while_paused = true;
+    }
+    if (++polls_paused == 20) pause = false;  // about 40 ms paused
+    return pause ? std::optional<std::string>("test") : std::nullopt;
+  };
+  w.o.flush_interval = 2ms;
+  const auto r = w.run();
+  EXPECT_FALSE(started_while_paused);
+  EXPECT_GE(polls_paused, 20);
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_GT(r.result.paused_seconds, 0.0);
+  EXPECT_EQ(r.counts.objects_copied, 60U);
+  EXPECT_EQ(r.counts.rows_rewritten, 60U);
+  EXPECT_TRUE(w.store.legacy.empty());
+  w.expect_invariant();
+}
+
+TEST(MigrationPause, ARunStartedPausedCopiesNothingUntilResumed) {
+  World w;
+  w.legacy_with_rows(5);
+  int polls = 0;
+  std::map<std::string, int> while_paused;
+  w.hooks.pause_requested = [&]() -> std::optional<std::string> {
+    if (++polls < 10) {
+      while_paused = w.store.started;
+      return "pause file exists";
+    }
+    return std::nullopt;
+  };
+  const auto r = w.run();
+  EXPECT_TRUE(while_paused.empty());  // not one copy or delete sent
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.objects_copied, 5U);
+}
+
+TEST(MigrationPause, AStopWhilePausedEndsWithoutWaitingForTheResume) {
+  World w;
+  w.o.concurrency = 2;
+  w.store.latency = 2ms;  // the pause is polled each tick: let the copies take a few
+  w.legacy_with_rows(10);
+  w.hooks.pause_requested = [&]() -> std::optional<std::string> {
+    if (w.store.started["copy"] >= 2) return "test";
+    return std::nullopt;
+  };
+  int ticks_paused = 0;
+  w.hooks.stop_requested = [&] { return w.store.started["copy"] >= 2 && ++ticks_paused > 5; };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Stopped);
+  EXPECT_LT(r.counts.objects_copied, 10U);
+  w.expect_invariant();
+}
