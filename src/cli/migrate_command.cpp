@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.hpp"
+#include "cli/control.hpp"
 #include "cli/preflight.hpp"
 #include "cli/progress.hpp"
 #include "cli/signals.hpp"
@@ -32,6 +33,8 @@ struct MigrateArgs {
   std::string report_file;
   std::uint64_t multipart_threshold = s3::kMaxSingleCopyBytes;
   std::string progress = "auto";
+  std::string control_file;
+  std::string pause_file;
 };
 
 std::string utc_now() {
@@ -131,6 +134,9 @@ class CommandRun {
                               a_.dry_run ? " (dry run: nothing will change)" : ""),
                   {{"table", ctx->table.display()}, {"db", db.describe()}, {"credentials", ctx->credentials_source}});
 
+    ControlFiles control(a_.control_file, a_.pause_file);
+    if (control.any()) hooks.pause_requested = [this, &control] { return steer(control); };
+
     engine::S3Store store(*ctx->s3, ctx->source_bucket, ctx->dest_bucket);
     engine::DbRows rows(*ctx->loop, db);
     const auto mo = migration_options(checks);
@@ -138,6 +144,23 @@ class CommandRun {
   }
 
  private:
+  // The operator's control files, polled each tick: the request-rate cap is
+  // applied here; the pause goes to the engine.
+  std::optional<std::string> steer(ControlFiles& control) {
+    const Control c = control.poll();
+    for (const auto& p : c.problems) logging::warn("control.ignored", p);
+    const double rate = c.max_rate.value_or(a_.common.max_rate);
+    auto& pacer = ctx_->s3->pacer();
+    if (rate != pacer.max_rate()) {
+      logging::info("control.max_rate",
+                    rate > 0 ? fmt::format("request rate capped at {} per second", rate) : "request rate not capped",
+                    {{"max_rate", rate}});
+      pacer.set_max_rate(rate);
+    }
+    if (!c.paused) return std::nullopt;
+    return c.pause_reason;
+  }
+
   engine::MigrationOptions migration_options(const Checks& checks) const {
     engine::MigrationOptions mo;
     mo.legacy_prefix = ctx_->source.prefix;
@@ -172,6 +195,7 @@ class CommandRun {
     auto r = m.run();
     display.finish();
     add_outcome(m.report());
+    out_["paused_seconds"] = r.paused_seconds;
     if (r.outcome == engine::Outcome::Stopped) {
       if (r.error) out_["error"] = r.error->describe();
       out_["stop_reason"] = r.stop_reason;
@@ -235,6 +259,12 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
                    "Objects larger than this many bytes are copied in parts (UploadPartCopy)")
       ->check(CLI::Range(s3::kMinPartBytes, s3::kMaxSingleCopyBytes))
       ->capture_default_str();
+  migrate->add_option("--control-file", m->control_file,
+                      "Steer the run while it goes: a file with `pause` and/or `max-rate N` lines, read when it "
+                      "changes (absent: run at --max-rate)");
+  migrate->add_option("--pause-file", m->pause_file,
+                      "The run pauses while this file exists (touch to pause, rm to resume): no new copy or delete "
+                      "starts; what is in flight finishes and its rows are committed");
   migrate->callback([m, &exit_code] { exit_code = CommandRun(*m, false).run(); });
 
   auto v = std::make_shared<MigrateArgs>();

@@ -65,8 +65,11 @@ std::string ProgressDisplay::render(const engine::Progress& p, double rate) cons
   }
   s += fmt::format("  listed {}  copied {}  deleted {}  {:.0f}/s", p.objects_listed, p.objects_copied,
                    p.objects_deleted, rate);
-  if (p.legacy_rows > 0 && rate > 0 && p.rows_done < p.legacy_rows)
+  if (p.paused) {
+    s += "  PAUSED";  // an ETA means nothing while the operator holds the run
+  } else if (p.legacy_rows > 0 && rate > 0 && p.rows_done < p.legacy_rows) {
     s += "  ETA " + format_duration(static_cast<double>(p.legacy_rows - p.rows_done) / rate);
+  }
   if (p.needs_human > 0) s += fmt::format("  needs-human {}", p.needs_human);
   return s;
 }
@@ -94,6 +97,7 @@ void ProgressDisplay::update(const engine::Progress& p) {
                    {"objects_listed", p.objects_listed},
                    {"objects_copied", p.objects_copied},
                    {"objects_deleted", p.objects_deleted},
+                   {"paused", p.paused},
                    {"rate_per_s", rate_}});
   }
 }
