@@ -33,6 +33,7 @@ struct MigrateArgs {
   std::string report_file;
   std::uint64_t multipart_threshold = s3::kMaxSingleCopyBytes;
   std::string progress = "auto";
+  int batch_time_ms = 100;
   std::string control_file;
   std::string pause_file;
 };
@@ -170,6 +171,7 @@ class CommandRun {
     mo.concurrency = static_cast<std::size_t>(a_.common.concurrency);
     mo.multipart_threshold = a_.multipart_threshold;
     mo.conditional_writes = checks.conditional_writes;
+    mo.cas_target = std::chrono::milliseconds(a_.batch_time_ms);
     return mo;
   }
 
@@ -258,6 +260,12 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
       ->add_option("--multipart-threshold", m->multipart_threshold,
                    "Objects larger than this many bytes are copied in parts (UploadPartCopy)")
       ->check(CLI::Range(s3::kMinPartBytes, s3::kMaxSingleCopyBytes))
+      ->capture_default_str();
+  migrate
+      ->add_option("--batch-time-ms", m->batch_time_ms,
+                   "Compare-and-set statements are sized to take about this long (50 to 2,000 rows, starting at "
+                   "500), so a busy database gets smaller statements; 0: always 500 rows")
+      ->check(CLI::Range(0, 60'000))
       ->capture_default_str();
   migrate->add_option("--control-file", m->control_file,
                       "Steer the run while it goes: a file with `pause` and/or `max-rate N` lines, read when it "

@@ -67,7 +67,7 @@ struct Migration::Impl {
         copier(loop, store, {o.dry_run, o.multipart_threshold, o.conditional_writes}, verifier,
                [this](const ItemPtr& i, Settled st) { settled(i, std::move(st)); }),
         rewriter(
-            rows, {o.cas_batch, o.dry_run}, [this](const ItemPtr& i, std::size_t n) { rewritten(i, n); },
+            rows, {o.cas_batch, o.dry_run, o.cas_target}, [this](const ItemPtr& i, std::size_t n) { rewritten(i, n); },
             [this](const Error& e) { stop_fatal(e); }),
         deleter(
             loop, store, {o.dry_run, o.delete_retry},
@@ -89,7 +89,7 @@ struct Migration::Impl {
   }
 
   bool backlog_full() const {
-    return paused || copying >= o.concurrency || rewriter.queued_rows() >= o.cas_batch * kCasBacklogBatches ||
+    return paused || copying >= o.concurrency || rewriter.queued_rows() >= rewriter.batch_rows() * kCasBacklogBatches ||
            deleter.queued() >= s3::kMaxDeleteKeys * Deleter::kMaxRequests;
   }
 

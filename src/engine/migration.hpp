@@ -43,7 +43,8 @@ struct MigrationOptions {
   bool keep_source = false;
   bool dry_run = false;
   std::size_t concurrency = 256;                                // names being copied at once
-  std::size_t cas_batch = 500;                                  // rows per compare-and-set statement
+  std::size_t cas_batch = 500;                                  // rows per compare-and-set statement, at first
+  std::chrono::milliseconds cas_target{0};                      // statement time the batches aim for; 0: fixed
   RetryPolicy delete_retry;                                     // keys a DeleteObjects answer says failed transiently
   std::chrono::milliseconds flush_interval{200};                // a partial batch waits at most this long
   std::uint64_t multipart_threshold = s3::kMaxSingleCopyBytes;  // larger objects go through UploadPartCopy

@@ -1,5 +1,8 @@
 #include "engine/rewriter.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <unordered_set>
 
 #include "core/log.hpp"
@@ -9,7 +12,7 @@ namespace assetmv::engine {
 void Rewriter::add(ItemPtr item) {
   queued_rows_ += item->ids.size();
   queue_.push_back(std::move(item));
-  if (queued_rows_ >= o_.batch_rows) flush();
+  if (queued_rows_ >= batch_) flush();
 }
 
 void Rewriter::flush() {
@@ -27,7 +30,7 @@ void Rewriter::send() {
   std::vector<ItemPtr> batch;
   std::size_t rows = 0;
   std::size_t taken = 0;
-  while (taken < queue_.size() && (rows == 0 || rows + queue_[taken]->ids.size() <= o_.batch_rows)) {
+  while (taken < queue_.size() && (rows == 0 || rows + queue_[taken]->ids.size() <= batch_)) {
     rows += queue_[taken]->ids.size();
     batch.push_back(std::move(queue_[taken++]));
   }
@@ -42,12 +45,27 @@ void Rewriter::send() {
   for (const auto& item : batch)
     for (auto id : item->ids) cas.push_back({id, item->legacy_key, item->dest_key});
   in_flight_ = true;
-  rows_.compare_and_set(std::move(cas), [this, batch = std::move(batch)](Result<RowStore::Ids> updated) {
+  const auto sent = std::chrono::steady_clock::now();
+  rows_.compare_and_set(std::move(cas), [this, rows, sent, batch = std::move(batch)](Result<RowStore::Ids> updated) {
     in_flight_ = false;
     if (!updated) return failed_(updated.error());
+    adapt(rows, std::chrono::steady_clock::now() - sent);
     committed(batch, *updated);
-    if (queued_rows_ >= o_.batch_rows) flush();  // a full batch waited behind this one
+    if (queued_rows_ >= batch_) flush();  // a full batch waited behind this one
   });
+}
+
+void Rewriter::adapt(std::size_t rows, std::chrono::steady_clock::duration took) {
+  if (o_.target.count() == 0 || rows * 2 < batch_) return;  // a small statement says little about a full one
+  const double seconds = std::max(1e-4, std::chrono::duration<double>(took).count());
+  const double fits = static_cast<double>(rows) * std::chrono::duration<double>(o_.target).count() / seconds;
+  const double next = std::clamp(fits, static_cast<double>(batch_) * 0.5, static_cast<double>(batch_) * 1.2);
+  const auto sized = std::clamp(static_cast<std::size_t>(next), o_.min_rows, o_.max_rows);
+  if (sized != batch_)
+    logging::debug("rewrite.batch",
+                   fmt::format("{} rows took {:.1f} ms; next batches {} rows", rows, seconds * 1e3, sized),
+                   {{"rows", sized}});
+  batch_ = sized;
 }
 
 void Rewriter::committed(const std::vector<ItemPtr>& batch, const RowStore::Ids& updated) {

@@ -192,6 +192,7 @@ Result<std::vector<db::Row>> FakeRows::page(std::int64_t after, int limit) {
 }
 
 void FakeRows::compare_and_set(std::vector<db::CasItem> items, std::function<void(Result<Ids>)> done) {
+  statement_rows.push_back(items.size());
   auto answer = [this, items = std::move(items), done = std::move(done)] {
     ++statements;
     if (before_cas) {

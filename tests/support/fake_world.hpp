@@ -101,6 +101,7 @@ class FakeRows final : public engine::RowStore {
   std::string dest_prefix = "avatar/";
 
   int statements = 0;
+  std::vector<std::size_t> statement_rows;  // rows of each compare-and-set, as sent
   std::vector<std::string> violations;
 
   Result<Bounds> id_bounds() override;

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "../support/fake_world.hpp"
 #include "core/log.hpp"
@@ -769,4 +770,61 @@ TEST(MigrationPause, AStopWhilePausedEndsWithoutWaitingForTheResume) {
   EXPECT_EQ(r.result.outcome, Outcome::Stopped);
   EXPECT_LT(r.counts.objects_copied, 10U);
   w.expect_invariant();
+}
+
+// ---- compare-and-set batches sized to a target statement time ------------------
+
+namespace {
+
+// A table whose compare-and-set costs `per_row` for each row (and nothing
+// else): the rewriter should settle on target / per_row rows.
+void cost_per_row(World& w, std::chrono::microseconds per_row) {
+  w.rows.before_cas = [per_row](const std::vector<db::CasItem>& items) -> std::optional<Error> {
+    std::this_thread::sleep_for(per_row * static_cast<int>(items.size()));
+    return std::nullopt;
+  };
+}
+
+}  // namespace
+
+TEST(MigrationBatches, AFastDatabaseGetsBiggerBatchesUpToTheBound) {
+  World w;
+  w.o.cas_target = 100ms;
+  w.o.concurrency = 4000;     // copies never hold back the batches
+  w.o.flush_interval = 1s;    // only full batches go out
+  w.o.keep_source = true;     // the fake's check of each delete is a table scan: skip 14,000 of them
+  w.legacy_with_rows(14000);  // 500, 600, 720, ... reaches 2,000 after nine statements
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.rows_rewritten, 14000U);
+  ASSERT_GE(w.rows.statement_rows.size(), 3U);
+  EXPECT_EQ(w.rows.statement_rows[0], 500U);
+  EXPECT_EQ(w.rows.statement_rows[1], 600U);  // at most 20% more per statement
+  EXPECT_EQ(*std::max_element(w.rows.statement_rows.begin(), w.rows.statement_rows.end()), 2000U);
+  w.expect_invariant();
+}
+
+TEST(MigrationBatches, ASlowDatabaseGetsSmallerBatchesDownToTheTarget) {
+  World w;
+  w.o.cas_target = 20ms;
+  w.o.concurrency = 4000;
+  w.o.flush_interval = 1s;
+  cost_per_row(w, 200us);  // 100 rows fit in 20 ms
+  w.legacy_with_rows(3000);
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.rows_rewritten, 3000U);
+  const auto& sizes = w.rows.statement_rows;
+  ASSERT_GE(sizes.size(), 5U);
+  EXPECT_EQ(sizes[0], 500U);
+  EXPECT_EQ(sizes[1], 250U);  // at most half as many per statement
+  EXPECT_NEAR(static_cast<double>(sizes[sizes.size() - 2]), 100.0, 25.0);
+  w.expect_invariant();
+}
+
+TEST(MigrationBatches, WithoutATargetBatchesStayFixed) {
+  World w;
+  w.o.concurrency = 4000;
+  w.o.flush_interval = 1s;
+  w.legacy_with_rows(2000);
+  w.run();
+  EXPECT_EQ(w.rows.statement_rows, (std::vector<std::size_t>{500, 500, 500, 500}));
 }
