@@ -79,10 +79,15 @@ struct Migration::Impl {
 
   // ---- the feed and the plan ----------------------------------------------
 
+  // A posted pump can outlive the run (the loop goes on to the next one, as
+  // in the tests): it holds only a weak token and does nothing then.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+
   void request_pump() {
     if (pump_posted) return;
     pump_posted = true;
-    loop.post([this] {
+    loop.post([this, token = std::weak_ptr<bool>(alive)] {
+      if (token.expired()) return;
       pump_posted = false;
       pump();
     });
