@@ -258,6 +258,7 @@ struct Migration::Impl {
     deleter.stop();
     if (paused) deleter.drop();
     store.stop_retrying("the run is stopping after an error");
+    store.hold(false);  // what was queued is given up; what the last copies need goes out
   }
 
   void stop_on_signal() {
@@ -267,6 +268,7 @@ struct Migration::Impl {
     logging::warn("migrate.signal", "stop requested: finishing the work in flight, then exiting");
     deleter.stop();
     store.stop_retrying("a stop was requested");  // never wait out a backoff
+    store.hold(false);                            // what was queued is given up; what the last copies need goes out
   }
 
   bool finished() const {
@@ -308,6 +310,7 @@ struct Migration::Impl {
       return;
     }
     deleter.set_paused(paused);
+    store.hold(paused);  // copies queued behind a rate cap are not sent either
     request_pump();
   }
 

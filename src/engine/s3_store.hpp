@@ -19,6 +19,7 @@ class S3Store final : public ObjectStore {
   void delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) override;
   void delete_object(const std::string& legacy_key, Callback<bool> cb) override;
   void throttled() override;
+  void hold(bool held) override { client_.set_held(held); }
   void stop_retrying(const std::string& why) override;
   bool idle() const override { return client_.idle(); }
   bool same_service() const override { return same_service_; }

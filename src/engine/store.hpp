@@ -50,6 +50,9 @@ class ObjectStore {
   // A throttle the store reported inside a successful answer (a per-key
   // SlowDown in DeleteObjects): slows every request as a 503 does.
   virtual void throttled() = 0;
+  // An operator's pause: nothing queued is sent while held; what is on the
+  // wire finishes (s3::Client::set_held).
+  virtual void hold(bool held) = 0;
   // For a stop: no operation waits out a backoff any more (s3::Client::stop_retrying).
   virtual void stop_retrying(const std::string& why) = 0;
   virtual bool idle() const = 0;

@@ -139,6 +139,7 @@ struct Client::Impl {
   std::unordered_map<std::uint64_t, Waiting> waiting_retry;
   std::uint64_t next_waiting = 0;
   std::string no_retries_since;  // why stop_retrying() was called; empty until then
+  bool held = false;             // set_held()
   EventLoop::TimerId wake_timer = 0;
   bool wake_armed = false;
   ClientStats stats;
@@ -246,9 +247,14 @@ void Client::submit(std::unique_ptr<Op> op) {
   pump();
 }
 
+void Client::set_held(bool held) {
+  impl_->held = held;
+  if (!held) pump();
+}
+
 void Client::pump() {
   auto& im = *impl_;
-  while (!im.queue.empty()) {
+  while (!im.held && !im.queue.empty()) {
     const auto now = Pacer::Clock::now();
     const auto adm = im.pacer.try_acquire(now);
     if (adm.go) {

@@ -122,6 +122,11 @@ class Client {
   // (the last deletes, an upload's abort) are still sent, once.
   void stop_retrying(const std::string& why);
 
+  // While held, nothing queued is sent (an operator's pause: with a rate
+  // cap, hundreds of copies can be queued behind the pacer); requests on
+  // the wire finish as usual. Released, the queue goes out again.
+  void set_held(bool held);
+
   std::size_t queued() const;
   std::size_t in_flight() const;
   bool idle() const { return queued() == 0 && in_flight() == 0; }

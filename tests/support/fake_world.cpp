@@ -18,8 +18,20 @@ Error precondition(const std::string& key) {
 
 std::string md5_etag(int n) { return fmt::format("{:032x}", n); }
 
+void FakeStore::hold(bool h) {
+  held_ = h;
+  if (held_) return;
+  auto deferred = std::move(deferred_);
+  deferred_.clear();
+  for (auto& a : deferred) {
+    --pending_;
+    later(std::move(a));
+  }
+}
+
 void FakeStore::later(std::function<void()> answer) {
   ++pending_;
+  if (held_) return deferred_.push_back(std::move(answer));
   auto run = [this, answer = std::move(answer)] {
     --pending_;
     answer();

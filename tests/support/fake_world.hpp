@@ -73,6 +73,8 @@ class FakeStore final : public engine::ObjectStore {
   void delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) override;
   void delete_object(const std::string& legacy_key, Callback<bool> cb) override;
   void throttled() override { ++throttles; }
+  void hold(bool h) override;
+  // (What was queued is answered, where the real client gives it up.)
   void stop_retrying(const std::string& why) override { stops.push_back(why); }
   bool idle() const override { return pending_ == 0; }
   bool same_service() const override { return same; }
@@ -86,6 +88,8 @@ class FakeStore final : public engine::ObjectStore {
 
   EventLoop& loop_;
   int pending_ = 0;
+  bool held_ = false;
+  std::vector<std::function<void()>> deferred_;  // operations not "sent" while held
 };
 
 class FakeRows final : public engine::RowStore {

@@ -383,3 +383,21 @@ TEST(S3Client, AnOperationOwnsItsBucketAcrossRetries) {
   ASSERT_TRUE(*out) << out->error().describe();
   EXPECT_EQ(calls.load(), 3);
 }
+
+// An operator's pause: what is queued stays unsent until released.
+TEST(S3Client, AHeldClientSendsNothingQueuedUntilReleased) {
+  FakeHttpServer server([](const FakeRequest&) { return FakeResponse{200, {{"ETag", "\"e\""}}, ""}; });
+  Harness h(server);
+  h.s3->set_held(true);
+  std::optional<Result<ObjectInfo>> out;
+  h.s3->head_object(h.bucket, "k", [&](Result<ObjectInfo> r) { out = std::move(r); });
+  const auto until = std::chrono::steady_clock::now() + 100ms;
+  h.loop.call_at(until, [] {});
+  ASSERT_TRUE(h.loop.run_until("the hold", [&] { return std::chrono::steady_clock::now() >= until; }));
+  EXPECT_EQ(server.requests_seen(), 0);
+  EXPECT_EQ(h.s3->queued(), 1U);
+  h.s3->set_held(false);
+  ASSERT_TRUE(h.loop.run_until("the HEAD", [&] { return out.has_value(); }));
+  EXPECT_TRUE(*out);
+  EXPECT_EQ(server.requests_seen(), 1);
+}
