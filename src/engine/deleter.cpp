@@ -43,6 +43,10 @@ void Deleter::flush() {
 
 void Deleter::stop() {
   stopped_ = true;
+  if (paused_) {  // paused: no delete starts, not even for a stop
+    queue_.clear();
+    alone_.clear();
+  }
   for (const auto& [timer, keys] : waiting_) loop_.cancel(timer);
   waiting_.clear();
 }

@@ -43,16 +43,12 @@ class Deleter {
   void add(std::string key);
   // Sends what is queued, partial requests too, up to kMaxRequests in flight.
   void flush();
-  // For a stop: keys waiting out a backoff are left where they are (the
-  // rows no longer point at them; a rerun deletes them), and none waits again.
+  // For a stop: keys waiting out a backoff, and while paused the queued
+  // ones too, are left where they are (the rows no longer point at them; a
+  // rerun deletes them), and none waits again.
   void stop();
   // While paused no request starts (those in flight finish); keys queue.
   void set_paused(bool paused);
-  // Forgets the queued keys (a stop while paused: a rerun deletes them).
-  void drop() {
-    queue_.clear();
-    alone_.clear();
-  }
 
   std::size_t queued() const { return queue_.size(); }
   bool idle() const { return queue_.empty() && alone_.empty() && in_flight_ == 0 && waiting_.empty(); }

@@ -255,20 +255,21 @@ struct Migration::Impl {
     logging::error("migrate.stopping", "stopping: " + e.describe(), {{"kind", to_string(e.kind)}});
     stopping = true;
     rewriter.drop();  // cannot commit them now; a rerun picks them up
-    deleter.stop();
-    if (paused) deleter.drop();
-    store.stop_retrying("the run is stopping after an error");
-    store.hold(false);  // what was queued is given up; what the last copies need goes out
+    wind_down("the run is stopping after an error");
   }
 
   void stop_on_signal() {
     stopping = true;
-    if (paused) deleter.drop();  // paused: no delete starts; the rerun deletes them
     stop_reason = "signal";
     logging::warn("migrate.signal", "stop requested: finishing the work in flight, then exiting");
+    wind_down("a stop was requested");
+  }
+
+  // Either stop: no backoff is waited out, in the deleter or the client
+  // (which also lifts a pause's hold, so the last copies can be verified).
+  void wind_down(const std::string& why) {
     deleter.stop();
-    store.stop_retrying("a stop was requested");  // never wait out a backoff
-    store.hold(false);                            // what was queued is given up; what the last copies need goes out
+    store.stop_retrying(why);
   }
 
   bool finished() const {

@@ -51,7 +51,7 @@ class ObjectStore {
   // SlowDown in DeleteObjects): slows every request as a 503 does.
   virtual void throttled() = 0;
   // An operator's pause: nothing queued is sent while held; what is on the
-  // wire finishes (s3::Client::set_held).
+  // wire finishes (s3::Client::set_held). stop_retrying() lifts it.
   virtual void hold(bool held) = 0;
   // For a stop: no operation waits out a backoff any more (s3::Client::stop_retrying).
   virtual void stop_retrying(const std::string& why) = 0;

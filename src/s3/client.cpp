@@ -170,6 +170,7 @@ std::size_t Client::queued() const { return impl_->queue.size() + impl_->waiting
 void Client::stop_retrying(const std::string& why) {
   auto& im = *impl_;
   im.no_retries_since = why;
+  im.held = false;  // what is queued is given up below; what comes after must go out
   // Moved out first: a give_up callback may submit new work.
   auto waiting = std::move(im.waiting_retry);
   im.waiting_retry.clear();

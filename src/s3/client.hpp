@@ -119,12 +119,14 @@ class Client {
   // for a retry or queued behind the pacer are given up at once, and any
   // that fails later is given up instead of retried, each with an
   // Interrupted error. Requests on the wire finish as usual, and new ones
-  // (the last deletes, an upload's abort) are still sent, once.
+  // (the last deletes, an upload's abort) are still sent, once: a hold
+  // (set_held) ends here.
   void stop_retrying(const std::string& why);
 
   // While held, nothing queued is sent (an operator's pause: with a rate
   // cap, hundreds of copies can be queued behind the pacer); requests on
   // the wire finish as usual. Released, the queue goes out again.
+  // stop_retrying() releases it.
   void set_held(bool held);
 
   std::size_t queued() const;

@@ -74,8 +74,12 @@ class FakeStore final : public engine::ObjectStore {
   void delete_object(const std::string& legacy_key, Callback<bool> cb) override;
   void throttled() override { ++throttles; }
   void hold(bool h) override;
-  // (What was queued is answered, where the real client gives it up.)
-  void stop_retrying(const std::string& why) override { stops.push_back(why); }
+  // Lifts a hold, as the real client does; what was held is then answered,
+  // where the real client gives it up.
+  void stop_retrying(const std::string& why) override {
+    stops.push_back(why);
+    hold(false);
+  }
   bool idle() const override { return pending_ == 0; }
   bool same_service() const override { return same; }
   std::string bucket_name(Side side) const override { return side == Side::Legacy ? "legacy" : "prod"; }
