@@ -44,11 +44,12 @@ Control parse_control(std::string_view text, std::string_view path) {
     // "max-rate 500", "max-rate=500" and "max-rate = 500" all say the same.
     std::string_view v = space == std::string_view::npos ? std::string_view{} : trim(line.substr(space));
     if (!v.empty() && v.front() == '=') v = trim(v.substr(1));
+    const auto rate = word == "max-rate" ? parse_rate(v) : std::nullopt;
     if (word == "pause" && v.empty()) {
       c.paused = true;
       c.pause_reason = fmt::format("{} line {}: pause", path, number);
-    } else if (word == "max-rate" && parse_rate(v)) {
-      c.max_rate = *parse_rate(v);
+    } else if (rate) {
+      c.max_rate = rate;
     } else {
       c.problems.push_back(fmt::format("{} line {}: cannot understand {:?} (known: pause, max-rate N); ignored", path,
                                        number, std::string(line)));
@@ -58,7 +59,7 @@ Control parse_control(std::string_view text, std::string_view path) {
 }
 
 Control ControlFiles::poll() {
-  Control now;
+  bool changed = false;
   if (!control_path_.empty()) {
     struct stat st {};
     if (::stat(control_path_.c_str(), &st) != 0) {
@@ -80,13 +81,12 @@ Control ControlFiles::poll() {
         } else {
           parsed_ = parse_control(text.str(), control_path_);
         }
-        now.problems = parsed_.problems;  // reported once per change
+        changed = true;
       }
     }
-    now.paused = parsed_.paused;
-    now.pause_reason = parsed_.pause_reason;
-    now.max_rate = parsed_.max_rate;
   }
+  Control now = parsed_;
+  if (!changed) now.problems.clear();  // reported once per change
   if (!pause_path_.empty() && !now.paused) {
     struct stat st {};
     if (::stat(pause_path_.c_str(), &st) == 0) {
