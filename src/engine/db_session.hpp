@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/histogram.hpp"
 #include "core/log.hpp"
 #include "core/loop.hpp"
 #include "core/retry.hpp"
@@ -49,8 +50,14 @@ class DbSession {
     if (!conn_ || !conn_->ok()) {
       if (auto c = connect(); !c) return tl::unexpected(c.error());
     }
-    return f(*table_);
+    const auto start = std::chrono::steady_clock::now();
+    auto r = f(*table_);
+    statement_latency_.observe(std::chrono::steady_clock::now() - start);
+    return r;
   }
+
+  // Each statement's time, answered or failed (for /metrics).
+  const Histogram& statement_latency() const { return statement_latency_; }
 
   // How long to wait before the next try after `failures` failed ones (and
   // says so in the log), or nullopt when the error is not worth retrying or
@@ -65,6 +72,7 @@ class DbSession {
   Jitter jitter_;
   std::unique_ptr<db::Connection> conn_;
   std::unique_ptr<db::PathTable> table_;
+  Histogram statement_latency_;
 };
 
 // The engine's RowStore on the session: the scan's statements retried in

@@ -116,6 +116,7 @@ struct Client::Op {
   std::shared_ptr<const Bucket> bucket;
   S3Request request;
   std::chrono::milliseconds timeout{0};
+  Pacer::TimePoint sent{};  // the current attempt's
   int failures = 0;
   // Delivers the result and returns nullopt, or returns the Error to retry or report.
   std::function<std::optional<Error>(http::Response&)> interpret;
@@ -199,7 +200,8 @@ const ClientStats& Client::stats() const { return impl_->stats; }
 
 namespace {
 OpStats minus(const OpStats& a, const OpStats& b) {
-  return {a.requests - b.requests, a.retries - b.retries, a.throttled - b.throttled, a.failed - b.failed};
+  return {a.requests - b.requests, a.retries - b.retries,         a.throttled - b.throttled,
+          a.failed - b.failed,     a.answered_ok - b.answered_ok, a.errors - b.errors};
 }
 }  // namespace
 
@@ -211,6 +213,7 @@ ClientStats stats_since(const ClientStats& now, const ClientStats& before) {
     if (d.requests > 0) out.by_operation[op] = d;
   }
   out.total = minus(now.total, before.total);
+  out.latency = now.latency;
   return out;
 }
 
@@ -283,6 +286,7 @@ void Client::dispatch(std::unique_ptr<Op> op) {
   auto req = to_http(op->request, *op->bucket, std::chrono::system_clock::now());
   if (op->timeout.count() > 0) req.timeout = op->timeout;
   ++im.in_flight;
+  op->sent = Pacer::Clock::now();
   // The Op moves into the callback and comes back to on_response.
   auto holder = std::make_shared<std::unique_ptr<Op>>(std::move(op));
   im.http.send(std::move(req),
@@ -294,8 +298,10 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
   --im.in_flight;
   auto& st = im.stats.by_operation[op->request.operation];
   const auto now = Pacer::Clock::now();
+  im.stats.latency[op->request.operation].observe(now - op->sent);
   auto err = op->interpret(resp);
   if (!err) {
+    ++st.answered_ok;
     im.pacer.release(now, Pacer::Outcome::Ok);
     pump();
     return;
@@ -304,6 +310,8 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
   if (throttled) {
     ++st.throttled;
     ++im.stats.total.throttled;
+  } else {
+    ++st.errors;
   }
   im.pacer.release(now, throttled ? Pacer::Outcome::Throttled : Pacer::Outcome::Failed);
   ++op->failures;

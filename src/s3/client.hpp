@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/histogram.hpp"
 #include "core/loop.hpp"
 #include "core/pacer.hpp"
 #include "core/retry.hpp"
@@ -55,13 +56,18 @@ struct ClientOptions {
 struct OpStats {
   std::uint64_t requests = 0;  // attempts sent, retries included
   std::uint64_t retries = 0;
-  std::uint64_t throttled = 0;  // answers classified as throttling
-  std::uint64_t failed = 0;     // operations that ended in an error
+  std::uint64_t throttled = 0;    // answers classified as throttling
+  std::uint64_t failed = 0;       // operations that ended in an error
+  std::uint64_t answered_ok = 0;  // attempts answered without an error
+  std::uint64_t errors = 0;       // attempts that ended in an error other than throttling
 };
 
 struct ClientStats {
   std::map<std::string, OpStats> by_operation;
   OpStats total;
+  // Each attempt's time from sending to its answer, by operation (for
+  // /metrics; stats_since leaves it whole).
+  std::map<std::string, Histogram> latency;
 };
 
 // What was counted after `before` was taken: a phase's own requests (the
