@@ -10,6 +10,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang lld libclang-rt-14-dev clang-format clang-tidy
   libcurl4-openssl-dev libssl-dev zlib1g-dev libpugixml-dev libpq-dev libcli11-dev libfmt-dev
   libspdlog-dev nlohmann-json3-dev libexpected-dev
+  libmicrohttpd-dev  # serves /metrics (src/metrics/server.hpp)
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev uuid-runtime curl procps bc time wrk
   openssl  # the TLS tests make their own certificate
@@ -20,6 +21,7 @@ PACKAGES=(
   swift swift-proxy swift-account swift-container swift-object memcached
   # peers for side-by-side comparisons
   rclone awscli python3-boto3 python3-psycopg2
+  prometheus  # scrapes an e2e run: the /metrics test queries it with PromQL
 )
 
 missing=()

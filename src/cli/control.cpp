@@ -51,8 +51,8 @@ Control parse_control(std::string_view text, std::string_view path) {
     } else if (rate) {
       c.max_rate = rate;
     } else {
-      c.problems.push_back(fmt::format("{} line {}: cannot understand {:?} (known: pause, max-rate N); ignored", path,
-                                       number, std::string(line)));
+      c.problems.push_back(fmt::format("{} line {}: cannot understand {:?} (known: pause, max-rate N)", path, number,
+                                       std::string(line)));
     }
   }
   return c;
@@ -76,7 +76,7 @@ Control ControlFiles::poll() {
         if (in.bad() || !in.is_open()) {
           parsed_ = {};
           if (!unreadable_reported_)
-            parsed_.problems.push_back(fmt::format("cannot read the control file {}; ignored", control_path_));
+            parsed_.problems.push_back(fmt::format("cannot read the control file {}", control_path_));
           unreadable_reported_ = true;
         } else {
           parsed_ = parse_control(text.str(), control_path_);

@@ -9,9 +9,11 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli/common.hpp"
 #include "cli/control.hpp"
+#include "cli/metrics_page.hpp"
 #include "cli/preflight.hpp"
 #include "cli/progress.hpp"
 #include "cli/signals.hpp"
@@ -21,6 +23,7 @@
 #include "engine/migration.hpp"
 #include "engine/rows.hpp"
 #include "engine/s3_store.hpp"
+#include "metrics/server.hpp"
 
 namespace assetmv::cli {
 
@@ -36,6 +39,8 @@ struct MigrateArgs {
   int batch_time_ms = 100;
   std::string control_file;
   std::string pause_file;
+  std::string metrics_addr;
+  double metrics_linger_s = 0;
 };
 
 std::string utc_now() {
@@ -97,9 +102,11 @@ class CommandRun {
       return kExitUsage;
     }
     ctx_ = &*ctx;
+    if (!start_metrics()) return kExitUsage;
     db::ConnectOptions db_options;
     db_options.answer_timeout_ms = a_.common.stall_timeout_s * 1000;  // the same patience as for S3
     engine::DbSession db(a_.common.db, ctx->table, RetryPolicy{}, db_options);
+    db_ = &db;
     out_ = {{"command", command_},
             {"version", ASSETMV_VERSION},
             {"started_at", utc_now()},
@@ -129,14 +136,28 @@ class CommandRun {
     ProgressDisplay display(command_, progress_on_terminal(a_));
     engine::Hooks hooks;
     hooks.stop_requested = [] { return stop_requested(); };
-    hooks.on_progress = [&display](const engine::Progress& p) { display.update(p); };
+    display_ = &display;
+    hooks.on_progress = [this](const engine::Progress& p) {
+      display_->update(p);
+      progress_ = p;
+      publish_metrics(false);
+    };
     logging::info(fmt::format("{}.start", command_),
                   fmt::format("{} {} -> {}{}", command_, ctx->source.to_string(), ctx->dest.to_string(),
                               a_.dry_run ? " (dry run: nothing will change)" : ""),
                   {{"table", ctx->table.display()}, {"db", db.describe()}, {"credentials", ctx->credentials_source}});
 
     ControlFiles control(a_.control_file, a_.pause_file);
-    if (control.any()) hooks.pause_requested = [this, &control] { return steer(control); };
+    if (control.any()) {
+      // A control file that is there and wrong at the start is a mistake to
+      // fix before anything moves; later, a typo is reported and ignored.
+      const Control first = control.poll();
+      if (!first.problems.empty()) {
+        logging::error("config.control_file", first.problems.front() + "; fix it and run again");
+        return kExitUsage;
+      }
+      hooks.pause_requested = [this, &control] { return steer(control); };
+    }
 
     engine::S3Store store(*ctx->s3, ctx->source_bucket, ctx->dest_bucket);
     engine::DbRows rows(*ctx->loop, db);
@@ -149,7 +170,7 @@ class CommandRun {
   // applied here; the pause goes to the engine.
   std::optional<std::string> steer(ControlFiles& control) {
     const Control c = control.poll();
-    for (const auto& p : c.problems) logging::warn("control.ignored", p);
+    for (const auto& p : c.problems) logging::warn("control.ignored", p + "; ignored, the run goes on");
     const double rate = c.max_rate.value_or(a_.common.max_rate);
     auto& pacer = ctx_->s3->pacer();
     if (rate != pacer.max_rate()) {
@@ -159,7 +180,59 @@ class CommandRun {
       pacer.set_max_rate(rate);
     }
     if (!c.paused) return std::nullopt;
+    pause_kind_ = "operator";
     return c.pause_reason;
+  }
+
+  bool start_metrics() {
+    if (a_.metrics_addr.empty()) return true;
+    auto addr = metrics::parse_listen_address(a_.metrics_addr);
+    if (!addr) {
+      logging::error("config.metrics_addr", addr.error());
+      return false;
+    }
+    auto server = metrics::Server::start(*addr);
+    if (!server) {
+      logging::error("config.metrics_addr", server.error());
+      return false;
+    }
+    metrics_ = std::move(*server);
+    publish_metrics(false);
+    logging::info("metrics.listen", fmt::format("serving metrics at http://{}/metrics", metrics_->bound()),
+                  {{"address", metrics_->bound()}, {"port", metrics_->port()}});
+    return true;
+  }
+
+  // Renders the page for the next scrape: a few times per second, and once
+  // more at the end with the final counts.
+  void publish_metrics(bool finished) {
+    if (!metrics_) return;
+    MetricsView v;
+    v.command = command_;
+    v.version = ASSETMV_VERSION;
+    v.start_time_seconds = start_unix_;
+    v.counts = live_report_ != nullptr ? &live_report_->counts : nullptr;
+    v.progress = progress_;
+    v.s3 = &ctx_->s3->stats();
+    v.s3_in_flight = ctx_->s3->in_flight();
+    v.s3_rate_cap = ctx_->s3->pacer().max_rate();
+    v.s3_window = ctx_->s3->pacer().window();
+    v.db_statements = db_ != nullptr ? &db_->statement_latency() : nullptr;
+    v.pause_reason = pause_kind_;
+    if (display_ != nullptr) v.eta_seconds = display_->eta_seconds(progress_);
+    v.finished = finished;
+    metrics_->publish(render_metrics(v));
+  }
+
+  // Keeps serving the final values for a scraper that has not seen them yet
+  // (its next scrape comes within its interval); a signal ends it at once.
+  void linger() {
+    if (!metrics_ || a_.metrics_linger_s <= 0) return;
+    logging::info("metrics.linger",
+                  fmt::format("serving the final metrics for {} s more (a signal ends it)", a_.metrics_linger_s));
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(a_.metrics_linger_s);
+    while (std::chrono::steady_clock::now() < until && !stop_requested())
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
   engine::MigrationOptions migration_options(const Checks& checks) const {
@@ -178,6 +251,7 @@ class CommandRun {
   int audit(engine::ObjectStore& store, engine::RowStore& rows, const engine::MigrationOptions& mo,
             const engine::Hooks& hooks, ProgressDisplay& display) {
     engine::Report report;
+    live_report_ = &report;
     auto r = engine::audit(*ctx_->loop, store, rows, mo, hooks, report);
     display.finish();
     add_outcome(report);
@@ -194,6 +268,7 @@ class CommandRun {
   int migrate(engine::ObjectStore& store, engine::RowStore& rows, const engine::MigrationOptions& mo,
               const engine::Hooks& hooks, ProgressDisplay& display) {
     engine::Migration m(*ctx_->loop, store, rows, mo, hooks);
+    live_report_ = &m.report();
     auto r = m.run();
     display.finish();
     add_outcome(m.report());
@@ -226,6 +301,11 @@ class CommandRun {
     write_report(a_.report_file, out_);
     fmt::print("{}\n", out_.dump(2));
     std::fflush(stdout);
+    if (metrics_) {
+      publish_metrics(true);
+      linger();
+      live_report_ = nullptr;  // the engine's report ends with its scope
+    }
     return code;
   }
 
@@ -233,7 +313,14 @@ class CommandRun {
   const bool verify_;
   const char* command_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  const double start_unix_ = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   Context* ctx_ = nullptr;
+  engine::DbSession* db_ = nullptr;
+  ProgressDisplay* display_ = nullptr;
+  const engine::Report* live_report_ = nullptr;
+  engine::Progress progress_;
+  std::string pause_kind_;  // why the run is paused, for /metrics
+  std::unique_ptr<metrics::Server> metrics_;
   nlohmann::json out_;
   s3::ClientStats preflight_stats_;
 };
@@ -241,6 +328,14 @@ class CommandRun {
 void add_options(CLI::App& cmd, MigrateArgs& a) {
   add_common_options(cmd, a.common);
   cmd.add_option("--report", a.report_file, "Also write the JSON report to this file");
+  cmd.add_option("--metrics-addr", a.metrics_addr,
+                 "Serve Prometheus metrics at http://[HOST:]PORT/metrics during the run (no HOST: 127.0.0.1; "
+                 "port 0: any free one, logged)");
+  cmd.add_option("--metrics-linger", a.metrics_linger_s,
+                 "After the run, keep serving the final metrics this many seconds (set it above the scrape "
+                 "interval so the last values are scraped; a signal ends it)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   cmd.add_option("--progress", a.progress, "auto (a progress line when stderr is a terminal), always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();

@@ -67,11 +67,16 @@ std::string ProgressDisplay::render(const engine::Progress& p, double rate) cons
                    p.objects_deleted, rate);
   if (p.paused) {
     s += "  PAUSED";  // an ETA means nothing while the operator holds the run
-  } else if (p.legacy_rows > 0 && rate > 0 && p.rows_done < p.legacy_rows) {
-    s += "  ETA " + format_duration(static_cast<double>(p.legacy_rows - p.rows_done) / rate);
+  } else if (const auto eta = eta_seconds(p)) {
+    s += "  ETA " + format_duration(*eta);
   }
   if (p.needs_human > 0) s += fmt::format("  needs-human {}", p.needs_human);
   return s;
+}
+
+std::optional<double> ProgressDisplay::eta_seconds(const engine::Progress& p) const {
+  if (p.paused || p.legacy_rows == 0 || rate_ <= 0 || p.rows_done >= p.legacy_rows) return std::nullopt;
+  return static_cast<double>(p.legacy_rows - p.rows_done) / rate_;
 }
 
 void ProgressDisplay::update(const engine::Progress& p) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "engine/migration.hpp"
@@ -19,6 +20,8 @@ class ProgressDisplay {
 
   void update(const engine::Progress& p);
   void finish();  // leaves the last line on the terminal
+  // Time to the end at the smoothed rate; none while paused or unknown.
+  std::optional<double> eta_seconds(const engine::Progress& p) const;
 
  private:
   std::string render(const engine::Progress& p, double rate) const;

@@ -110,6 +110,23 @@ class BadInputTest(unittest.TestCase):
         self.refused("--path-column", "no_such_column", expect="no_such_column")
         self.refused("--id-column", "path", expect="different columns")
 
+    def test_metrics_address_in_use_or_unusable(self):
+        import socket
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            self.refused("--metrics-addr", str(port), expect="address already in use")
+        self.refused("--metrics-addr", "192.0.2.1:9464", expect="cannot listen")  # not this machine's address
+        self.refused("--metrics-addr", "99999", expect="port must be a number")
+
+    def test_malformed_control_file(self):
+        import tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".ctl") as f:
+            f.write("max-rate fast\n")
+            f.flush()
+            self.refused("--control-file", f.name, expect="max-rate")
+
     def test_identifiers_needing_quotes_work(self):
         """A schema, table and columns whose names need quoting are found and updated."""
         w = World("quoted")

@@ -10,7 +10,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from world import World  # noqa: E402
+from prometheus import Prometheus, free_port  # noqa: E402
+from world import Actors, World  # noqa: E402
 
 LIMIT = int(os.environ.get("ASSETMV_HANG_LIMIT", "240"))
 
@@ -90,6 +91,48 @@ class OperationsTest(unittest.TestCase):
         self.assertTrue(any(line.get("event") == "control.ignored" and "nonsense" in line["msg"]
                             for line in lines))
         self.assertGreater(report["paused_seconds"], 1.0)
+        self.assertEqual(w.snapshot(), w.expected_after(before))
+
+    def test_prometheus_scrapes_the_run_and_promql_gives_its_counts(self):
+        w = self.world("metrics")
+        w.seed(1000, modern_share=0)
+        before = w.snapshot()
+        port = free_port()
+        prom = Prometheus(port)
+        self.addCleanup(prom.close)
+        actors = Actors(w, before, roles=("probe",))
+        # Capped so the run lasts several scrapes; lingers so the last values are scraped.
+        p, err = self.start(w, "--metrics-addr", str(port), "--metrics-linger", "30", "--max-rate", "100")
+        prom.wait_for('assetmv_build_info{command="migrate"}', 1.0, 30)
+        mid_copied = prom.scalar('assetmv_objects_total{outcome="copied"}')
+        prom.wait_for("assetmv_finished", 1.0, LIMIT)
+        copied = prom.scalar('assetmv_objects_total{outcome="copied"}')
+        rewritten = prom.scalar('assetmv_rows_total{outcome="rewritten"}')
+        deleted = prom.scalar('assetmv_objects_total{outcome="deleted"}')
+        copies_ok = prom.scalar('sum(assetmv_s3_requests_total{operation="CopyObject",outcome="ok"})')
+        ratio = prom.scalar("assetmv_progress_ratio")
+        lat = prom.scalar('assetmv_s3_request_duration_seconds_count{operation="CopyObject"}')
+        in_flight = prom.scalar("max_over_time(assetmv_s3_requests_in_flight[10m])")
+        db_statements = prom.scalar("assetmv_db_statement_duration_seconds_count")
+        os.kill(p.pid, 15)  # ends the linger
+        rc, report, lines = self.finish(p, err)
+        probe = actors.stop()["probe"]
+        print(f"\nprometheus: copied {copied} (mid-run {mid_copied}), rewritten {rewritten}, deleted {deleted}, "
+              f"CopyObject ok {copies_ok}, in flight max {in_flight}, db statements {db_statements}; "
+              f"probe {probe['checks']} checks, {len(probe['violations'])} violations", file=sys.stderr)
+        self.assertEqual(rc, 0, lines[-3:])
+        self.assertEqual(probe["violations"], [])
+        self.assertEqual(copied, 1000)
+        self.assertEqual(copied, report["counts"]["objects_copied"])
+        self.assertEqual(rewritten, report["counts"]["rows_rewritten"])
+        self.assertEqual(deleted, 1000)
+        self.assertEqual(copies_ok, 1000)
+        self.assertEqual(lat, report["requests"]["CopyObject"]["requests"])
+        self.assertEqual(ratio, 1.0)
+        self.assertGreater(in_flight, 0)
+        self.assertGreater(db_statements, 0)
+        self.assertLess(mid_copied or 0, 1000, "the first scrape came after the end")
+        self.assertIn("metrics.listen", [line.get("event") for line in lines])
         self.assertEqual(w.snapshot(), w.expected_after(before))
 
 
