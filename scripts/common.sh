@@ -6,6 +6,7 @@ set -euo pipefail
 ASSETMV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 : "${ASSETMV_STATE:=$ASSETMV_ROOT/.local}"   # all service data, logs and pid files
 : "${ASSETMV_PG_PORT:=55432}"
+: "${ASSETMV_PG_REPLICA_PORT:=55433}"       # a streaming replica of it, for the lag throttle
 : "${ASSETMV_MON_PORT:=53300}"
 : "${ASSETMV_RGW_PORT:=57480}"
 : "${ASSETMV_SWIFT_PORT:=58080}"             # the Swift proxy; its servers use the next four ports

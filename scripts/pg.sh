@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Throw-away PostgreSQL 15 cluster on loopback: start | stop | status | env.
+# Throw-away PostgreSQL 15 cluster on loopback, with a streaming replica of
+# it (pg_basebackup -R) on the next port: start | stop | status | env.
 # Idempotent: start on a running cluster does nothing; stop uses the cluster's
 # own postmaster.pid. Data lives in $ASSETMV_STATE/pg (see pg_dir for a clone
 # the postgres user cannot reach) and is disposable.
@@ -28,17 +29,40 @@ pg_dir() {
   fi
 }
 DIR=$(pg_dir)
+RDIR="$DIR-replica"
 
 pg_env() {
   echo "export PGHOST=127.0.0.1 PGPORT=$ASSETMV_PG_PORT PGUSER=postgres PGDATABASE=$ASSETMV_PG_DB"
+  echo "export ASSETMV_PG_REPLICA_PORT=$ASSETMV_PG_REPLICA_PORT"
 }
 
-running() { "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "$DIR" status >/dev/null 2>&1; }
+running() { "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "${1:-$DIR}" status >/dev/null 2>&1; }
+
+# The replica: a base backup of the primary that streams from it (-R writes
+# primary_conninfo and standby.signal). It reports its replay position every
+# second instead of ten, so the primary's pg_stat_replication.replay_lag
+# follows a paused replay within a second or two. Rebuilt when the primary
+# was created anew (its WAL would not match).
+start_replica() {
+  if [[ ${1:-} == fresh || ! -f "$RDIR/standby.signal" ]]; then
+    rm -rf "$RDIR"
+    install -d -m 700 "$RDIR"
+    [[ $(id -u) == 0 ]] && chown postgres:postgres "$RDIR"
+    "${RUN_AS[@]}" "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$ASSETMV_PG_PORT" -U postgres -D "$RDIR" -R -X stream \
+      --no-sync --checkpoint=fast >"$ASSETMV_STATE/pg-basebackup.log" 2>&1
+  fi
+  if running "$RDIR"; then return; fi
+  "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "$RDIR" -w -t 60 -l "$RDIR/server.log" start \
+    -o "-c listen_addresses=127.0.0.1 -p $ASSETMV_PG_REPLICA_PORT -k $RDIR -c fsync=off -c max_connections=200 -c wal_receiver_status_interval=1s" >/dev/null
+  log "replica started on 127.0.0.1:$ASSETMV_PG_REPLICA_PORT (cluster in $RDIR)"
+}
 
 start() {
   [[ -x "$PGBIN/initdb" ]] || { log "PostgreSQL server not installed: run scripts/setup.sh"; exit 1; }
   mkdir -p "$ASSETMV_STATE"
+  local fresh=
   if [[ ! -s "$DIR/PG_VERSION" ]]; then
+    fresh=fresh
     [[ -d "$(dirname "$DIR")" ]] || install -d -m 755 "$(dirname "$DIR")"
     install -d -m 700 "$DIR"
     [[ $(id -u) == 0 ]] && chown postgres:postgres "$DIR"
@@ -52,9 +76,13 @@ start() {
   "${RUN_AS[@]}" "$PGBIN/psql" -h 127.0.0.1 -p "$ASSETMV_PG_PORT" -U postgres -d postgres -qAtc \
     "SELECT 1 FROM pg_database WHERE datname = '$ASSETMV_PG_DB'" | grep -q 1 ||
     "${RUN_AS[@]}" "$PGBIN/createdb" -h 127.0.0.1 -p "$ASSETMV_PG_PORT" -U postgres "$ASSETMV_PG_DB"
+  start_replica $fresh
 }
 
 stop() {
+  if [[ -s "$RDIR/postmaster.pid" ]] && running "$RDIR"; then
+    "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "$RDIR" -m immediate -w stop >/dev/null
+  fi
   if [[ -s "$DIR/postmaster.pid" ]] && running; then
     "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "$DIR" -m immediate -w stop >/dev/null
     log "stopped"
@@ -64,8 +92,9 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  status) running && echo "running on 127.0.0.1:$ASSETMV_PG_PORT, cluster in $DIR" || { echo stopped; exit 1; } ;;
+  status) running && echo "running on 127.0.0.1:$ASSETMV_PG_PORT, cluster in $DIR" || { echo stopped; exit 1; }
+    running "$RDIR" && echo "replica running on 127.0.0.1:$ASSETMV_PG_REPLICA_PORT" || echo "replica stopped" ;;
   env) pg_env ;;
-  destroy) stop; rm -rf "$DIR"; [[ $DIR == /var/tmp/assetmv-pg-* ]] && rmdir "$(dirname "$DIR")" 2>/dev/null; true ;;
+  destroy) stop; rm -rf "$DIR" "$RDIR"; [[ $DIR == /var/tmp/assetmv-pg-* ]] && rmdir "$(dirname "$DIR")" 2>/dev/null; true ;;
   *) echo "usage: $0 start|stop|status|env|destroy" >&2; exit 2 ;;
 esac
