@@ -20,6 +20,7 @@
 #include "core/log.hpp"
 #include "engine/audit.hpp"
 #include "engine/db_session.hpp"
+#include "engine/lag_watch.hpp"
 #include "engine/migration.hpp"
 #include "engine/rows.hpp"
 #include "engine/s3_store.hpp"
@@ -28,6 +29,10 @@
 namespace assetmv::cli {
 
 namespace {
+
+// A replica that takes longer than this to say its lag is as good as
+// lagging: the watch gives up on the answer and counts it unreadable.
+constexpr int kLagAnswerTimeoutMs = 5'000;
 
 struct MigrateArgs {
   CommonOptions common;
@@ -40,6 +45,8 @@ struct MigrateArgs {
   std::string control_file;
   std::string pause_file;
   std::string metrics_addr;
+  double max_replica_lag_s = 0;
+  std::vector<std::string> replica_dbs;
   double metrics_linger_s = 0;
 };
 
@@ -129,6 +136,11 @@ class CommandRun {
       out_["error"] = pf.error().message;  // already names the underlying error and its code
       return finish(kExitUsage, "preflight_failed");
     }
+    if (auto lag = start_lag_watch(db_options); !lag) {
+      logging::error("preflight", lag.error().message, {{"kind", to_string(lag.error().kind)}});
+      out_["error"] = lag.error().message;
+      return finish(kExitUsage, "preflight_failed");
+    }
     if (!ctx->source.prefix.empty() && ctx->source.prefix.back() != '/')
       logging::warn("config.prefix", fmt::format("source prefix {:?} has no trailing '/': it also matches longer names",
                                                  ctx->source.prefix));
@@ -156,8 +168,9 @@ class CommandRun {
         logging::error("config.control_file", first.problems.front() + "; fix it and run again");
         return kExitUsage;
       }
-      hooks.pause_requested = [this, &control] { return steer(control); };
     }
+    if (control.any() || lag_)
+      hooks.pause_requested = [this, &control] { return pause_reason(control.any() ? &control : nullptr); };
 
     engine::S3Store store(*ctx->s3, ctx->source_bucket, ctx->dest_bucket);
     engine::DbRows rows(*ctx->loop, db);
@@ -182,6 +195,54 @@ class CommandRun {
     if (!c.paused) return std::nullopt;
     pause_kind_ = "operator";
     return c.pause_reason;
+  }
+
+  // Why the run should be paused now, if it should: the operator's control
+  // files first, then the replicas' lag.
+  std::optional<std::string> pause_reason(ControlFiles* control) {
+    std::optional<std::string> why;
+    if (control != nullptr) why = steer(*control);
+    if (!lag_) return why;
+    const auto st = lag_->state();
+    if (st.throttled != lag_throttled_) {
+      lag_throttled_ = st.throttled;
+      if (!st.throttled)
+        logging::info("replica_lag.resume",
+                      fmt::format("replicas caught up (worst {:.1f} s, under half the {} s limit): resuming writes",
+                                  st.worst_seconds.value_or(0), lag_->max_seconds()),
+                      {{"lag_seconds", st.worst_seconds.value_or(0)}});
+      else
+        logging::warn("replica_lag.throttle", lag_reason(st),
+                      {{"lag_seconds", st.worst_seconds.value_or(-1)}, {"replica", st.worst}});
+    }
+    if (why || !st.throttled) return why;
+    pause_kind_ = "replica_lag";
+    return lag_reason(st);
+  }
+
+  std::string lag_reason(const engine::LagState& st) const {
+    if (!st.worst_seconds) return fmt::format("cannot read the lag of {}: {}", st.worst, st.problem);
+    return fmt::format("replica {} lags {:.1f} s, more than --max-replica-lag {} s", st.worst, *st.worst_seconds,
+                       lag_->max_seconds());
+  }
+
+  // The replica-lag check is part of the preflight: a role that cannot read
+  // the lag, a replica that cannot be reached or is not one: exit 2.
+  Result<void> start_lag_watch(const db::ConnectOptions& base) {
+    if (a_.max_replica_lag_s <= 0) return {};
+    db::ConnectOptions o = base;
+    o.answer_timeout_ms = std::min(o.answer_timeout_ms, kLagAnswerTimeoutMs);
+    auto w = engine::LagWatch::start({a_.common.db, a_.replica_dbs}, a_.max_replica_lag_s, o);
+    if (!w) return tl::unexpected(w.error());
+    lag_ = std::move(*w);
+    const auto st = lag_->state();
+    logging::info("replica_lag.watch",
+                  fmt::format("watching replica lag on {} (now {:.1f} s on {}; pausing above {} s)",
+                              a_.replica_dbs.empty() ? "the primary's pg_stat_replication"
+                                                     : fmt::format("{} replica(s)", a_.replica_dbs.size()),
+                              st.worst_seconds.value_or(0), st.worst, a_.max_replica_lag_s));
+    out_["max_replica_lag_seconds"] = a_.max_replica_lag_s;
+    return {};
   }
 
   bool start_metrics() {
@@ -219,6 +280,7 @@ class CommandRun {
     v.s3_window = ctx_->s3->pacer().window();
     v.db_statements = db_ != nullptr ? &db_->statement_latency() : nullptr;
     v.pause_reason = pause_kind_;
+    if (lag_) v.replica_lag_seconds = lag_->state().worst_seconds;
     if (display_ != nullptr) v.eta_seconds = display_->eta_seconds(progress_);
     v.finished = finished;
     metrics_->publish(render_metrics(v));
@@ -321,9 +383,16 @@ class CommandRun {
   engine::Progress progress_;
   std::string pause_kind_;  // why the run is paused, for /metrics
   std::unique_ptr<metrics::Server> metrics_;
+  std::unique_ptr<engine::LagWatch> lag_;
+  bool lag_throttled_ = false;
   nlohmann::json out_;
   s3::ClientStats preflight_stats_;
 };
+
+// "10s", "500ms", "2m", "1h", "7d", or a number of seconds.
+const auto kDuration =
+    CLI::AsNumberWithUnit(std::map<std::string, double>{{"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86'400}},
+                          CLI::AsNumberWithUnit::CASE_SENSITIVE, "DURATION");
 
 void add_options(CLI::App& cmd, MigrateArgs& a) {
   add_common_options(cmd, a.common);
@@ -362,6 +431,16 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
                    "500), so a busy database gets smaller statements; 0: always 500 rows")
       ->check(CLI::Range(0, 60'000))
       ->capture_default_str();
+  migrate
+      ->add_option("--max-replica-lag", m->max_replica_lag_s,
+                   "Pause while any replica lags more than this (e.g. 10s, 500ms); resumes under half of it. Read "
+                   "on the primary (pg_stat_replication; needs pg_monitor) unless --replica-db is given")
+      ->transform(kDuration)
+      ->check(CLI::Range(0.0, 86'400.0));
+  migrate
+      ->add_option("--replica-db", m->replica_dbs,
+                   "Read the lag on this replica instead (libpq conninfo or URI; repeat for each replica)")
+      ->needs("--max-replica-lag");
   migrate->add_option("--control-file", m->control_file,
                       "Steer the run while it goes: a file with `pause` and/or `max-rate N` lines, read when it "
                       "changes (absent: run at --max-rate)");

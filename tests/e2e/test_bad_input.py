@@ -8,7 +8,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from world import ASSETMV, World, bucket_policy, s3_user  # noqa: E402
+from world import ASSETMV, World, bucket_policy, make_role, s3_user  # noqa: E402
 
 
 def error_lines(stderr):
@@ -126,6 +126,17 @@ class BadInputTest(unittest.TestCase):
             f.write("max-rate fast\n")
             f.flush()
             self.refused("--control-file", f.name, expect="max-rate")
+
+    def test_replica_lag_check_that_cannot_work(self):
+        role, drop = make_role(self.w, "SELECT, UPDATE (path)")
+        self.addCleanup(drop)
+        env = dict(os.environ, PGUSER=role)
+        self.refused("--max-replica-lag", "5s", expect="GRANT pg_monitor TO " + role, env=env)
+        port = os.environ.get("PGPORT", "55432")
+        self.refused("--max-replica-lag", "5s", "--replica-db", "host=127.0.0.1 port=1 connect_timeout=2",
+                     expect="--replica-db")
+        self.refused("--max-replica-lag", "5s", "--replica-db", f"host=127.0.0.1 port={port}",
+                     expect="not a replica")
 
     def test_identifiers_needing_quotes_work(self):
         """A schema, table and columns whose names need quoting are found and updated."""

@@ -37,6 +37,14 @@ class OperationsTest(unittest.TestCase):
         err.seek(0)
         return p.returncode, json.loads(out), [json.loads(line) for line in err if line.startswith("{")]
 
+    def finish_probed(self, p, err, actors):
+        """finish(), then the probe's result: exit 0 and no row ever pointed at a missing object."""
+        rc, report, lines = self.finish(p, err)
+        probe = actors.stop()["probe"]
+        self.assertEqual(rc, 0, lines[-3:])
+        self.assertEqual(probe["violations"], [], "a row pointed at a missing object")
+        return report, lines, probe
+
     def test_a_run_started_paused_copies_nothing_then_resumes_exact(self):
         w = self.world("pausefile")
         w.seed(1500, modern_share=0)
@@ -115,13 +123,10 @@ class OperationsTest(unittest.TestCase):
         in_flight = prom.scalar("max_over_time(assetmv_s3_requests_in_flight[10m])")
         db_statements = prom.scalar("assetmv_db_statement_duration_seconds_count")
         os.kill(p.pid, 15)  # ends the linger
-        rc, report, lines = self.finish(p, err)
-        probe = actors.stop()["probe"]
+        report, lines, probe = self.finish_probed(p, err, actors)
         print(f"\nprometheus: copied {copied} (mid-run {mid_copied}), rewritten {rewritten}, deleted {deleted}, "
               f"CopyObject ok {copies_ok}, in flight max {in_flight}, db statements {db_statements}; "
               f"probe {probe['checks']} checks, {len(probe['violations'])} violations", file=sys.stderr)
-        self.assertEqual(rc, 0, lines[-3:])
-        self.assertEqual(probe["violations"], [])
         self.assertEqual(copied, 1000)
         self.assertEqual(copied, report["counts"]["objects_copied"])
         self.assertEqual(rewritten, report["counts"]["rows_rewritten"])
@@ -134,6 +139,72 @@ class OperationsTest(unittest.TestCase):
         self.assertLess(mid_copied or 0, 1000, "the first scrape came after the end")
         self.assertIn("metrics.listen", [line.get("event") for line in lines])
         self.assertEqual(w.snapshot(), w.expected_after(before))
+
+    # ---- the replica-lag throttle, against the real streaming replica --------
+
+    def replica_conninfo(self):
+        return (f"host=127.0.0.1 port={os.environ.get('ASSETMV_PG_REPLICA_PORT', '55433')} "
+                f"dbname={os.environ.get('PGDATABASE', 'assetmv')} user={os.environ.get('PGUSER', 'postgres')}")
+
+    def wait_event(self, err, event, limit):
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            err.seek(0)
+            for line in err:
+                if line.startswith("{") and json.loads(line).get("event") == event:
+                    return json.loads(line)
+            time.sleep(0.2)
+        err.seek(0)
+        raise AssertionError(f"no {event} within {limit} s: {err.read()[-3000:]}")
+
+    def rewritten(self, w):
+        with w.db.cursor() as c:
+            c.execute(f'SELECT count(*) FROM "{w.table}" WHERE path LIKE %s', (w.dest_prefix + "%",))
+            return c.fetchone()[0]
+
+    def lag_run(self, name, *extra):
+        import psycopg2
+        w = self.world(name)
+        w.seed(2000, modern_share=0)
+        before = w.snapshot()
+        replica = psycopg2.connect(self.replica_conninfo())
+        replica.autocommit = True
+        self.addCleanup(replica.close)
+        replay = replica.cursor()
+        self.addCleanup(lambda: replay.execute("SELECT pg_wal_replay_resume()"))
+        actors = Actors(w, before, roles=("probe",))
+        p, err = self.start(w, "--max-replica-lag", "2s", "--max-rate", "150", *extra)
+        deadline = time.monotonic() + 60
+        while self.rewritten(w) < 100 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        replay.execute("SELECT pg_wal_replay_pause()")
+        paused_at = time.monotonic()
+        throttle = self.wait_event(err, "replica_lag.throttle", 60)
+        seen_after = time.monotonic() - paused_at
+        time.sleep(2)  # what was in flight finishes and its rows are committed
+        rows1, objs1 = self.rewritten(w), self.dest_count(w)
+        time.sleep(5)
+        rows2, objs2 = self.rewritten(w), self.dest_count(w)
+        self.assertIsNone(p.poll(), "the run ended while the replica lagged")
+        replay.execute("SELECT pg_wal_replay_resume()")
+        report, lines, probe = self.finish_probed(p, err, actors)
+        print(f"\nlag: throttled {seen_after:.1f} s after replay paused ({throttle['msg']}); rows {rows1} -> {rows2}, "
+              f"copies {objs1} -> {objs2} over 5 s; paused {report['paused_seconds']:.1f} s; "
+              f"probe {probe['checks']} checks, {len(probe['violations'])} violations", file=sys.stderr)
+        self.assertEqual(rows1, rows2, "rows were rewritten while the replica lagged")
+        self.assertEqual(objs1, objs2, "copies started while the replica lagged")
+        self.assertLess(rows1, 2000)
+        self.assertIn("replica_lag.resume", [line.get("event") for line in lines])
+        paused = [line for line in lines if line.get("event") == "migrate.paused"]
+        self.assertTrue(any("--max-replica-lag" in line["msg"] for line in paused), paused)
+        self.assertGreaterEqual(report["paused_seconds"], 6)
+        self.assertEqual(w.snapshot(), w.expected_after(before))
+
+    def test_replica_lag_on_the_primary_pauses_writes_until_replay_resumes(self):
+        self.lag_run("lagprimary")
+
+    def test_replica_lag_read_on_the_replica_pauses_writes_until_replay_resumes(self):
+        self.lag_run("lagreplica", "--replica-db", self.replica_conninfo())
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "engine/lag_watch.hpp"
 #include "engine/lister.hpp"
 #include "engine/migration.hpp"
 #include "engine/plan.hpp"
@@ -118,4 +119,17 @@ TEST(NameSample, BoundedAndUniformEnoughForSplits) {
   const int mid = std::stoi(splits[splits.size() / 2]);
   EXPECT_GT(mid, 40'000);
   EXPECT_LT(mid, 60'000);
+}
+
+TEST(LagGate, ClosesAboveTheLimitOpensUnderHalfAndTreatsUnreadableAsTooMuch) {
+  assetmv::engine::LagGate g(10);
+  EXPECT_FALSE(g.update(0.0));
+  EXPECT_FALSE(g.update(10.0));  // at the limit: still open
+  EXPECT_TRUE(g.update(10.5));
+  EXPECT_TRUE(g.update(7.0));  // between half and the limit: stays closed (no flapping)
+  EXPECT_TRUE(g.update(5.01));
+  EXPECT_FALSE(g.update(5.0));
+  EXPECT_FALSE(g.update(8.0));  // open again until the limit
+  EXPECT_TRUE(g.update(std::nullopt));
+  EXPECT_TRUE(g.closed());
 }
