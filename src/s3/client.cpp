@@ -67,6 +67,7 @@ ObjectInfo info_from_headers(const http::Response& r) {
   info.content_type = std::string(r.header("content-type").value_or(""));
   info.last_modified = std::string(r.header("last-modified").value_or(""));
   info.source_etag = unquote_etag(r.header(kSourceEtagHeader).value_or(""));
+  info.replayable = replayable_headers(r.headers);
   return info;
 }
 

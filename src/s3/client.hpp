@@ -38,7 +38,8 @@ struct ObjectInfo {
   std::string etag;  // without quotes
   std::string content_type;
   std::string last_modified;
-  std::string source_etag;  // kSourceEtagHeader: set on multipart copies this tool made
+  std::string source_etag;               // kSourceEtagHeader: set on multipart copies this tool made
+  std::vector<http::Header> replayable;  // what a REPLACE copy sends to keep it as it is (replayable_headers)
 };
 
 struct GetResult {

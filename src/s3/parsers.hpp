@@ -5,6 +5,7 @@
 // Every parser is fuzzed (tests/fuzz).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -62,6 +63,11 @@ Result<std::string> parse_complete_multipart(std::string_view body);  // the ETa
 
 // Strips the quotes S3 puts around ETags, so values compare as listed.
 std::string unquote_etag(std::string_view etag);
+
+// An S3 time: ISO 8601 as listings give LastModified (2026-12-02T06:00:00.000Z)
+// or an HTTP date as HEAD gives Last-Modified (Wed, 02 Dec 2026 06:00:00 GMT).
+// nullopt when it is neither. Pure.
+std::optional<std::chrono::system_clock::time_point> parse_s3_time(std::string_view text);
 // True for an ETag that is the MD5 of the content (single-part, no KMS):
 // 32 hex digits. A multipart ETag ends in "-N".
 bool etag_is_md5(std::string_view etag);

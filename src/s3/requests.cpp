@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/digest.hpp"
 
 namespace assetmv::s3 {
@@ -50,13 +52,27 @@ std::string copy_source(const std::string& bucket, const std::string& key) {
 S3Request copy_object(std::string dest_bucket, const CopyParams& p) {
   S3Request r{"CopyObject", "PUT", std::move(dest_bucket), p.dest_key, {}, {}, {}};
   r.headers.push_back({"x-amz-copy-source", copy_source(p.source_bucket, p.source_key)});
-  r.headers.push_back({"x-amz-metadata-directive", "COPY"});
+  r.headers.push_back({"x-amz-metadata-directive", p.replace_headers ? "REPLACE" : "COPY"});
+  if (p.replace_headers)
+    for (const auto& h : *p.replace_headers) r.headers.push_back({h.name, h.value});
   if (!p.if_match.empty()) {
     r.headers.push_back({"x-amz-copy-source-if-match", "\"" + p.if_match + "\""});
     if (p.legacy_if_match_header) r.headers.push_back({"x-amz-copy-if-match", "\"" + p.if_match + "\""});
   }
   if (p.if_none_match) r.headers.push_back({"if-none-match", "*"});
   return r;
+}
+
+std::vector<http::Header> replayable_headers(const std::vector<http::Header>& head) {
+  static constexpr std::string_view kKept[] = {
+      "content-type",     "cache-control", "content-disposition", "content-encoding",
+      "content-language", "expires",       "x-amz-storage-class", "x-amz-website-redirect-location"};
+  std::vector<http::Header> out;
+  for (const auto& h : head) {
+    const bool meta = h.name.rfind("x-amz-meta-", 0) == 0;
+    if (meta || std::find(std::begin(kKept), std::end(kKept), h.name) != std::end(kKept)) out.push_back(h);
+  }
+  return out;
 }
 
 S3Request delete_object(std::string bucket, std::string key) {

@@ -50,7 +50,16 @@ struct CopyParams {
   // 16.2 reads only that (misnamed) header for CopyObject and silently
   // ignores the standard one. Off for AWS endpoints.
   bool legacy_if_match_header = false;
+  // x-amz-metadata-directive REPLACE with these headers (replayable_headers
+  // of a HEAD) instead of COPY: S3 refuses to copy an object onto itself
+  // without a change, and REPLACE with the same headers is one.
+  std::optional<std::vector<http::Header>> replace_headers = std::nullopt;
 };
+
+// The headers of a HEAD answer that a REPLACE copy must send again to keep
+// the object as it was: Content-Type and the other representation headers,
+// user metadata (x-amz-meta-*), storage class and website redirect. Pure.
+std::vector<http::Header> replayable_headers(const std::vector<http::Header>& head);
 
 struct PutParams {
   std::string content_type = "application/octet-stream";

@@ -64,6 +64,32 @@ TEST(Builders, CopyObjectCarriesEncodedSourceAndBothConditions) {
   EXPECT_FALSE(find(r2.headers, "if-none-match"));
 }
 
+TEST(Builders, ARestampCopiesOntoItselfWithItsOwnHeadersReplayed) {
+  const std::vector<assetmv::http::Header> head = {{"content-type", "image/png"},
+                                                   {"content-length", "42"},
+                                                   {"etag", "\"e\""},
+                                                   {"x-amz-meta-owner", "u1"},
+                                                   {"cache-control", "max-age=60"},
+                                                   {"last-modified", "x"},
+                                                   {"x-amz-storage-class", "STANDARD_IA"},
+                                                   {"x-amz-request-id", "r"}};
+  const auto kept = replayable_headers(head);
+  std::vector<std::string> names;
+  for (const auto& h : kept) names.push_back(h.name);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"content-type", "x-amz-meta-owner", "cache-control", "x-amz-storage-class"}));
+  CopyParams p{"prod", "avatar/a.png", "avatar/a.png", "e", false};
+  p.replace_headers = kept;
+  auto r = copy_object("prod", p);
+  EXPECT_EQ(find(r.headers, "x-amz-metadata-directive")->value, "REPLACE");
+  EXPECT_EQ(find(r.headers, "x-amz-meta-owner")->value, "u1");
+  EXPECT_EQ(find(r.headers, "content-type")->value, "image/png");
+  EXPECT_EQ(find(r.headers, "x-amz-copy-source")->value, "/prod/avatar/a.png");
+  EXPECT_EQ(
+      find(copy_object("prod", CopyParams{"legacy", "k", "k2", "", false}).headers, "x-amz-metadata-directive")->value,
+      "COPY");
+}
+
 TEST(Builders, DeleteObjectsBodyEscapesKeysAndCarriesContentMd5) {
   auto r = delete_objects("b", {"a&b", "c<d>\"'", "plain"}, true);
   EXPECT_EQ(r.method, "POST");
