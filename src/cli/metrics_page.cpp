@@ -18,7 +18,8 @@ void objects_and_rows(Exposition& e, const engine::Counts& c) {
                                                            {"conflict", c.conflicts},
                                                            {"failed", c.failures},
                                                            {"deleted", c.legacy_objects_deleted},
-                                                           {"kept", c.legacy_objects_kept}};
+                                                           {"kept", c.legacy_objects_kept},
+                                                           {"in_grace", c.legacy_objects_in_grace}};
   for (const auto& [outcome, n] : objects) e.sample("assetmv_objects_total", {{"outcome", outcome}}, d(n));
   e.family("assetmv_objects_listed_total", "counter", "Objects listed under the legacy prefix");
   e.sample("assetmv_objects_listed_total", {}, d(c.legacy_objects_listed));

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -46,6 +47,7 @@ struct MigrateArgs {
   std::string pause_file;
   std::string metrics_addr;
   double max_replica_lag_s = 0;
+  double delete_grace_s = 0;
   std::vector<std::string> replica_dbs;
   double metrics_linger_s = 0;
 };
@@ -124,6 +126,7 @@ class CommandRun {
     if (!verify_) {
       out_["dry_run"] = a_.dry_run;
       out_["keep_source"] = a_.keep_source;
+      out_["delete_grace_seconds"] = a_.delete_grace_s;
     }
 
     Checks checks;
@@ -307,6 +310,7 @@ class CommandRun {
     mo.multipart_threshold = a_.multipart_threshold;
     mo.conditional_writes = checks.conditional_writes;
     mo.cas_target = std::chrono::milliseconds(a_.batch_time_ms);
+    mo.delete_grace = std::chrono::seconds(static_cast<std::int64_t>(std::ceil(a_.delete_grace_s)));
     return mo;
   }
 
@@ -397,6 +401,12 @@ const auto kDuration =
 void add_options(CLI::App& cmd, MigrateArgs& a) {
   add_common_options(cmd, a.common);
   cmd.add_option("--report", a.report_file, "Also write the JSON report to this file");
+  cmd.add_option("--delete-grace", a.delete_grace_s,
+                 "Delete a legacy object only once its destination copy is older than this (e.g. 7d, 12h), so "
+                 "caches holding old URLs keep working; younger ones are kept, counted, and deleted by a later run "
+                 "(verify counts them as in grace)")
+      ->transform(kDuration)
+      ->check(CLI::Range(0.0, 3.0e9));
   cmd.add_option("--metrics-addr", a.metrics_addr,
                  "Serve Prometheus metrics at http://[HOST:]PORT/metrics during the run (no HOST: 127.0.0.1; "
                  "port 0: any free one, logged)");

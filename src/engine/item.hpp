@@ -22,6 +22,7 @@ struct Item {
   std::optional<s3::ObjectEntry> src;  // the legacy object, as listed
   std::optional<s3::ObjectEntry> dst;  // the destination object, as listed
   std::vector<std::int64_t> ids;       // rows whose path is legacy_key
+  bool copied_now = false;             // this run wrote the destination (its LastModified is now)
 };
 using ItemPtr = std::shared_ptr<Item>;
 

@@ -41,7 +41,8 @@ struct Migration::Impl {
   Rewriter rewriter;
   Deleter deleter;
 
-  std::size_t copying = 0;  // names in the copy and verify stages
+  std::size_t copying = 0;     // names in the copy and verify stages
+  std::size_t restamping = 0;  // destinations being restamped for the grace clock
   OutageBreaker outage{kOutageFailuresInARow};
   bool feeding_done = false;
   bool stopping = false;
@@ -172,6 +173,7 @@ struct Migration::Impl {
     switch (s.kind) {
       case Settled::Kind::Copied:
         outage.succeeded();
+        item->copied_now = true;
         ++report.counts.objects_copied;
         if (item->ids.empty()) ++report.counts.orphan_objects_moved;
         return to_rewrite(item);
@@ -198,6 +200,7 @@ struct Migration::Impl {
       return;
     }
     if (item->ids.empty()) return to_delete(*item);
+    if (needs_restamp(*item)) return restamp(item);
     rewriter.add(item);
   }
 
@@ -207,6 +210,32 @@ struct Migration::Impl {
     to_delete(*item);
   }
 
+  // The legacy object stays for a later run (a grace, or --keep-source) but
+  // the destination was there before: its LastModified is older than the
+  // rewrite about to happen, and a later run would start the grace from it.
+  // Copying it onto itself first makes the clock start now, just before the
+  // commit, as a copy made by this run would; a crash in between leaves the
+  // rows on the legacy object, and the rerun restamps again.
+  bool needs_restamp(const Item& item) const {
+    return (o.delete_grace.count() > 0 || o.keep_source) && !o.dry_run && item.src && !item.copied_now &&
+           item.dst.has_value() && !item.ids.empty();
+  }
+
+  void restamp(const ItemPtr& item) {
+    ++restamping;
+    store.restamp(item->dest_key, item->dst->etag, [this, item](Result<std::string> r) {
+      --restamping;
+      request_pump();
+      // 412: someone wrote the destination since it was listed, later still.
+      if (r || r.error().kind == ErrorKind::PreconditionFailed) return rewriter.add(item);
+      if (r.error().kind == ErrorKind::Interrupted) return;  // a rerun does it
+      failed(*item, {Settled::Kind::Failed,
+                     fmt::format("could not restamp {} for the grace clock ({}); its rows stay on the legacy object",
+                                 item->dest_key, r.error().describe()),
+                     "conflict", r.error()});
+    });
+  }
+
   void to_delete(const Item& item) {
     done(item);
     if (!item.src) return;  // the legacy object was already gone
@@ -214,7 +243,19 @@ struct Migration::Impl {
       ++report.counts.legacy_objects_kept;
       return;
     }
+    if (in_grace(item)) {
+      ++report.counts.legacy_objects_in_grace;
+      return;
+    }
     deleter.add(item.legacy_key);
+  }
+
+  // Kept for a later run: rows left it in this run (whoever rewrote them),
+  // this run wrote its destination, or the destination is younger than the grace.
+  bool in_grace(const Item& item) const {
+    if (o.delete_grace.count() <= 0) return false;
+    if (!item.ids.empty() || item.copied_now) return true;
+    return !grace_elapsed(item.dst, o.delete_grace, o.clock());
   }
 
   // ---- outcomes -----------------------------------------------------------
@@ -273,7 +314,8 @@ struct Migration::Impl {
   }
 
   bool finished() const {
-    return (feeding_done || stopping) && copying == 0 && rewriter.idle() && deleter.idle() && store.idle();
+    return (feeding_done || stopping) && copying == 0 && restamping == 0 && rewriter.idle() && deleter.idle() &&
+           store.idle();
   }
 
   Progress progress() const {

@@ -52,6 +52,11 @@ struct MigrationOptions {
   // Swift's s3api refuses every conditional PUT with 501, so there copies go
   // out without it, as on stores that ignore it.
   bool conditional_writes = true;
+  // --delete-grace: a legacy object is deleted only once its destination is
+  // older than this (plan.hpp's grace_elapsed); younger ones are kept and
+  // counted, and a later run deletes them. 0: delete after the commit.
+  std::chrono::seconds delete_grace{0};
+  std::function<std::chrono::system_clock::time_point()> clock = [] { return std::chrono::system_clock::now(); };
   ScanOptions scan;
 };
 

@@ -20,4 +20,12 @@ Sameness compare_objects(const s3::ObjectEntry& a, const s3::ObjectEntry& b) {
   return Sameness::Unknown;
 }
 
+bool grace_elapsed(const std::optional<s3::ObjectEntry>& dst, std::chrono::seconds grace,
+                   std::chrono::system_clock::time_point now) {
+  if (grace.count() <= 0) return true;
+  if (!dst) return false;
+  const auto stamped = s3::parse_s3_time(dst->last_modified);
+  return stamped && now - *stamped >= grace;
+}
+
 }  // namespace assetmv::engine

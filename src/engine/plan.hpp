@@ -2,6 +2,9 @@
 // (docs/design.md, "What happens to each name"). Pure.
 #pragma once
 
+#include <chrono>
+#include <optional>
+
 #include "engine/item.hpp"
 
 namespace assetmv::engine {
@@ -21,5 +24,14 @@ Action plan(const Item& item);
 // different non-MD5 ETags prove nothing, so Unknown asks for a closer look.
 enum class Sameness { Same, Different, Unknown };
 Sameness compare_objects(const s3::ObjectEntry& a, const s3::ObjectEntry& b);
+
+// The delete grace (--delete-grace): whether a legacy object that no row
+// references any more may go, given its identical destination as listed.
+// The clock is the destination's LastModified; the run that rewrites a
+// name's rows stamps it then (a copy it makes, or a restamp of one that was
+// already there), so "older than the grace" means the rows left the legacy
+// object at least that long ago. An unknown or unreadable time keeps it.
+bool grace_elapsed(const std::optional<s3::ObjectEntry>& dst, std::chrono::seconds grace,
+                   std::chrono::system_clock::time_point now);
 
 }  // namespace assetmv::engine

@@ -29,6 +29,7 @@ nlohmann::json counts_json(const Counts& c, bool verify) {
             {"rows_missing_object", c.rows_missing_object},
             {"dangling_rows", c.dangling_rows},
             {"legacy_objects_left", c.legacy_objects_listed},
+            {"legacy_objects_in_grace", c.legacy_objects_in_grace},
             {"dest_objects", c.dest_objects_listed}};
   return {{"legacy_rows_found", c.legacy_rows_found},
           {"legacy_objects_listed", c.legacy_objects_listed},
@@ -41,6 +42,7 @@ nlohmann::json counts_json(const Counts& c, bool verify) {
           {"conflicts", c.conflicts},
           {"legacy_objects_deleted", c.legacy_objects_deleted},
           {"legacy_objects_kept", c.legacy_objects_kept},
+          {"legacy_objects_in_grace", c.legacy_objects_in_grace},
           {"failures", c.failures}};
 }
 

@@ -21,8 +21,9 @@ struct Counts {
   std::uint64_t dangling_rows = 0;             // row under the legacy prefix, object nowhere
   std::uint64_t conflicts = 0;                 // destination holds different content
   std::uint64_t legacy_objects_deleted = 0;
-  std::uint64_t legacy_objects_kept = 0;  // --keep-source
-  std::uint64_t failures = 0;             // items that failed after retries
+  std::uint64_t legacy_objects_kept = 0;      // --keep-source
+  std::uint64_t legacy_objects_in_grace = 0;  // --delete-grace: kept until the destination is older than the grace
+  std::uint64_t failures = 0;                 // items that failed after retries
   // verify
   std::uint64_t rows_total = 0;
   std::uint64_t rows_legacy = 0;

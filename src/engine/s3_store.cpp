@@ -1,5 +1,7 @@
 #include "engine/s3_store.hpp"
 
+#include <fmt/format.h>
+
 namespace assetmv::engine {
 
 namespace {
@@ -32,6 +34,23 @@ void S3Store::copy(s3::CopyParams p, Callback<std::string> cb) {
 void S3Store::multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, Callback<std::string> cb) {
   p.source_bucket = legacy_.name;
   client_.multipart_copy(dest_, p, size, part_size, std::move(cb));
+}
+
+void S3Store::restamp(const std::string& dest_key, const std::string& etag, Callback<std::string> cb) {
+  client_.head_object(dest_, dest_key, [this, dest_key, etag, cb = std::move(cb)](Result<s3::ObjectInfo> info) mutable {
+    if (!info) return cb(tl::unexpected(info.error()));
+    if (info->size > s3::kMaxSingleCopyBytes)
+      return cb(fail(
+          ErrorKind::Fatal, "TooLargeToRestamp",
+          fmt::format("{} is over {} bytes: one CopyObject cannot restamp it", dest_key, s3::kMaxSingleCopyBytes)));
+    s3::CopyParams p;
+    p.source_bucket = dest_.name;
+    p.source_key = dest_key;
+    p.dest_key = dest_key;
+    p.if_match = etag;
+    p.replace_headers = std::move(info->replayable);
+    client_.copy_object(dest_, p, std::move(cb));
+  });
 }
 
 void S3Store::get(const std::string& legacy_key, Callback<s3::GetResult> cb) {

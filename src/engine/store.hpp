@@ -40,6 +40,11 @@ class ObjectStore {
   // The same through UploadPartCopy, for objects over the single-copy limit.
   virtual void multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size,
                               Callback<std::string> cb) = 0;
+  // Copies a destination object onto itself, headers and metadata kept, so
+  // that its LastModified is now: the delete grace's clock (plan.hpp). Only
+  // while it is still the version `etag`; a 412 means someone wrote it since,
+  // which stamped it later still.
+  virtual void restamp(const std::string& dest_key, const std::string& etag, Callback<std::string> cb) = 0;
   // Reads a legacy object / writes a destination one: the copy between two
   // services, which cannot copy server-side.
   virtual void get(const std::string& legacy_key, Callback<s3::GetResult> cb) = 0;

@@ -206,6 +206,67 @@ class OperationsTest(unittest.TestCase):
     def test_replica_lag_read_on_the_replica_pauses_writes_until_replay_resumes(self):
         self.lag_run("lagreplica", "--replica-db", self.replica_conninfo())
 
+    # ---- the delete grace -----------------------------------------------------
+
+    def test_delete_grace_keeps_young_copies_and_a_later_run_deletes_them(self):
+        grace = 25
+        w = self.world("grace")
+        w.seed(300, modern_share=0)
+        lp, dp = w.legacy_prefix, w.dest_prefix
+        # Destinations already there (identical, with metadata of their own),
+        # written well before the run: the run must restamp them, not trust them.
+        old = w.legacy_names(20)
+        for name in old:
+            w.s3.copy_object(Bucket=w.dest_bucket, Key=dp + name, CopySource={"Bucket": w.legacy_bucket, "Key": lp + name},
+                             MetadataDirective="REPLACE", ContentType="image/png", Metadata={"owner": "app"},
+                             CacheControl="max-age=600")
+        before = w.snapshot()
+        time.sleep(2.5)
+        actors = Actors(w, before, roles=("probe",))
+        started = time.time()
+        rc, r1, err = w.run("migrate", "--delete-grace", f"{grace}s")
+        self.assertEqual(rc, 0, err[-2000:])
+        self.assertEqual(r1["counts"]["legacy_objects_in_grace"], 300)
+        self.assertEqual(r1["counts"]["legacy_objects_deleted"], 0)
+        self.assertEqual(r1["counts"]["objects_already_in_place"], 20)
+        for name in old:
+            h = w.s3.head_object(Bucket=w.dest_bucket, Key=dp + name)
+            self.assertGreaterEqual(h["LastModified"].timestamp(), int(started), f"{name} was not restamped")
+            self.assertEqual(h["Metadata"], {"owner": "app"})
+            self.assertEqual(h["CacheControl"], "max-age=600")
+            self.assertEqual(h["ContentType"], "image/png")
+        rc, v, err = w.run("verify", "--delete-grace", f"{grace}s")
+        self.assertEqual(rc, 0, err[-2000:])
+        self.assertEqual(v["counts"]["legacy_objects_in_grace"], 300)
+        self.assertEqual(v["needs_human"]["count"], 0)
+        rc, v, _ = w.run("verify")  # without the grace, the objects left are what they are
+        self.assertEqual(rc, 1)
+
+        rc, r2, err = w.run("migrate", "--delete-grace", f"{grace}s")  # too soon: nothing goes
+        self.assertEqual(rc, 0, err[-2000:])
+        self.assertEqual(r2["counts"]["legacy_objects_in_grace"], 300)
+        self.assertEqual(r2["counts"]["legacy_objects_deleted"], 0)
+        self.assertEqual(r2["counts"]["objects_copied"], 0)
+
+        time.sleep(max(0.0, started + grace + 1.5 - time.time()))
+        rc, r3, err = w.run("migrate", "--delete-grace", f"{grace}s")
+        self.assertEqual(rc, 0, err[-2000:])
+        probe = actors.stop()["probe"]
+        print(f"\ngrace: run 1 kept {r1['counts']['legacy_objects_in_grace']}, run 2 kept "
+              f"{r2['counts']['legacy_objects_in_grace']}, run 3 deleted {r3['counts']['legacy_objects_deleted']}; "
+              f"probe {probe['checks']} checks, {len(probe['violations'])} violations", file=sys.stderr)
+        self.assertEqual(probe["violations"], [])
+        self.assertEqual(r3["counts"]["legacy_objects_deleted"], 300)
+        self.assertEqual(r3["counts"]["legacy_objects_in_grace"], 0)
+        after = w.snapshot()
+        expected = w.expected_after(before)
+        self.assertEqual(after["rows"], expected["rows"])
+        self.assertEqual(after["legacy"], expected["legacy"])
+        self.assertEqual(set(after["dest"]), set(expected["dest"]))  # restamped: same keys, same content
+        self.assertEqual(after["dest"], expected["dest"])
+        rc, _, err = w.run("verify")
+        self.assertEqual(rc, 0, err[-2000:])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -60,7 +60,7 @@ void FakeStore::list(Side side, const s3::ListParams& p, Callback<s3::ListPage> 
         page.next_continuation_token = page.objects.back().key;
         break;
       }
-      page.objects.push_back({it->first, it->second.etag, it->second.size, "2026-12-01T00:00:00.000Z"});
+      page.objects.push_back({it->first, it->second.etag, it->second.size, it->second.last_modified});
     }
     cb(std::move(page));
   });
@@ -90,6 +90,7 @@ Result<std::string> FakeStore::copy_now(const s3::CopyParams& p, bool multipart)
   if (p.if_none_match && honours_if_none_match && dest.count(p.dest_key) != 0U)
     return tl::unexpected(precondition(p.dest_key));
   FakeObject copy = src->second;
+  copy.last_modified = now;
   if (multipart) {
     copy.source_etag = src->second.etag;
     copy.etag = src->second.etag.substr(0, 30) + "-2";  // a multipart ETag: not an MD5
@@ -111,6 +112,18 @@ void FakeStore::multipart_copy(s3::CopyParams p, std::uint64_t, std::uint64_t, C
   later([this, p = std::move(p), cb = std::move(cb)] {
     if (auto e = injected("multipart_copy", Side::Dest, p.dest_key)) return cb(tl::unexpected(*e));
     cb(copy_now(p, true));
+  });
+}
+
+void FakeStore::restamp(const std::string& dest_key, const std::string& etag, Callback<std::string> cb) {
+  ++started["restamp"];
+  later([this, dest_key, etag, cb = std::move(cb)] {
+    if (auto e = injected("restamp", Side::Dest, dest_key)) return cb(tl::unexpected(*e));
+    auto it = dest.find(dest_key);
+    if (it == dest.end()) return cb(tl::unexpected(not_found(dest_key)));
+    if (!s3::etag_equal(it->second.etag, etag)) return cb(tl::unexpected(precondition(dest_key)));
+    it->second.last_modified = now;
+    cb(it->second.etag);
   });
 }
 
@@ -138,7 +151,7 @@ void FakeStore::put(const std::string& dest_key, std::string body, const s3::Put
       return cb(tl::unexpected(precondition(dest_key)));
     const auto colon = body.find(':');
     const std::string etag = body.substr(0, colon);
-    dest[dest_key] = {etag, std::stoull(body.substr(colon + 1)), ""};
+    dest[dest_key] = {etag, std::stoull(body.substr(colon + 1)), "", now};
     cb(etag);
   });
 }

@@ -30,6 +30,7 @@ struct FakeObject {
   std::string etag;  // without quotes
   std::uint64_t size = 0;
   std::string source_etag;  // the metadata a multipart copy by this tool carries
+  std::string last_modified = "2026-12-01T00:00:00.000Z";
 };
 
 class FakeRows;
@@ -53,8 +54,9 @@ class FakeStore final : public engine::ObjectStore {
   // A DeleteObjects answer's per-key error code for this key, or nullopt
   // to delete it (asked once per attempt).
   std::function<std::optional<std::string>(const std::string& key)> delete_key_error;
-  std::chrono::milliseconds latency{0};  // each answer's delay
-  bool same = true;                      // same_service()
+  std::chrono::milliseconds latency{0};          // each answer's delay
+  std::string now = "2026-12-02T12:00:00.000Z";  // the LastModified a write gives
+  bool same = true;                              // same_service()
   bool honours_if_none_match = true;
   FakeRows* rows = nullptr;  // for the invariant check on delete
 
@@ -68,6 +70,7 @@ class FakeStore final : public engine::ObjectStore {
   void head(Side side, const std::string& key, Callback<s3::ObjectInfo> cb) override;
   void copy(s3::CopyParams p, Callback<std::string> cb) override;
   void multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, Callback<std::string> cb) override;
+  void restamp(const std::string& dest_key, const std::string& etag, Callback<std::string> cb) override;
   void get(const std::string& legacy_key, Callback<s3::GetResult> cb) override;
   void put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) override;
   void delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) override;

@@ -828,3 +828,111 @@ TEST(MigrationBatches, WithoutATargetBatchesStayFixed) {
   w.run();
   EXPECT_EQ(w.rows.statement_rows, (std::vector<std::size_t>{500, 500, 500, 500}));
 }
+
+// ---- the delete grace: the destination's LastModified is the clock ----------
+
+namespace {
+
+std::chrono::system_clock::time_point at(const std::string& iso) { return *s3::parse_s3_time(iso); }
+
+}  // namespace
+
+TEST(MigrationGrace, KeepsWhatThisRunMovedAndALaterRunDeletesItOnceTheGraceHasPassed) {
+  World w;
+  w.legacy_with_rows(3);
+  w.legacy("orphan.png", 9);  // no row: copied, and kept too
+  w.o.delete_grace = std::chrono::hours(24);
+  w.store.now = "2026-12-02T12:00:00.000Z";
+  w.o.clock = [] { return at("2026-12-02T12:00:05.000Z"); };
+  auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.objects_copied, 4U);
+  EXPECT_EQ(r.counts.rows_rewritten, 3U);
+  EXPECT_EQ(r.counts.legacy_objects_in_grace, 4U);
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 0U);
+  EXPECT_EQ(w.store.legacy.size(), 4U);
+  EXPECT_EQ(w.store.started["restamp"], 0) << "copies made now need no restamp";
+
+  w.o.clock = [] { return at("2026-12-03T11:59:59.000Z"); };  // a second short of the grace
+  r = w.run();
+  EXPECT_EQ(r.counts.legacy_objects_in_grace, 4U);
+  EXPECT_EQ(w.store.legacy.size(), 4U);
+
+  w.o.clock = [] { return at("2026-12-03T12:00:00.000Z"); };
+  r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 4U);
+  EXPECT_EQ(r.counts.legacy_objects_in_grace, 0U);
+  EXPECT_TRUE(w.store.legacy.empty());
+  w.expect_invariant();
+}
+
+TEST(MigrationGrace, ADestinationThatWasThereBeforeIsRestampedBeforeItsRowsMove) {
+  World w;
+  w.legacy("a.png", 1);
+  w.dest("a.png", 1);  // identical, written long before (the fake's default LastModified)
+  const auto id = w.row("image/a.png");
+  w.legacy("b.png", 2);
+  w.dest("b.png", 2);  // identical, no row: its rows left long ago; the grace has passed
+  w.o.delete_grace = std::chrono::hours(1);
+  w.store.now = "2026-12-02T12:00:00.000Z";
+  w.o.clock = [] { return at("2026-12-02T12:00:01.000Z"); };
+  // The restamp goes out before the compare-and-set.
+  bool restamped_first = false;
+  w.rows.before_cas = [&](const std::vector<db::CasItem>&) -> std::optional<Error> {
+    restamped_first = w.store.dest.at("avatar/a.png").last_modified == "2026-12-02T12:00:00.000Z";
+    return std::nullopt;
+  };
+  auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_TRUE(restamped_first);
+  EXPECT_EQ(w.store.started["restamp"], 1);
+  EXPECT_EQ(w.path(id), "avatar/a.png");
+  EXPECT_EQ(r.counts.legacy_objects_in_grace, 1U);
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 1U);  // b.png
+  EXPECT_EQ(w.store.legacy.count("image/a.png"), 1U);
+  EXPECT_EQ(w.store.legacy.count("image/b.png"), 0U);
+
+  // An hour after the restamp, not an hour after the old LastModified.
+  w.o.clock = [] { return at("2026-12-02T12:59:00.000Z"); };
+  EXPECT_EQ(w.run().counts.legacy_objects_in_grace, 1U);
+  w.o.clock = [] { return at("2026-12-02T13:00:00.000Z"); };
+  EXPECT_EQ(w.run().counts.legacy_objects_deleted, 1U);
+  EXPECT_TRUE(w.store.legacy.empty());
+  w.expect_invariant();
+}
+
+TEST(MigrationGrace, ARestampThatFailsLeavesTheRowsOnTheLegacyObject) {
+  World w;
+  w.legacy("a.png", 1);
+  w.dest("a.png", 1);
+  const auto id = w.row("image/a.png");
+  w.o.delete_grace = std::chrono::hours(1);
+  w.fail_every("restamp", error_of(ErrorKind::AccessDenied, "AccessDenied"));
+  auto r = w.run();
+  EXPECT_EQ(w.path(id), "image/a.png");
+  EXPECT_EQ(w.store.legacy.count("image/a.png"), 1U);
+  EXPECT_EQ(r.counts.rows_rewritten, 0U);
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 0U);
+  w.expect_invariant();
+}
+
+TEST(MigrationGrace, KeepSourceRestampsTooSoALaterGraceCountsFromTheRewrite) {
+  World w;
+  w.legacy("a.png", 1);
+  w.dest("a.png", 1);
+  w.row("image/a.png");
+  w.o.keep_source = true;
+  auto r = w.run();
+  EXPECT_EQ(w.store.started["restamp"], 1);
+  EXPECT_EQ(r.counts.legacy_objects_kept, 1U);
+}
+
+TEST(S3Time, ListingAndHttpDatesBothParse) {
+  EXPECT_EQ(s3::parse_s3_time("2026-12-02T06:00:00.000Z"), s3::parse_s3_time("Wed, 02 Dec 2026 06:00:00 GMT"));
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*s3::parse_s3_time("1970-01-02T00:00:00Z")), 86'400);
+  EXPECT_FALSE(s3::parse_s3_time(""));
+  EXPECT_FALSE(s3::parse_s3_time("yesterday"));
+  EXPECT_FALSE(s3::parse_s3_time("Wed, 02 Foo 2026 06:00:00 GMT"));
+  EXPECT_FALSE(s3::parse_s3_time("2026-13-02T06:00:00Z"));
+}
