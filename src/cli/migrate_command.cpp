@@ -48,6 +48,8 @@ struct MigrateArgs {
   std::string metrics_addr;
   double max_replica_lag_s = 0;
   double delete_grace_s = 0;
+  engine::Prices prices;
+  double prefix_write_rate = engine::Rates{}.prefix_writes_per_s;
   std::vector<std::string> replica_dbs;
   double metrics_linger_s = 0;
 };
@@ -339,6 +341,7 @@ class CommandRun {
     display.finish();
     add_outcome(m.report());
     out_["paused_seconds"] = r.paused_seconds;
+    if (a_.dry_run) out_["forecast"] = forecast(m.forecast());
     if (r.outcome == engine::Outcome::Stopped) {
       if (r.error) out_["error"] = r.error->describe();
       out_["stop_reason"] = r.stop_reason;
@@ -352,6 +355,28 @@ class CommandRun {
                                      : "finished; some items need a human (see needs_human in the report)";
     logging::info("migrate.done", summary, out_["counts"]);
     return finish(complete ? kExitOk : kExitNeedsHuman, complete ? "complete" : "needs_human");
+  }
+
+  // The dry run's forecast: its own read requests (the real run's too) plus
+  // the writes it counted, priced and timed.
+  nlohmann::json forecast(engine::Forecast f) const {
+    const auto run = s3::stats_since(ctx_->s3->stats(), preflight_stats_);
+    for (const char* op : {"ListObjectsV2", "HeadObject"})
+      if (auto it = run.by_operation.find(op); it != run.by_operation.end()) f.add(op, it->second.requests);
+    engine::Rates rates;
+    rates.prefix_writes_per_s = a_.prefix_write_rate;
+    rates.max_rate = a_.common.max_rate;
+    auto j = engine::price_forecast(f, a_.prices, rates);
+    logging::info("migrate.forecast",
+                  fmt::format("a real run would send {} requests ({} class A, {} class B), about ${:.2f} at list "
+                              "prices, and take at least {} ({})",
+                              j["class_a_requests"].get<std::uint64_t>() + j["class_b_requests"].get<std::uint64_t>() +
+                                  j["free_requests"].get<std::uint64_t>(),
+                              j["class_a_requests"].get<std::uint64_t>(), j["class_b_requests"].get<std::uint64_t>(),
+                              j["cost_usd"].get<double>(), format_duration(j["estimated_seconds"].get<double>()),
+                              j["bound_by"].get<std::string>()),
+                  j);
+    return j;
   }
 
   void add_outcome(const engine::Report& report) {
@@ -429,7 +454,24 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
   add_options(*migrate, *m);
   migrate->add_flag("--keep-source", m->keep_source,
                     "Leave legacy objects in place (delete them later by running again without this flag)");
-  migrate->add_flag("--dry-run", m->dry_run, "Show what would happen; change nothing");
+  migrate->add_flag("--dry-run", m->dry_run,
+                    "Show what would happen, the requests a real run would send, their cost and the time it "
+                    "would take; change nothing");
+  migrate
+      ->add_option("--price-class-a", m->prices.class_a_per_1000,
+                   "USD per 1,000 PUT/COPY/POST/LIST requests, for the dry run's cost (S3 Standard list price)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  migrate
+      ->add_option("--price-class-b", m->prices.class_b_per_1000,
+                   "USD per 1,000 GET/HEAD requests, for the dry run's cost")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  migrate
+      ->add_option("--prefix-write-rate", m->prefix_write_rate,
+                   "Writes per second the store takes on one prefix, for the dry run's time (S3: 3,500)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   migrate
       ->add_option("--multipart-threshold", m->multipart_threshold,
                    "Objects larger than this many bytes are copied in parts (UploadPartCopy)")

@@ -7,6 +7,7 @@
 #include "core/log.hpp"
 #include "engine/copier.hpp"
 #include "engine/deleter.hpp"
+#include "engine/forecast.hpp"
 #include "engine/join.hpp"
 #include "engine/rewriter.hpp"
 #include "engine/spool.hpp"
@@ -34,6 +35,7 @@ struct Migration::Impl {
   Hooks hooks;
 
   Report report;
+  Forecast forecast;  // a dry run's count of what a real run would send
   Spool spool;
   std::unique_ptr<Feed> feed;
   Verifier verifier;
@@ -126,6 +128,7 @@ struct Migration::Impl {
       case Action::Copy:
         ++copying;
         log_first_copy(*item);
+        if (o.dry_run) forecast.copy(*item, store.same_service(), o.multipart_threshold);
         return copier.start(item);
       case Action::Compare:
         ++copying;
@@ -201,6 +204,10 @@ struct Migration::Impl {
     }
     if (item->ids.empty()) return to_delete(*item);
     if (needs_restamp(*item)) return restamp(item);
+    if (o.dry_run && needs_restamp(*item, true)) {
+      forecast.add("HeadObject");
+      forecast.add("CopyObject");
+    }
     rewriter.add(item);
   }
 
@@ -216,8 +223,8 @@ struct Migration::Impl {
   // Copying it onto itself first makes the clock start now, just before the
   // commit, as a copy made by this run would; a crash in between leaves the
   // rows on the legacy object, and the rerun restamps again.
-  bool needs_restamp(const Item& item) const {
-    return (o.delete_grace.count() > 0 || o.keep_source) && !o.dry_run && item.src && !item.copied_now &&
+  bool needs_restamp(const Item& item, bool even_dry = false) const {
+    return (o.delete_grace.count() > 0 || o.keep_source) && (even_dry || !o.dry_run) && item.src && !item.copied_now &&
            item.dst.has_value() && !item.ids.empty();
   }
 
@@ -413,5 +420,11 @@ Migration::Migration(EventLoop& loop, ObjectStore& store, RowStore& rows, Migrat
 Migration::~Migration() = default;
 RunResult Migration::run() { return impl_->run(); }
 const Report& Migration::report() const { return impl_->report; }
+
+Forecast Migration::forecast() const {
+  Forecast f = impl_->forecast;
+  f.deletes(impl_->report.counts.legacy_objects_deleted);
+  return f;
+}
 
 }  // namespace assetmv::engine

@@ -30,6 +30,7 @@
 #include "core/error.hpp"
 #include "core/loop.hpp"
 #include "core/retry.hpp"
+#include "engine/forecast.hpp"
 #include "engine/plan.hpp"
 #include "engine/report.hpp"
 #include "engine/rows.hpp"
@@ -103,6 +104,8 @@ class Migration {
 
   RunResult run();
   const Report& report() const;
+  // What a real run would send beyond the listings (meaningful after a dry run).
+  Forecast forecast() const;
 
  private:
   struct Impl;

@@ -124,6 +124,26 @@ class MigrateTest(unittest.TestCase):
         self.assertGreater(report["counts"]["objects_copied"], 0)
         requests = report["requests"]
         self.assertEqual(set(requests) - {"total"}, {"ListObjectsV2"}, "a dry run only lists")
+        # The forecast: what a real run sends, priced and timed; then the real run, to hold it to it.
+        f = report["forecast"]
+        self.assertEqual(f["requests"]["CopyObject"], report["counts"]["objects_copied"])
+        self.assertEqual(f["requests"]["ListObjectsV2"], requests["ListObjectsV2"]["requests"])
+        self.assertGreaterEqual(f["requests"]["DeleteObjects"], 1)
+        self.assertAlmostEqual(f["cost_usd"], f["class_a_requests"] * 0.005 / 1000 + f["class_b_requests"] * 0.0004 / 1000)
+        self.assertGreater(f["estimated_seconds"], 0)
+        rc, priced, _ = w.run("migrate", "--dry-run", "--price-class-a", "1", "--prefix-write-rate", "10")
+        self.assertAlmostEqual(priced["forecast"]["cost_usd"], f["class_a_requests"] / 1000 + f["class_b_requests"] * 0.0004 / 1000)
+        writes = sum(f["requests"].get(op, 0) for op in ("CopyObject", "UploadPartCopy", "CreateMultipartUpload",
+                                                          "CompleteMultipartUpload", "PutObject"))
+        # The slower prefix: copies land on the destination one, deletes on the legacy one.
+        self.assertAlmostEqual(priced["forecast"]["estimated_seconds"],
+                               max(writes, report["counts"]["legacy_objects_deleted"]) / 10)
+        rc, real, err = w.run("migrate")
+        self.assertEqual(rc, 1, err[-2000:])
+        sent = {op: st["requests"] - st["retries"] for op, st in real["requests"].items() if op != "total"}
+        print(f"\nforecast {f['requests']} (${f['cost_usd']:.6f}, {f['estimated_seconds']:.2f} s); real run sent {sent}",
+              file=sys.stderr)
+        self.assertEqual(sent.get("CopyObject"), f["requests"]["CopyObject"])
 
     def test_live_app_and_probe(self):
         w = self.world("live")

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "engine/forecast.hpp"
 #include "engine/lag_watch.hpp"
 #include "engine/lister.hpp"
 #include "engine/migration.hpp"
@@ -132,4 +133,35 @@ TEST(LagGate, ClosesAboveTheLimitOpensUnderHalfAndTreatsUnreadableAsTooMuch) {
   EXPECT_FALSE(g.update(8.0));  // open again until the limit
   EXPECT_TRUE(g.update(std::nullopt));
   EXPECT_TRUE(g.closed());
+}
+
+TEST(Forecast, CountsEachCopyPathAndPricesByClass) {
+  using assetmv::engine::Forecast;
+  Forecast f;
+  assetmv::engine::Item small;
+  small.src = assetmv::s3::ObjectEntry{"k", "e", 100, ""};
+  assetmv::engine::Item big = small;
+  big.src->size = 25ULL << 20;  // 25 MiB at a 10 MiB threshold: 3 parts
+  f.copy(small, true, 10ULL << 20);
+  f.copy(big, true, 10ULL << 20);
+  f.copy(small, false, 10ULL << 20);
+  f.deletes(2500);
+  EXPECT_EQ(f.requests["CopyObject"], 1U);
+  EXPECT_EQ(f.requests["UploadPartCopy"], 3U);
+  EXPECT_EQ(f.requests["CreateMultipartUpload"], 1U);
+  EXPECT_EQ(f.requests["CompleteMultipartUpload"], 1U);
+  EXPECT_EQ(f.requests["HeadObject"], 1U);
+  EXPECT_EQ(f.requests["GetObject"], 1U);
+  EXPECT_EQ(f.requests["PutObject"], 1U);
+  EXPECT_EQ(f.requests["DeleteObjects"], 3U);
+  auto j = assetmv::engine::price_forecast(f, {2.0, 1.0}, {10, 0});
+  EXPECT_EQ(j["class_a_requests"], 7U);
+  EXPECT_EQ(j["class_b_requests"], 2U);
+  EXPECT_EQ(j["free_requests"], 3U);
+  EXPECT_DOUBLE_EQ(j["cost_usd"].get<double>(), (7 * 2.0 + 2 * 1.0) / 1000);
+  EXPECT_DOUBLE_EQ(j["estimated_seconds"].get<double>(), 250.0);  // 2,500 deletes at 10/s
+  EXPECT_EQ(j["bound_by"], "legacy_prefix_deletes");
+  auto capped = assetmv::engine::price_forecast(f, {}, {3500, 1});
+  EXPECT_DOUBLE_EQ(capped["estimated_seconds"].get<double>(), 12.0);  // 12 requests at 1/s
+  EXPECT_EQ(capped["bound_by"], "max_rate");
 }
