@@ -9,6 +9,7 @@
 #      copy, share of SlowDown answers, client CPU, peak RSS.
 #   3. the Python reference on ASSETMV_CEILING_PEER_COUNT objects (default 20000; 0 skips it).
 # Usage: bench/ceiling.sh [COUNT...]   (default 100000 1000000; 0: only parts 1 and 3)
+# ASSETMV_BENCH_ARGS adds migrate options (e.g. "--metrics-addr 9464").
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -19,6 +20,7 @@ read -r -a COUNTS <<<"${COUNTS[*]}"
 PORT=${ASSETMV_CEILING_PORT:-58000}
 LATENCY=${ASSETMV_CEILING_LATENCY_MS:-30}
 BIN=${ASSETMV_BENCH_BIN:-build/src/assetmv}  # another build of assetmv, to compare two versions on one machine
+read -r -a EXTRA <<<"${ASSETMV_BENCH_ARGS:-}"  # more migrate options, e.g. --metrics-addr 9464 to measure their cost
 scripts/services.sh start >/dev/null
 eval "$(scripts/services.sh env)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -79,7 +81,8 @@ for count in "${COUNTS[@]}"; do
   start_server --latency-ms "$LATENCY" --preload "legacy/image/:$count"
   make_table "$count"
   /usr/bin/time -o "$work/time" -f '%e %U %S %M' "$BIN" migrate --source s3://legacy/image/ \
-    --dest s3://prod/avatar/ --table ceiling_avatars --log-format json --progress never >"$work/report.json" 2>"$work/log"
+    --dest s3://prod/avatar/ --table ceiling_avatars --log-format json --progress never ${EXTRA[@]+"${EXTRA[@]}"} \
+    >"$work/report.json" 2>"$work/log"
   read -r wall user sys rss < <(timing "$work/time")
   stats=$(curl -s "$AWS_ENDPOINT_URL/__stats")
   stop_server

@@ -34,6 +34,8 @@ namespace {
 // A replica that takes longer than this to say its lag is as good as
 // lagging: the watch gives up on the answer and counts it unreadable.
 constexpr int kLagAnswerTimeoutMs = 5'000;
+// How fresh /metrics is: scrapers ask every few seconds at the most.
+constexpr std::chrono::milliseconds kMetricsInterval{1'000};
 
 struct MigrateArgs {
   CommonOptions common;
@@ -269,10 +271,13 @@ class CommandRun {
     return true;
   }
 
-  // Renders the page for the next scrape: a few times per second, and once
-  // more at the end with the final counts.
+  // Renders the page for the next scrape: at most once a second (no scraper
+  // asks more often), and once more at the end with the final counts.
   void publish_metrics(bool finished) {
     if (!metrics_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!finished && now - last_publish_ < kMetricsInterval) return;
+    last_publish_ = now;
     MetricsView v;
     v.command = command_;
     v.version = ASSETMV_VERSION;
@@ -412,6 +417,7 @@ class CommandRun {
   engine::Progress progress_;
   std::string pause_kind_;  // why the run is paused, for /metrics
   std::unique_ptr<metrics::Server> metrics_;
+  std::chrono::steady_clock::time_point last_publish_{};
   std::unique_ptr<engine::LagWatch> lag_;
   bool lag_throttled_ = false;
   nlohmann::json out_;
