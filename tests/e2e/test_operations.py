@@ -37,6 +37,11 @@ class OperationsTest(unittest.TestCase):
         err.seek(0)
         return p.returncode, json.loads(out), [json.loads(line) for line in err if line.startswith("{")]
 
+    def probe(self, w, before):
+        actors = Actors(w, before, roles=("probe",))
+        self.addCleanup(actors.close)
+        return actors
+
     def finish_probed(self, p, err, actors):
         """finish(), then the probe's result: exit 0 and no row ever pointed at a missing object."""
         rc, report, lines = self.finish(p, err)
@@ -52,14 +57,14 @@ class OperationsTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             flag = os.path.join(d, "pause")
             open(flag, "w").close()
+            actors = self.probe(w, before)
             p, err = self.start(w, "--pause-file", flag)
             time.sleep(3)
             self.assertIsNone(p.poll(), "the paused run ended")
             self.assertEqual(self.dest_count(w), 0, "a copy was made while paused")
             self.assertEqual(w.snapshot()["rows"], before["rows"])
             os.unlink(flag)
-            rc, report, lines = self.finish(p, err)
-        self.assertEqual(rc, 0, lines[-3:])
+            report, lines, _ = self.finish_probed(p, err, actors)
         events = [line.get("event") for line in lines]
         self.assertIn("migrate.paused", events)
         self.assertIn("migrate.resumed", events)
@@ -78,6 +83,7 @@ class OperationsTest(unittest.TestCase):
             ctl = os.path.join(d, "control")
             with open(ctl, "w") as f:
                 f.write("max-rate 40\n")
+            actors = self.probe(w, before)
             p, err = self.start(w, "--control-file", ctl)
             time.sleep(4)
             slow = self.dest_count(w)
@@ -92,8 +98,7 @@ class OperationsTest(unittest.TestCase):
             self.assertIsNone(p.poll())
             with open(ctl, "w") as f:
                 f.write("max-rate 0\nnonsense\n")
-            rc, report, lines = self.finish(p, err)
-        self.assertEqual(rc, 0, lines[-3:])
+            report, lines, _ = self.finish_probed(p, err, actors)
         rates = [line["max_rate"] for line in lines if line.get("event") == "control.max_rate"]
         self.assertEqual(rates, [40, 0])
         self.assertTrue(any(line.get("event") == "control.ignored" and "nonsense" in line["msg"]
@@ -103,15 +108,35 @@ class OperationsTest(unittest.TestCase):
 
     def test_prometheus_scrapes_the_run_and_promql_gives_its_counts(self):
         w = self.world("metrics")
-        w.seed(1000, modern_share=0)
+        w.seed(2000, modern_share=0)
         before = w.snapshot()
         port = free_port()
         prom = Prometheus(port)
         self.addCleanup(prom.close)
-        actors = Actors(w, before, roles=("probe",))
-        # Capped so the run lasts several scrapes; lingers so the last values are scraped.
-        p, err = self.start(w, "--metrics-addr", str(port), "--metrics-linger", "30", "--max-rate", "100")
+        actors = self.probe(w, before)
+        ctl_dir = tempfile.mkdtemp()
+        self.addCleanup(lambda: __import__("shutil").rmtree(ctl_dir, ignore_errors=True))
+        ctl = os.path.join(ctl_dir, "control")
+        # Slow at first so the run lasts several scrapes; lingers so the last values are scraped.
+        p, err = self.start(w, "--metrics-addr", str(port), "--metrics-linger", "30", "--max-rate", "60",
+                            "--control-file", ctl)
         prom.wait_for('assetmv_build_info{command="migrate"}', 1.0, 30)
+        c0 = self.dest_count(w)
+        time.sleep(2)
+        c1 = self.dest_count(w)
+        with open(ctl, "w") as f:
+            f.write("max-rate 400\n")
+        changed = time.monotonic()
+        time.sleep(1)  # read within 0.2 s; the tokens of the new rate start at once
+        c2 = self.dest_count(w)
+        time.sleep(1)
+        c3 = self.dest_count(w)
+        prom.wait_for("assetmv_s3_rate_limit_per_second", 400.0, 10)
+        seen = time.monotonic() - changed
+        print(f"\nrate change: {(c1 - c0) / 2:.0f} copies/s at max-rate 60, {c3 - c2} copies/s in the second "
+              f"after the change to 400; Prometheus showed the new cap {seen:.1f} s after the write", file=sys.stderr)
+        self.assertGreater(c3 - c2, 3 * max((c1 - c0) / 2, 1), "the new rate was not followed within 2 s")
+        self.assertLess(seen, 6)  # the 2 s measured above, then the page (1 s) and the scrape (1 s)
         mid_copied = prom.scalar('assetmv_objects_total{outcome="copied"}')
         prom.wait_for("assetmv_finished", 1.0, LIMIT)
         copied = prom.scalar('assetmv_objects_total{outcome="copied"}')
@@ -122,21 +147,31 @@ class OperationsTest(unittest.TestCase):
         lat = prom.scalar('assetmv_s3_request_duration_seconds_count{operation="CopyObject"}')
         in_flight = prom.scalar("max_over_time(assetmv_s3_requests_in_flight[10m])")
         db_statements = prom.scalar("assetmv_db_statement_duration_seconds_count")
+        # The runbook's dashboard queries all parse and answer; its alert rules pass promtool.
+        runbook = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "operations.md")).read()
+        dashboard = runbook.split("```promql\n", 1)[1].split("```", 1)[0]
+        for q in [line for line in dashboard.splitlines() if line.strip() and not line.startswith("#")]:
+            prom.query(q)
+        rules = os.path.join(prom.dir, "rules.yml")
+        with open(rules, "w") as f:
+            f.write(runbook.split("```yaml\n", 1)[1].split("```", 1)[0])
+        check = subprocess.run(["promtool", "check", "rules", rules], capture_output=True, text=True, timeout=60)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
         os.kill(p.pid, 15)  # ends the linger
         report, lines, probe = self.finish_probed(p, err, actors)
         print(f"\nprometheus: copied {copied} (mid-run {mid_copied}), rewritten {rewritten}, deleted {deleted}, "
               f"CopyObject ok {copies_ok}, in flight max {in_flight}, db statements {db_statements}; "
               f"probe {probe['checks']} checks, {len(probe['violations'])} violations", file=sys.stderr)
-        self.assertEqual(copied, 1000)
+        self.assertEqual(copied, 2000)
         self.assertEqual(copied, report["counts"]["objects_copied"])
         self.assertEqual(rewritten, report["counts"]["rows_rewritten"])
-        self.assertEqual(deleted, 1000)
-        self.assertEqual(copies_ok, 1000)
+        self.assertEqual(deleted, 2000)
+        self.assertEqual(copies_ok, 2000)
         self.assertEqual(lat, report["requests"]["CopyObject"]["requests"])
         self.assertEqual(ratio, 1.0)
         self.assertGreater(in_flight, 0)
         self.assertGreater(db_statements, 0)
-        self.assertLess(mid_copied or 0, 1000, "the first scrape came after the end")
+        self.assertLess(mid_copied or 0, 2000, "the first scrape came after the end")
         self.assertIn("metrics.listen", [line.get("event") for line in lines])
         self.assertEqual(w.snapshot(), w.expected_after(before))
 
@@ -172,7 +207,7 @@ class OperationsTest(unittest.TestCase):
         self.addCleanup(replica.close)
         replay = replica.cursor()
         self.addCleanup(lambda: replay.execute("SELECT pg_wal_replay_resume()"))
-        actors = Actors(w, before, roles=("probe",))
+        actors = self.probe(w, before)
         p, err = self.start(w, "--max-replica-lag", "2s", "--max-rate", "150", *extra)
         deadline = time.monotonic() + 60
         while self.rewritten(w) < 100 and time.monotonic() < deadline:
@@ -222,7 +257,7 @@ class OperationsTest(unittest.TestCase):
                              CacheControl="max-age=600")
         before = w.snapshot()
         time.sleep(2.5)
-        actors = Actors(w, before, roles=("probe",))
+        actors = self.probe(w, before)
         started = time.time()
         rc, r1, err = w.run("migrate", "--delete-grace", f"{grace}s")
         self.assertEqual(rc, 0, err[-2000:])

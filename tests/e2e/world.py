@@ -294,6 +294,17 @@ class Actors:
                       for role in roles}
         time.sleep(1)  # at work before the migration starts
 
+    def close(self):
+        """For a test's cleanup: ends them whatever happened (a failed assertion
+        must not leave a probe running, holding the test's output open)."""
+        open(self.stop_file, "w").close()
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
     def stop(self):
         """Stops them and returns {role: result}; raises if one of them failed."""
         open(self.stop_file, "w").close()
