@@ -97,7 +97,8 @@ struct Migration::Impl {
   }
 
   bool backlog_full() const {
-    return paused || copying >= o.concurrency || rewriter.queued_rows() >= rewriter.batch_rows() * kCasBacklogBatches ||
+    return paused || copying + restamping >= o.concurrency ||
+           rewriter.queued_rows() >= rewriter.batch_rows() * kCasBacklogBatches ||
            deleter.queued() >= s3::kMaxDeleteKeys * Deleter::kMaxRequests;
   }
 
@@ -194,7 +195,7 @@ struct Migration::Impl {
 
   // ---- rewrite and delete -------------------------------------------------
 
-  void to_rewrite(const ItemPtr& item) {
+  void to_rewrite(const ItemPtr& item, bool restamped = false) {
     if (fatal) {
       // The run is stopping on an error: leave the rows on the legacy object
       // (it still exists) rather than retry a failing database; a rerun
@@ -203,7 +204,7 @@ struct Migration::Impl {
       return;
     }
     if (item->ids.empty()) return to_delete(*item);
-    if (needs_restamp(*item)) return restamp(item);
+    if (!restamped && needs_restamp(*item)) return restamp(item);
     if (o.dry_run && needs_restamp(*item, true)) {
       forecast.add("HeadObject");
       forecast.add("CopyObject");
@@ -234,7 +235,7 @@ struct Migration::Impl {
       --restamping;
       request_pump();
       // 412: someone wrote the destination since it was listed, later still.
-      if (r || r.error().kind == ErrorKind::PreconditionFailed) return rewriter.add(item);
+      if (r || r.error().kind == ErrorKind::PreconditionFailed) return to_rewrite(item, true);
       if (r.error().kind == ErrorKind::Interrupted) return;  // a rerun does it
       failed(*item, {Settled::Kind::Failed,
                      fmt::format("could not restamp {} for the grace clock ({}); its rows stay on the legacy object",
