@@ -47,6 +47,7 @@ void Copier::across(const ItemPtr& item) {
       return fail(item, "the legacy object changed since it was listed; run again");
     s3::PutParams p;
     p.content_type = got->info.content_type.empty() ? "application/octet-stream" : got->info.content_type;
+    p.headers = std::move(got->info.replayable);  // Cache-Control, user metadata...: as the source had them
     p.if_none_match = o_.conditional_writes;
     store_.put(item->dest_key, std::move(got->body), p,
                [this, item](Result<std::string> r) { answered(item, std::move(r), false); });

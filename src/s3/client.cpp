@@ -68,6 +68,7 @@ ObjectInfo info_from_headers(const http::Response& r) {
   info.last_modified = std::string(r.header("last-modified").value_or(""));
   info.source_etag = unquote_etag(r.header(kSourceEtagHeader).value_or(""));
   info.replayable = replayable_headers(r.headers);
+  if (auto n = r.header("x-amz-tagging-count")) info.tag_count = parse_u64(*n);
   return info;
 }
 
@@ -376,6 +377,11 @@ void Client::get_object(const Bucket& b, const std::string& key, Callback<GetRes
       std::move(cb));
 }
 
+void Client::get_object_tagging(const Bucket& b, const std::string& key, Callback<std::vector<Tag>> cb) {
+  run<std::vector<Tag>>(
+      b, s3::get_object_tagging(b.name, key), [](http::Response& r) { return parse_tagging(r.body); }, std::move(cb));
+}
+
 void Client::put_object(const Bucket& b, const std::string& key, std::string body, const PutParams& p,
                         Callback<std::string> cb) {
   run<std::string>(
@@ -421,7 +427,7 @@ void Client::delete_object(const Bucket& b, const std::string& key, Callback<boo
 void Client::probe_upload(const Bucket& b, const std::string& key, Callback<bool> cb) {
   auto bucket = impl_->intern(b);  // for the abort, sent after the caller's reference may be gone
   run<std::string>(
-      *bucket, create_multipart_upload(bucket->name, key, "", ""),
+      *bucket, create_multipart_upload(bucket->name, key, {}, ""),
       [](http::Response& r) { return parse_initiate_multipart(r.body); },
       [this, bucket, key, cb = std::move(cb)](Result<std::string> id) mutable {
         if (!id) return cb(tl::unexpected(id.error()));
@@ -443,6 +449,7 @@ struct Client::Multipart {
   std::vector<CompletedPart> parts;
   std::size_t outstanding = 0;
   std::optional<Error> error;
+  std::vector<Tag> tags;  // the source's, set again after Complete where the create ignores them
   Callback<std::string> cb;
 };
 
@@ -469,14 +476,23 @@ void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64
                 if (!st->params.if_match.empty() && !etag_equal(info->etag, st->params.if_match))
                   return st->cb(fail(ErrorKind::PreconditionFailed, "PreconditionFailed",
                                      fmt::format("{} changed since it was listed", st->params.source_key), 412));
-                multipart_create(st, *info);
+                // The parts carry none of the object's tags: read them, unless
+                // the HEAD said there are none.
+                if (info->tag_count == std::uint64_t{0}) return multipart_create(st, *info, {});
+                get_object_tagging(bucket_on(st->bucket->endpoint, st->bucket->credentials, st->params.source_bucket),
+                                   st->params.source_key,
+                                   [this, st, source = std::move(*info)](Result<std::vector<Tag>> tags) mutable {
+                                     if (!tags) return st->cb(tl::unexpected(tags.error()));
+                                     multipart_create(st, source, std::move(*tags));
+                                   });
               });
 }
 
-void Client::multipart_create(const std::shared_ptr<Multipart>& st, const ObjectInfo& source) {
+void Client::multipart_create(const std::shared_ptr<Multipart>& st, const ObjectInfo& source, std::vector<Tag> tags) {
   const Bucket& b = *st->bucket;
+  st->tags = std::move(tags);
   run<std::string>(
-      b, create_multipart_upload(b.name, st->params.dest_key, source.content_type, source.etag),
+      b, create_multipart_upload(b.name, st->params.dest_key, source.replayable, source.etag, st->tags),
       [](http::Response& r) { return parse_initiate_multipart(r.body); },
       [this, st](Result<std::string> id) {
         if (!id) return st->cb(tl::unexpected(id.error()));
@@ -519,7 +535,20 @@ void Client::multipart_finish(const std::shared_ptr<Multipart>& st) {
   run<std::string>(
       b, complete_multipart_upload(b.name, st->params.dest_key, st->upload_id, st->parts, st->params.if_none_match),
       [](http::Response& r) { return parse_complete_multipart(r.body); },
-      [st](Result<std::string> r) { st->cb(std::move(r)); }, impl_->opt.copy_timeout);
+      [this, st](Result<std::string> r) {
+        // Ceph RGW 16 ignores x-amz-tagging on CreateMultipartUpload (AWS
+        // honours it): the tags are set again, before any row points here.
+        if (!r || st->tags.empty() || st->bucket->endpoint.is_aws()) return st->cb(std::move(r));
+        const Bucket& dest = *st->bucket;
+        run<bool>(
+            dest, put_object_tagging(dest.name, st->params.dest_key, st->tags),
+            [](http::Response&) -> Result<bool> { return true; },
+            [st, etag = *r](Result<bool> tagged) {
+              if (!tagged) return st->cb(tl::unexpected(tagged.error()));
+              st->cb(etag);
+            });
+      },
+      impl_->opt.copy_timeout);
 }
 
 }  // namespace assetmv::s3

@@ -38,8 +38,9 @@ struct ObjectInfo {
   std::string etag;  // without quotes
   std::string content_type;
   std::string last_modified;
-  std::string source_etag;               // kSourceEtagHeader: set on multipart copies this tool made
-  std::vector<http::Header> replayable;  // what a REPLACE copy sends to keep it as it is (replayable_headers)
+  std::string source_etag;                 // kSourceEtagHeader: set on multipart copies this tool made
+  std::vector<http::Header> replayable;    // what a REPLACE copy sends to keep it as it is (replayable_headers)
+  std::optional<std::uint64_t> tag_count;  // x-amz-tagging-count; absent when the store does not say
 };
 
 struct GetResult {
@@ -98,6 +99,7 @@ class Client {
   void head_object(const Bucket& b, const std::string& key, Callback<ObjectInfo> cb);
   void head_bucket(const Bucket& b, Callback<bool> cb);
   void get_object(const Bucket& b, const std::string& key, Callback<GetResult> cb);
+  void get_object_tagging(const Bucket& b, const std::string& key, Callback<std::vector<Tag>> cb);
   void put_object(const Bucket& b, const std::string& key, std::string body, const PutParams& p,
                   Callback<std::string> cb);
   // Server-side copy into `dest` (source bucket named in p, on the same
@@ -152,7 +154,7 @@ class Client {
   void dispatch(std::unique_ptr<Op> op);
   void on_response(std::unique_ptr<Op> op, http::Response resp);
   struct Multipart;
-  void multipart_create(const std::shared_ptr<Multipart>& st, const ObjectInfo& source);
+  void multipart_create(const std::shared_ptr<Multipart>& st, const ObjectInfo& source, std::vector<Tag> tags);
   void multipart_parts(const std::shared_ptr<Multipart>& st);
   void multipart_finish(const std::shared_ptr<Multipart>& st);
   // Ends an operation for a stop: its callback gets an Interrupted error.

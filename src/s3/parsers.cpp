@@ -180,6 +180,27 @@ Result<std::string> parse_initiate_multipart(std::string_view body) {
   return id;
 }
 
+Result<std::vector<Tag>> parse_tagging(std::string_view body) {
+  // Ceph RGW 16 answers an object without tags with an empty 200.
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return std::vector<Tag>{};
+  pugi::xml_document doc;
+  auto root = load(doc, body, "GetObjectTagging");
+  if (!root) return tl::unexpected(root.error());
+  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
+  if (!name_is(*root, "Tagging")) return tl::unexpected(malformed("GetObjectTagging", "no Tagging element"));
+  std::vector<Tag> tags;
+  for (auto set : root->children()) {
+    if (!name_is(set, "TagSet")) continue;
+    for (auto t : set.children()) {
+      if (!name_is(t, "Tag")) continue;
+      Tag tag{text(t, "Key"), text(t, "Value")};
+      if (tag.key.empty()) return tl::unexpected(malformed("GetObjectTagging", "a Tag without a Key"));
+      tags.push_back(std::move(tag));
+    }
+  }
+  return tags;
+}
+
 Result<std::string> parse_complete_multipart(std::string_view body) {
   pugi::xml_document doc;
   auto root = load(doc, body, "CompleteMultipartUpload");

@@ -24,6 +24,12 @@ struct ObjectEntry {
   bool operator==(const ObjectEntry&) const = default;
 };
 
+struct Tag {
+  std::string key;
+  std::string value;
+  bool operator==(const Tag&) const = default;
+};
+
 struct ListPage {
   std::vector<ObjectEntry> objects;
   std::vector<std::string> common_prefixes;
@@ -59,6 +65,7 @@ Result<ListPage> parse_list_objects_v2(std::string_view body);
 Result<std::string> parse_copy_result(std::string_view body);
 Result<DeleteResult> parse_delete_result(std::string_view body);
 Result<std::string> parse_initiate_multipart(std::string_view body);  // the UploadId
+Result<std::vector<Tag>> parse_tagging(std::string_view body);        // GetObjectTagging's TagSet
 Result<std::string> parse_complete_multipart(std::string_view body);  // the ETag
 
 // Strips the quotes S3 puts around ETags, so values compare as listed.

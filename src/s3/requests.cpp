@@ -39,6 +39,8 @@ S3Request get_object(std::string bucket, std::string key) {
 S3Request put_object(std::string bucket, std::string key, std::string body, const PutParams& p) {
   S3Request r{"PutObject", "PUT", std::move(bucket), std::move(key), {}, {}, std::move(body)};
   r.headers.push_back({"content-type", p.content_type});
+  for (const auto& h : p.headers)
+    if (h.name != "content-type") r.headers.push_back({h.name, h.value});
   r.headers.push_back({"content-md5", base64(as_view(md5(r.body)))});
   if (p.if_none_match) r.headers.push_back({"if-none-match", "*"});
   if (!p.if_match.empty()) r.headers.push_back({"if-match", "\"" + p.if_match + "\""});
@@ -129,12 +131,40 @@ S3Request delete_objects(std::string bucket, const std::vector<std::string>& key
   return r;
 }
 
-S3Request create_multipart_upload(std::string bucket, std::string key, const std::string& content_type,
-                                  const std::string& source_etag) {
+S3Request create_multipart_upload(std::string bucket, std::string key, const std::vector<http::Header>& headers,
+                                  const std::string& source_etag, const std::vector<Tag>& tags) {
   S3Request r{"CreateMultipartUpload", "POST", std::move(bucket), std::move(key), {{"uploads", ""}}, {}, {}};
-  if (!content_type.empty()) r.headers.push_back({"content-type", content_type});
+  for (const auto& h : headers)
+    if (h.name != kSourceEtagHeader) r.headers.push_back({h.name, h.value});  // ours is set below, once
   if (!source_etag.empty()) r.headers.push_back({kSourceEtagHeader, source_etag});
+  if (!tags.empty()) r.headers.push_back({"x-amz-tagging", tagging_header(tags)});
   return r;
+}
+
+S3Request get_object_tagging(std::string bucket, std::string key) {
+  return {"GetObjectTagging", "GET", std::move(bucket), std::move(key), {{"tagging", ""}}, {}, {}};
+}
+
+S3Request put_object_tagging(std::string bucket, std::string key, const std::vector<Tag>& tags) {
+  std::string body =
+      R"(<?xml version="1.0" encoding="UTF-8"?><Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet>)";
+  for (const auto& t : tags)
+    body += "<Tag><Key>" + xml_escape(t.key).value_or("") + "</Key><Value>" + xml_escape(t.value).value_or("") +
+            "</Value></Tag>";
+  body += "</TagSet></Tagging>";
+  S3Request r{"PutObjectTagging", "PUT", std::move(bucket), std::move(key), {{"tagging", ""}}, {}, std::move(body)};
+  r.headers.push_back({"content-type", "application/xml"});
+  r.headers.push_back({"content-md5", base64(as_view(md5(r.body)))});
+  return r;
+}
+
+std::string tagging_header(const std::vector<Tag>& tags) {
+  std::string out;
+  for (const auto& t : tags) {
+    if (!out.empty()) out += '&';
+    out += sigv4::uri_encode(t.key, false) + "=" + sigv4::uri_encode(t.value, false);
+  }
+  return out;
 }
 
 S3Request upload_part_copy(std::string dest_bucket, const CopyParams& p, const std::string& upload_id, int part_number,

@@ -11,6 +11,7 @@
 
 #include "http/http.hpp"
 #include "s3/location.hpp"
+#include "s3/parsers.hpp"
 #include "sigv4/sigv4.hpp"
 
 namespace assetmv::s3 {
@@ -64,7 +65,10 @@ std::vector<http::Header> replayable_headers(const std::vector<http::Header>& he
 struct PutParams {
   std::string content_type = "application/octet-stream";
   bool if_none_match = false;
-  std::string if_match;  // ETag (unquoted) the existing object must have; empty: none
+  std::string if_match = {};  // ETag (unquoted) the existing object must have; empty: none
+  // More headers to send (a copy between services: the source's
+  // replayable_headers; a Content-Type among them gives way to content_type).
+  std::vector<http::Header> headers = {};
 };
 
 struct CompletedPart {
@@ -85,8 +89,17 @@ S3Request delete_objects(std::string bucket, const std::vector<std::string>& key
 // The user metadata a multipart copy of ours carries: the source's ETag, so a
 // later run can prove the copy identical although its ETag is not an MD5.
 inline constexpr const char* kSourceEtagHeader = "x-amz-meta-assetmv-source-etag";
-S3Request create_multipart_upload(std::string bucket, std::string key, const std::string& content_type,
-                                  const std::string& source_etag = {});
+// CreateMultipartUpload. For a copy (whose parts carry none of the source's
+// headers) `headers` are the source's replayable_headers and `tags` its tags
+// (sent as x-amz-tagging), so the object arrives as it was.
+S3Request create_multipart_upload(std::string bucket, std::string key, const std::vector<http::Header>& headers,
+                                  const std::string& source_etag = {}, const std::vector<Tag>& tags = {});
+S3Request get_object_tagging(std::string bucket, std::string key);
+// Replaces an object's tags (a tag XML cannot carry is sent empty; S3 tag
+// keys and values are text).
+S3Request put_object_tagging(std::string bucket, std::string key, const std::vector<Tag>& tags);
+// "k1=v1&k2=v2", each part percent-encoded: the x-amz-tagging header's value.
+std::string tagging_header(const std::vector<Tag>& tags);
 // Copies bytes [first, last] of the source as part `part_number`.
 S3Request upload_part_copy(std::string dest_bucket, const CopyParams& p, const std::string& upload_id, int part_number,
                            std::uint64_t first, std::uint64_t last);

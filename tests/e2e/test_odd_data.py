@@ -109,6 +109,47 @@ class OddDataTest(unittest.TestCase):
             self.assertEqual(w.s3.get_object(Bucket=w.dest_bucket, Key=dp + name)["Body"].read(), big[name])
         self.assertEqual(got, want)
 
+    def test_every_header_metadata_and_tag_arrives_on_both_copy_paths(self):
+        """Issue 13: an object carries its representation headers, user
+        metadata and tags through the single CopyObject and, where S3 carries
+        none of them, through UploadPartCopy (set on CreateMultipartUpload)."""
+        w = self.world("headers")
+        w.seed(5, modern_share=0)  # makes the table; the objects under test are added below
+        lp, dp = w.legacy_prefix, w.dest_prefix
+        extra = {"CacheControl": "public, max-age=86400", "ContentDisposition": 'inline; filename="a b.png"',
+                 "ContentEncoding": "identity", "ContentLanguage": "en-GB", "ContentType": "image/png",
+                 "Expires": __import__("datetime").datetime(2030, 1, 2, 3, 4, 5,
+                                                            tzinfo=__import__("datetime").timezone.utc),
+                 "Metadata": {"owner": "user-42", "origin": "upload v2"}}
+        tags = "team=avatars&cost%20center=web%2Fcdn"
+        bodies = {"small.png": os.urandom(64 * 1024), "big-6m.png": os.urandom(6 * MIB)}
+        for name, body in bodies.items():
+            w.s3.put_object(Bucket=w.legacy_bucket, Key=lp + name, Body=body, Tagging=tags, **extra)
+            w.insert_row(lp + name)
+        fields = ["CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType",
+                  "Expires", "Metadata", "ContentLength"]
+        source = {}
+        for name in bodies:
+            h = w.s3.head_object(Bucket=w.legacy_bucket, Key=lp + name)
+            t = w.s3.get_object_tagging(Bucket=w.legacy_bucket, Key=lp + name)["TagSet"]
+            source[name] = ({f: h.get(f) for f in fields}, sorted((x["Key"], x["Value"]) for x in t))
+        self.assertEqual(source["small.png"][1], [("cost center", "web/cdn"), ("team", "avatars")])
+        rc, report, err = w.run("migrate", "--multipart-threshold", str(5 * MIB))
+        self.assertEqual(rc, 0, err[-3000:])
+        self.assertEqual(report["counts"]["objects_copied"], 7)
+        for name, body in bodies.items():
+            h = w.s3.head_object(Bucket=w.dest_bucket, Key=dp + name)
+            t = w.s3.get_object_tagging(Bucket=w.dest_bucket, Key=dp + name)["TagSet"]
+            meta = dict(h.get("Metadata", {}))
+            if name.startswith("big"):
+                self.assertRegex(h["ETag"], r"-\d+\"?$", "not a multipart copy")
+                self.assertIn("assetmv-source-etag", meta)  # ours, proving the copy identical later
+                meta.pop("assetmv-source-etag")
+            got = ({**{f: h.get(f) for f in fields}, "Metadata": meta}, sorted((x["Key"], x["Value"]) for x in t))
+            print(f"\n  {name}: {got[0]} tags {got[1]}", file=sys.stderr, end="")
+            self.assertEqual(got, source[name], f"{name} lost what it carried")
+            self.assertEqual(w.s3.get_object(Bucket=w.dest_bucket, Key=dp + name)["Body"].read(), body)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -179,9 +179,21 @@ TEST(S3Client, MultipartCopySendsRangesAndCompletes) {
   std::vector<std::string> ranges;
   std::string complete_body;
   std::map<std::string, std::string> create_headers;
+  std::string tags_put;
+  std::vector<std::string> order;
   FakeHttpServer server([&](const FakeRequest& r) {
     std::lock_guard lock(mu);
-    if (r.method == "HEAD") return FakeResponse{200, {{"ETag", "\"e\""}, {"Content-Type", "image/png"}}, ""};
+    // No x-amz-tagging-count (AWS omits it without tags): the tags are read.
+    if (r.method == "HEAD")
+      return FakeResponse{
+          200,
+          {{"ETag", "\"e\""}, {"Content-Type", "image/png"}, {"Cache-Control", "max-age=9"}, {"x-amz-meta-o", "u"}},
+          ""};
+    if (r.target.find("tagging") != std::string::npos) {
+      order.push_back(r.method + " tagging");
+      if (r.method == "PUT") tags_put = r.body;
+      return FakeResponse{200, {}, "<Tagging><TagSet><Tag><Key>t</Key><Value>v</Value></Tag></TagSet></Tagging>"};
+    }
     if (r.method == "POST" && r.target.find("uploads") != std::string::npos) {
       create_headers = r.headers;
       return FakeResponse{
@@ -192,6 +204,7 @@ TEST(S3Client, MultipartCopySendsRangesAndCompletes) {
       return FakeResponse{200, {}, "<CopyPartResult><ETag>\"p\"</ETag></CopyPartResult>"};
     }
     complete_body = r.body;
+    order.push_back("complete");
     return FakeResponse{
         200, {}, "<CompleteMultipartUploadResult><ETag>\"abc-3\"</ETag></CompleteMultipartUploadResult>"};
   });
@@ -204,9 +217,15 @@ TEST(S3Client, MultipartCopySendsRangesAndCompletes) {
   std::sort(ranges.begin(), ranges.end());
   EXPECT_EQ(ranges, (std::vector<std::string>{"bytes=0-9", "bytes=10-19", "bytes=20-24"}));
   EXPECT_NE(complete_body.find("<PartNumber>3</PartNumber>"), std::string::npos);
-  // The parts carry no headers: the source's type and ETag are set on the upload.
+  // The parts carry no headers: the source's headers, metadata, tags and
+  // ETag are set on the upload; off AWS the tags are set again after it.
   EXPECT_EQ(create_headers["content-type"], "image/png");
+  EXPECT_EQ(create_headers["cache-control"], "max-age=9");
+  EXPECT_EQ(create_headers["x-amz-meta-o"], "u");
+  EXPECT_EQ(create_headers["x-amz-tagging"], "t=v");
   EXPECT_EQ(create_headers["x-amz-meta-assetmv-source-etag"], "e");
+  EXPECT_EQ(order, (std::vector<std::string>{"GET tagging", "complete", "PUT tagging"}));
+  EXPECT_NE(tags_put.find("<Key>t</Key><Value>v</Value>"), std::string::npos);
 }
 
 TEST(S3Client, MultipartCopyOfAChangedSourceStartsNoUpload) {
@@ -228,7 +247,7 @@ TEST(S3Client, MultipartCopyOfAChangedSourceStartsNoUpload) {
 TEST(S3Client, MultipartCopyAbortsWhenAPartFails) {
   std::atomic<bool> aborted{false};
   FakeHttpServer server([&](const FakeRequest& r) {
-    if (r.method == "HEAD") return FakeResponse{200, {{"ETag", "\"e\""}}, ""};
+    if (r.method == "HEAD") return FakeResponse{200, {{"ETag", "\"e\""}, {"x-amz-tagging-count", "0"}}, ""};
     if (r.method == "POST")
       return FakeResponse{
           200, {}, "<InitiateMultipartUploadResult><UploadId>U1</UploadId></InitiateMultipartUploadResult>"};

@@ -162,6 +162,23 @@ TEST(MultipartParsers, InitiateAndComplete) {
   EXPECT_EQ(err.error().code, "InternalError");
 }
 
+TEST(TaggingParser, TagSetEmptySetAndErrors) {
+  auto tags = parse_tagging(body("aws_get_object_tagging.xml"));
+  ASSERT_TRUE(tags);
+  EXPECT_EQ(*tags, (std::vector<Tag>{{"tag1", "val1"}, {"tag2", "val2"}}));
+  auto empty = parse_tagging("");  // Ceph RGW 16: an object without tags
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+  auto none = parse_tagging("<Tagging><TagSet/></Tagging>");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  EXPECT_FALSE(parse_tagging("<Tagging><TagSet><Tag><Value>v</Value></Tag></TagSet></Tagging>"));
+  EXPECT_FALSE(parse_tagging(body("truncated_body.xml")));
+  auto err = parse_tagging(body("rgw_error_nosuchkey.xml"));
+  ASSERT_FALSE(err);
+  EXPECT_EQ(err.error().kind, assetmv::ErrorKind::NotFound);
+}
+
 TEST(ETags, UnquoteAndMd5Shape) {
   EXPECT_EQ(unquote_etag("\"abc\""), "abc");
   EXPECT_EQ(unquote_etag("abc"), "abc");

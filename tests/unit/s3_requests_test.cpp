@@ -1,6 +1,7 @@
 // Request builders and addressing: pure values in, pure values out.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/digest.hpp"
@@ -121,9 +122,27 @@ TEST(Builders, PutObjectHasContentMd5TypeAndOptionalIfNoneMatch) {
 
 TEST(Builders, MultipartRequests) {
   CopyParams p{"src", "big key", "dst key", "etag1", true};
-  auto create = create_multipart_upload("dst", "dst key", "image/png", "abc123");
-  EXPECT_EQ(find(create.headers, "x-amz-meta-assetmv-source-etag")->value, "abc123");
+  // The source's own headers and tags ride on the create: the parts carry none.
+  const std::vector<assetmv::http::Header> head = {{"content-type", "image/png"},
+                                                   {"cache-control", "max-age=60"},
+                                                   {"x-amz-meta-owner", "u1"},
+                                                   {"x-amz-meta-assetmv-source-etag", "stale"}};
+  auto create = create_multipart_upload("dst", "dst key", head, "abc123", {{"team", "a b"}, {"k&=", "v/1"}});
+  EXPECT_EQ(find(create.headers, "x-amz-meta-assetmv-source-etag")->value, "abc123");  // ours, once
+  EXPECT_EQ(std::count_if(create.headers.begin(), create.headers.end(),
+                          [](const auto& h) { return h.name == "x-amz-meta-assetmv-source-etag"; }),
+            1);
   EXPECT_EQ(find(create.headers, "content-type")->value, "image/png");
+  EXPECT_EQ(find(create.headers, "cache-control")->value, "max-age=60");
+  EXPECT_EQ(find(create.headers, "x-amz-meta-owner")->value, "u1");
+  EXPECT_EQ(find(create.headers, "x-amz-tagging")->value, "team=a%20b&k%26%3D=v%2F1");
+  EXPECT_EQ(find(create_multipart_upload("dst", "k", {}).headers, "x-amz-tagging"), nullptr);
+  auto put_tags = put_object_tagging("dst", "k", {{"a<b", "c&d"}});
+  EXPECT_EQ(put_tags.method, "PUT");
+  EXPECT_NE(put_tags.body.find("<Tag><Key>a&lt;b</Key><Value>c&amp;d</Value></Tag>"), std::string::npos);
+  EXPECT_TRUE(find(put_tags.headers, "content-md5"));
+  auto tagging = get_object_tagging("src", "big key");
+  EXPECT_EQ(address(tagging, local()).url, "http://127.0.0.1:57480/src/big%20key?tagging=");
   EXPECT_EQ(address(create, local()).url, "http://127.0.0.1:57480/dst/dst%20key?uploads=");
   auto part = upload_part_copy("dst", p, "up/id", 3, 10, 19);
   EXPECT_EQ(address(part, local()).url, "http://127.0.0.1:57480/dst/dst%20key?partNumber=3&uploadId=up%2Fid");
