@@ -122,6 +122,7 @@ class OperationsTest(unittest.TestCase):
         p, err = self.start(w, "--metrics-addr", str(port), "--metrics-linger", "30", "--max-rate", "60",
                             "--control-file", ctl)
         prom.wait_for('assetmv_build_info{command="migrate"}', 1.0, 30)
+        mid_copied = prom.scalar('assetmv_objects_total{outcome="copied"}')  # scraped while it runs
         c0 = self.dest_count(w)
         time.sleep(2)
         c1 = self.dest_count(w)
@@ -143,7 +144,6 @@ class OperationsTest(unittest.TestCase):
               f"after the change to 400; Prometheus showed the new cap {seen[0]:.1f} s after the write", file=sys.stderr)
         self.assertGreater(c3 - c2, 3 * max((c1 - c0) / 2, 1), "the new rate was not followed within 2 s")
         self.assertLess(seen[0], 5)  # the control file (0.2 s), the page (1 s), the scrape (1 s), and slack
-        mid_copied = prom.scalar('assetmv_objects_total{outcome="copied"}')
         prom.wait_for("assetmv_finished", 1.0, LIMIT)
         copied = prom.scalar('assetmv_objects_total{outcome="copied"}')
         rewritten = prom.scalar('assetmv_rows_total{outcome="rewritten"}')
