@@ -48,6 +48,7 @@ void S3Store::restamp(const std::string& dest_key, const std::string& etag, Call
     p.source_key = dest_key;
     p.dest_key = dest_key;
     p.if_match = etag;
+    p.replace_metadata = true;
     p.replace_headers = std::move(info->replayable);
     client_.copy_object(dest_, p, std::move(cb));
   });

@@ -54,9 +54,9 @@ std::string copy_source(const std::string& bucket, const std::string& key) {
 S3Request copy_object(std::string dest_bucket, const CopyParams& p) {
   S3Request r{"CopyObject", "PUT", std::move(dest_bucket), p.dest_key, {}, {}, {}};
   r.headers.push_back({"x-amz-copy-source", copy_source(p.source_bucket, p.source_key)});
-  r.headers.push_back({"x-amz-metadata-directive", p.replace_headers ? "REPLACE" : "COPY"});
-  if (p.replace_headers)
-    for (const auto& h : *p.replace_headers) r.headers.push_back({h.name, h.value});
+  r.headers.push_back({"x-amz-metadata-directive", p.replace_metadata ? "REPLACE" : "COPY"});
+  if (p.replace_metadata)
+    for (const auto& h : p.replace_headers) r.headers.push_back({h.name, h.value});
   if (!p.if_match.empty()) {
     r.headers.push_back({"x-amz-copy-source-if-match", "\"" + p.if_match + "\""});
     if (p.legacy_if_match_header) r.headers.push_back({"x-amz-copy-if-match", "\"" + p.if_match + "\""});

@@ -54,7 +54,8 @@ struct CopyParams {
   // x-amz-metadata-directive REPLACE with these headers (replayable_headers
   // of a HEAD) instead of COPY: S3 refuses to copy an object onto itself
   // without a change, and REPLACE with the same headers is one.
-  std::optional<std::vector<http::Header>> replace_headers = std::nullopt;
+  bool replace_metadata = false;
+  std::vector<http::Header> replace_headers = {};
 };
 
 // The headers of a HEAD answer that a REPLACE copy must send again to keep

@@ -80,6 +80,7 @@ TEST(Builders, ARestampCopiesOntoItselfWithItsOwnHeadersReplayed) {
   EXPECT_EQ(names,
             (std::vector<std::string>{"content-type", "x-amz-meta-owner", "cache-control", "x-amz-storage-class"}));
   CopyParams p{"prod", "avatar/a.png", "avatar/a.png", "e", false};
+  p.replace_metadata = true;
   p.replace_headers = kept;
   auto r = copy_object("prod", p);
   EXPECT_EQ(find(r.headers, "x-amz-metadata-directive")->value, "REPLACE");
