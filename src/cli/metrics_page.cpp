@@ -16,6 +16,8 @@ void objects_and_rows(Exposition& e, const engine::Counts& c) {
                                                            {"already_in_place", c.objects_already_in_place},
                                                            {"orphan_moved", c.orphan_objects_moved},
                                                            {"conflict", c.conflicts},
+                                                           {"archived", c.archived_objects},
+                                                           {"sse_c", c.sse_c_objects},
                                                            {"failed", c.failures},
                                                            {"deleted", c.legacy_objects_deleted},
                                                            {"kept", c.legacy_objects_kept},

@@ -54,6 +54,8 @@ struct MigrateArgs {
   double prefix_write_rate = engine::Rates{}.prefix_writes_per_s;
   std::vector<std::string> replica_dbs;
   double metrics_linger_s = 0;
+  std::string storage_class;  // empty: each copy keeps its source's class
+  s3::WriteOptions write;     // --acl, --sse, --sse-kms-key-id
 };
 
 std::string utc_now() {
@@ -115,6 +117,10 @@ class CommandRun {
       return kExitUsage;
     }
     ctx_ = &*ctx;
+    if (!a_.write.sse_kms_key_id.empty() && a_.write.sse != "aws:kms") {
+      logging::error("config", "--sse-kms-key-id names a KMS key: it needs --sse aws:kms");
+      return kExitUsage;
+    }
     if (!start_metrics()) return kExitUsage;
     db::ConnectOptions db_options;
     db_options.answer_timeout_ms = a_.common.stall_timeout_s * 1000;  // the same patience as for S3
@@ -131,11 +137,14 @@ class CommandRun {
       out_["dry_run"] = a_.dry_run;
       out_["keep_source"] = a_.keep_source;
       out_["delete_grace_seconds"] = a_.delete_grace_s;
+      out_["writes"] = {{"storage_class", a_.storage_class.empty() ? "as listed" : a_.storage_class},
+                        {"acl", a_.write.acl.empty() ? "bucket default (private)" : a_.write.acl},
+                        {"sse", a_.write.sse.empty() ? "bucket default" : a_.write.sse}};
     }
 
     Checks checks;
     const bool writes = !verify_ && !a_.dry_run;
-    const auto pf = preflight(*ctx, db, {writes, writes && !a_.keep_source}, checks);
+    const auto pf = preflight(*ctx, db, {writes, writes && !a_.keep_source, a_.write}, checks);
     preflight_stats_ = ctx->s3->stats();
     out_["preflight"] = {{"checks", checks.list}, {"requests", preflight_stats_.total.requests}};
     if (!pf) {
@@ -148,6 +157,11 @@ class CommandRun {
       out_["error"] = lag.error().message;
       return finish(kExitUsage, "preflight_failed");
     }
+    if (!verify_ && !a_.write.sse.empty() && !ctx->dest_bucket.endpoint.is_aws())
+      logging::warn("config.sse_multipart",
+                    "--sse off AWS: every copy goes through the multipart path (UploadPartCopy), since Ceph RGW "
+                    "16 stores a CopyObject unencrypted whatever it is asked; about 4 requests per object, not 1",
+                    {{"endpoint", ctx->dest_bucket.endpoint.authority()}});
     if (!ctx->source.prefix.empty() && ctx->source.prefix.back() != '/')
       logging::warn("config.prefix", fmt::format("source prefix {:?} has no trailing '/': it also matches longer names",
                                                  ctx->source.prefix));
@@ -179,7 +193,7 @@ class CommandRun {
     if (control.any() || lag_)
       hooks.pause_requested = [this, &control] { return pause_reason(control.any() ? &control : nullptr); };
 
-    engine::S3Store store(*ctx->s3, ctx->source_bucket, ctx->dest_bucket);
+    engine::S3Store store(*ctx->s3, ctx->source_bucket, ctx->dest_bucket, a_.write);
     engine::DbRows rows(*ctx->loop, db);
     const auto mo = migration_options(checks);
     return verify_ ? audit(store, rows, mo, hooks, display) : migrate(store, rows, mo, hooks, display);
@@ -316,6 +330,8 @@ class CommandRun {
     mo.concurrency = static_cast<std::size_t>(a_.common.concurrency);
     mo.multipart_threshold = a_.multipart_threshold;
     mo.conditional_writes = checks.conditional_writes;
+    mo.storage_class = a_.storage_class;
+    mo.multipart_always = !a_.write.sse.empty() && !ctx_->dest_bucket.endpoint.is_aws();
     mo.cas_target = std::chrono::milliseconds(a_.batch_time_ms);
     mo.delete_grace = std::chrono::seconds(static_cast<std::int64_t>(std::ceil(a_.delete_grace_s)));
     return mo;
@@ -483,6 +499,32 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
                    "Objects larger than this many bytes are copied in parts (UploadPartCopy)")
       ->check(CLI::Range(s3::kMinPartBytes, s3::kMaxSingleCopyBytes))
       ->capture_default_str();
+  migrate
+      ->add_option("--storage-class", m->storage_class,
+                   "Store every copy in this class (STANDARD, STANDARD_IA, INTELLIGENT_TIERING...); default: the "
+                   "class each legacy object is listed in")
+      ->check([](const std::string& v) {
+        const bool ok = !v.empty() && std::all_of(v.begin(), v.end(), [](char ch) {
+          return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
+        });
+        return ok ? std::string() : "a storage class is upper-case letters, digits and '_' (e.g. STANDARD_IA)";
+      });
+  migrate
+      ->add_option("--acl", m->write.acl,
+                   "Give every copy this canned ACL (e.g. public-read, for a bucket that serves by object ACL); "
+                   "default: none, so copies are private as CopyObject makes them")
+      ->check([](const std::string& v) {
+        return s3::is_canned_acl(v) ? std::string()
+                                    : "not a canned ACL: private, public-read, public-read-write, authenticated-read, "
+                                      "aws-exec-read, bucket-owner-read or bucket-owner-full-control";
+      });
+  auto* sse = migrate
+                  ->add_option("--sse", m->write.sse,
+                               "Encrypt every copy: AES256 (SSE-S3) or aws:kms (SSE-KMS), for a destination whose "
+                               "policy requires it; default: the bucket's default encryption")
+                  ->check(CLI::IsMember({"AES256", "aws:kms"}));
+  migrate->add_option("--sse-kms-key-id", m->write.sse_kms_key_id, "With --sse aws:kms: the KMS key (id or ARN)")
+      ->needs(sse);
   migrate
       ->add_option("--batch-time-ms", m->batch_time_ms,
                    "Compare-and-set statements are sized to take about this long (50 to 2,000 rows, starting at "

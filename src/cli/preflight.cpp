@@ -65,8 +65,57 @@ std::string answer_of(const Error& e) {
 // A HEAD of an absent key proves nothing: without an unconditional
 // s3:ListBucket the store answers 403 rather than 404, so only listed keys
 // are read.
+// Copies carry the source's tags: reading them is s3:GetObjectTagging on a
+// listed legacy object. A store without the tagging API (501) has no tags to
+// carry. Setting them (s3:PutObjectTagging) cannot be proved without a write:
+// on a key that does not exist, a policy granting ListBucket by prefix only
+// makes the store answer 403 whatever the grant (docs/privileges.md).
+Result<void> probe_tagging(Context& c, const std::optional<std::string>& source_key, Checks& checks) {
+  auto& s3 = *c.s3;
+  if (source_key) {
+    auto t = s3::wait<std::vector<s3::Tag>>(*c.loop,
+                                            [&](auto cb) { s3.get_object_tagging(c.source_bucket, *source_key, cb); });
+    if (!t && t.error().code != "NotImplemented" && t.error().kind != ErrorKind::NotFound)
+      return permission_error(t.error(), "read the tags of " + c.source.bucket + "/" + *source_key +
+                                             " (s3:GetObjectTagging: copies carry the source's tags)");
+    checks.add("s3:GetObjectTagging", "GetObjectTagging", c.source.bucket + "/" + *source_key,
+               t ? "200" : answer_of(t.error()));
+  }
+  return {};
+}
+
+// What every copy carries (--acl, --sse): a bucket that enforces bucket-owner
+// ownership refuses any ACL but bucket-owner-full-control, said up front; then
+// an upload started with the same headers and aborted proves the ACL
+// permission (s3:PutObjectAcl) and the KMS key's use, writing nothing.
+Result<void> probe_write_options(Context& c, const s3::WriteOptions& w, const std::string& dest_probe, Checks& checks) {
+  auto& s3 = *c.s3;
+  if (!w.acl.empty()) {
+    auto own = s3::wait<std::string>(*c.loop, [&](auto cb) { s3.get_bucket_ownership_controls(c.dest_bucket, cb); });
+    if (own && *own == "BucketOwnerEnforced" && w.acl != "bucket-owner-full-control")
+      return fail(ErrorKind::Fatal, "AccessControlListNotSupported",
+                  fmt::format("--acl {}: bucket {} enforces bucket-owner ownership (BucketOwnerEnforced), so it "
+                              "refuses object ACLs; grant access with its bucket policy and drop --acl",
+                              w.acl, c.dest.bucket));
+    checks.add("object ownership", "GetBucketOwnershipControls", c.dest.bucket,
+               own ? "200 " + *own : answer_of(own.error()) + " (not said: the upload probe decides)");
+  }
+  const auto headers = s3::write_headers(w);
+  if (headers.empty()) return {};
+  auto u = s3::wait<bool>(*c.loop, [&](auto cb) { s3.probe_upload(c.dest_bucket, dest_probe, headers, cb); });
+  if (!u)
+    return permission_error(
+        u.error(), fmt::format("write under {} with{}{}", c.dest.to_string(), w.acl.empty() ? "" : " --acl " + w.acl,
+                               w.sse.empty() ? "" : " --sse " + w.sse));
+  checks.add(w.acl.empty() ? "s3:PutObject with encryption" : "s3:PutObjectAcl",
+             "CreateMultipartUpload (with the copies' ACL and encryption headers) then AbortMultipartUpload",
+             c.dest.bucket + "/" + dest_probe, "200 (an upload started and aborted: nothing written)");
+  return {};
+}
+
 Result<void> probe_permissions(Context& c, const std::optional<std::string>& source_key,
-                               const std::optional<std::string>& dest_key, bool will_delete, Checks& checks) {
+                               const std::optional<std::string>& dest_key, const PreflightNeeds& needs,
+                               Checks& checks) {
   auto& s3 = *c.s3;
   if (source_key) {  // CopyObject reads its source: s3:GetObject on the legacy bucket
     auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.source_bucket, *source_key, cb); });
@@ -97,7 +146,7 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
                   "destination object created by someone else after the listing could be overwritten by its "
                   "legacy twin",
                   {{"endpoint", c.dest_bucket.endpoint.authority()}});
-    auto u = s3::wait<bool>(*c.loop, [&](auto cb) { s3.probe_upload(c.dest_bucket, dest_probe, cb); });
+    auto u = s3::wait<bool>(*c.loop, [&](auto cb) { s3.probe_upload(c.dest_bucket, dest_probe, {}, cb); });
     if (!u) return permission_error(u.error(), "write under " + c.dest.to_string());
     checks.add("s3:PutObject", "CreateMultipartUpload then AbortMultipartUpload", c.dest.bucket + "/" + dest_probe,
                "200 (an upload started and aborted: nothing written)");
@@ -108,13 +157,15 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
     checks.add("s3:PutObject", "PutObject If-Match on an impossible ETag", c.dest.bucket + "/" + dest_probe,
                w ? "200 (written: the store ignored If-Match)"
                  : answer_of(w.error()) + " (refused as meant: nothing written)");
+  if (auto r = probe_write_options(c, needs.write, dest_probe, checks); !r) return r;
+  if (auto r = probe_tagging(c, source_key, checks); !r) return r;
   if (dest_key) {  // reading copies back: s3:GetObject on the destination
     auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.dest_bucket, *dest_key, cb); });
     if (!h && h.error().kind != ErrorKind::NotFound)
       return permission_error(h.error(), "read " + c.dest.bucket + "/" + *dest_key);
     checks.add("s3:GetObject", "HeadObject", c.dest.bucket + "/" + *dest_key, h ? "200" : answer_of(h.error()));
   }
-  if (!will_delete) return {};
+  if (!needs.deletes) return {};
   // Deleting a key that does not exist changes nothing (on a versioned
   // bucket it leaves a delete marker for that never-existing key).
   const std::string src_probe = probe_key(c.source.prefix);
@@ -174,7 +225,7 @@ Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs, 
     if (!page->objects.empty()) listed[&bucket == &c.source_bucket ? 0 : 1] = page->objects.front().key;
     checks.add("s3:ListBucket", "ListObjectsV2", loc.to_string(), "200");
   }
-  if (needs.writes) return probe_permissions(c, listed[0], listed[1], needs.deletes, checks);
+  if (needs.writes) return probe_permissions(c, listed[0], listed[1], needs, checks);
   return {};
 }
 

@@ -11,12 +11,14 @@
 #include "cli/common.hpp"
 #include "core/error.hpp"
 #include "engine/db_session.hpp"
+#include "s3/requests.hpp"
 
 namespace assetmv::cli {
 
 struct PreflightNeeds {
-  bool writes = false;   // a real migrate run (not verify, not --dry-run)
-  bool deletes = false;  // ... that deletes the legacy objects (not --keep-source)
+  bool writes = false;          // a real migrate run (not verify, not --dry-run)
+  bool deletes = false;         // ... that deletes the legacy objects (not --keep-source)
+  s3::WriteOptions write = {};  // what every copy carries: its ACL and encryption are proved too
 };
 
 // The preflight's checks as the report lists them: each says what it proved

@@ -10,23 +10,51 @@ void Copier::fail(const ItemPtr& item, std::string why, std::optional<Error> e) 
   settled_(item, Settled{Settled::Kind::Failed, std::move(why), "", std::move(e)});
 }
 
+void Copier::unreadable(const ItemPtr& item, std::string kind, std::string why) {
+  settled_(item, Settled{Settled::Kind::Unreadable, std::move(why), std::move(kind)});
+}
+
+// CopyObject and PutObject store in STANDARD unless told: the listed class
+// goes with every copy (a STANDARD one needs nothing), or the operator's.
+std::vector<http::Header> Copier::class_header(const Item& i) const {
+  const std::string& c = o_.storage_class.empty() ? i.src->storage_class : o_.storage_class;
+  if (c.empty() || (o_.storage_class.empty() && c == "STANDARD")) return {};
+  return {{"x-amz-storage-class", c}};
+}
+
 s3::CopyParams Copier::params(const Item& i) const {
   s3::CopyParams p;
   p.source_key = i.legacy_key;
   p.dest_key = i.dest_key;
   p.if_match = i.src->etag;                 // only the version we listed
   p.if_none_match = o_.conditional_writes;  // never overwrite what is there (where the store honours it)
+  p.dest_headers = class_header(i);
   return p;
 }
 
 void Copier::start(const ItemPtr& item) {
+  if (!s3::is_archived_class(item->src->storage_class)) return begin(item);
+  // A listing says GLACIER whether or not a restore has made it readable:
+  // the HEAD's x-amz-restore says which.
+  store_.head(Side::Legacy, item->legacy_key, [this, item](Result<s3::ObjectInfo> info) {
+    if (!info) return answered(item, tl::unexpected(info.error()), false);
+    if (!s3::restore_completed(info->restore))
+      return unreadable(item, "archived",
+                        fmt::format("{} is in {}{}: restore it (RestoreObject) and run again; its rows stay on it",
+                                    item->legacy_key, item->src->storage_class,
+                                    info->restore.empty() ? " and not restored" : ", its restore still going on"));
+    begin(item);
+  });
+}
+
+void Copier::begin(const ItemPtr& item) {
   if (o_.dry_run) {
     loop_.post([this, item] { settled_(item, {Settled::Kind::Copied}); });
     return;
   }
   if (!store_.same_service()) return across(item);
   const auto size = item->src->size;
-  if (size > o_.multipart_threshold) {
+  if (size > o_.multipart_threshold || o_.multipart_always) {
     const std::uint64_t part = std::max(s3::kMinPartBytes, std::min(o_.multipart_threshold, s3::kMaxSingleCopyBytes));
     store_.multipart_copy(params(*item), size, part,
                           [this, item](Result<std::string> r) { answered(item, std::move(r), true); });
@@ -47,7 +75,8 @@ void Copier::across(const ItemPtr& item) {
       return fail(item, "the legacy object changed since it was listed; run again");
     s3::PutParams p;
     p.content_type = got->info.content_type.empty() ? "application/octet-stream" : got->info.content_type;
-    p.headers = std::move(got->info.replayable);  // Cache-Control, user metadata...: as the source had them
+    p.headers = s3::with_overrides(std::move(got->info.replayable),  // Cache-Control, user metadata...: as it was
+                                   class_header(*item));
     p.if_none_match = o_.conditional_writes;
     store_.put(item->dest_key, std::move(got->body), p,
                [this, item](Result<std::string> r) { answered(item, std::move(r), false); });
@@ -58,6 +87,18 @@ void Copier::answered(const ItemPtr& item, Result<std::string> etag, bool multip
   if (etag) return verifier_.copied(item, *etag, multipart);
   const Error& e = etag.error();
   if (e.kind == ErrorKind::PreconditionFailed) return verifier_.refused(item);
+  // 403 InvalidObjectState: archived after all (an Intelligent-Tiering
+  // archive tier lists as INTELLIGENT_TIERING); 400 naming server-side
+  // encryption: a customer-provided key (SSE-C) we do not have.
+  if (e.code == "InvalidObjectState")
+    return unreadable(item, "archived",
+                      fmt::format("{} is archived ({}): restore it and run again; its rows stay on it",
+                                  item->legacy_key, e.describe()));
+  if (e.code == "InvalidRequest" && e.message.find("Server Side Encryption") != std::string::npos)
+    return unreadable(item, "sse_c",
+                      fmt::format("{} is encrypted with a customer-provided key (SSE-C), which assetmv does not "
+                                  "handle: copy it by hand; its rows stay on it ({})",
+                                  item->legacy_key, e.describe()));
   if (stops_the_run(e)) return fail(item, e.describe(), e);
   if (e.kind == ErrorKind::NotFound)
     return fail(item, "the legacy object disappeared before it could be copied: " + e.describe());

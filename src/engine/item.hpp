@@ -31,12 +31,16 @@ struct Settled {
     Copied,    // this run made the copy, and it is verified
     InPlace,   // the destination already held identical content
     Conflict,  // cannot move without a human's decision; nothing changed
-    Failed,    // a request failed for good, or the object changed; nothing changed for its rows
-    NotSent,   // given up for a stop before it was sent: a rerun does it
+    // The legacy object cannot be read as things stand (archived without a
+    // completed restore, or encrypted with a customer's key): a human acts
+    // first (a restore), a later run moves it; nothing changed.
+    Unreadable,
+    Failed,   // a request failed for good, or the object changed; nothing changed for its rows
+    NotSent,  // given up for a stop before it was sent: a rerun does it
   };
   Kind kind = Kind::Failed;
   std::string why = {};                       // Conflict, Failed: for the report
-  std::string report_kind = "conflict";       // Conflict: conflict or key_too_long
+  std::string report_kind = "conflict";       // Conflict: conflict, key_too_long; Unreadable: archived, sse_c
   std::optional<Error> error = std::nullopt;  // Failed by a request's error: the migration weighs it (outage, fatal)
 };
 

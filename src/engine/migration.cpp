@@ -67,7 +67,8 @@ struct Migration::Impl {
         o(std::move(opt)),
         hooks(std::move(h)),
         verifier(store, [this](const ItemPtr& i, Settled st) { settled(i, std::move(st)); }),
-        copier(loop, store, {o.dry_run, o.multipart_threshold, o.conditional_writes}, verifier,
+        copier(loop, store,
+               {o.dry_run, o.multipart_threshold, o.conditional_writes, o.storage_class, o.multipart_always}, verifier,
                [this](const ItemPtr& i, Settled st) { settled(i, std::move(st)); }),
         rewriter(
             rows, {o.cas_batch, o.dry_run, o.cas_target}, [this](const ItemPtr& i, std::size_t n) { rewritten(i, n); },
@@ -186,6 +187,8 @@ struct Migration::Impl {
         return to_rewrite(item);
       case Settled::Kind::Conflict:
         return conflict(*item, std::move(s));
+      case Settled::Kind::Unreadable:
+        return unreadable(*item, std::move(s));
       case Settled::Kind::Failed:
         return failed(*item, std::move(s));
       case Settled::Kind::NotSent:
@@ -277,6 +280,16 @@ struct Migration::Impl {
   void conflict(const Item& item, Settled s) {
     ++report.counts.conflicts;
     done(item);
+    report.needs_human({s.report_kind, item.legacy_key, item.dest_key, item.ids, std::move(s.why)});
+  }
+
+  // Not a failure: the object is as its owner left it (archived, or locked
+  // by a key we do not have); its rows stay on it, and a run after the
+  // human's action moves it.
+  void unreadable(const Item& item, Settled s) {
+    ++(s.report_kind == "archived" ? report.counts.archived_objects : report.counts.sse_c_objects);
+    done(item);
+    logging::warn("migrate.unreadable", s.why, {{"key", item.legacy_key}});
     report.needs_human({s.report_kind, item.legacy_key, item.dest_key, item.ids, std::move(s.why)});
   }
 

@@ -53,6 +53,13 @@ struct MigrationOptions {
   // Swift's s3api refuses every conditional PUT with 501, so there copies go
   // out without it, as on stores that ignore it.
   bool conditional_writes = true;
+  // --storage-class: every copy goes into this class; empty: each keeps the
+  // class its legacy object is listed in (CopyObject would make it STANDARD).
+  std::string storage_class = {};
+  // Every copy through UploadPartCopy, whatever its size: Ceph RGW 16
+  // ignores encryption headers on CopyObject (and honours them on
+  // CreateMultipartUpload), so --sse off AWS needs it.
+  bool multipart_always = false;
   // --delete-grace: a legacy object is deleted only once its destination is
   // older than this (plan.hpp's grace_elapsed); younger ones are kept and
   // counted, and a later run deletes them. 0: delete after the commit.

@@ -40,6 +40,8 @@ nlohmann::json counts_json(const Counts& c, bool verify) {
           {"rows_superseded", c.rows_superseded},
           {"dangling_rows", c.dangling_rows},
           {"conflicts", c.conflicts},
+          {"archived_objects", c.archived_objects},
+          {"sse_c_objects", c.sse_c_objects},
           {"legacy_objects_deleted", c.legacy_objects_deleted},
           {"legacy_objects_kept", c.legacy_objects_kept},
           {"legacy_objects_in_grace", c.legacy_objects_in_grace},

@@ -20,6 +20,8 @@ struct Counts {
   std::uint64_t rows_superseded = 0;           // the live application changed the row first
   std::uint64_t dangling_rows = 0;             // row under the legacy prefix, object nowhere
   std::uint64_t conflicts = 0;                 // destination holds different content
+  std::uint64_t archived_objects = 0;          // GLACIER/DEEP_ARCHIVE without a completed restore: not copied
+  std::uint64_t sse_c_objects = 0;             // encrypted with a customer-provided key: not copied
   std::uint64_t legacy_objects_deleted = 0;
   std::uint64_t legacy_objects_kept = 0;      // --keep-source
   std::uint64_t legacy_objects_in_grace = 0;  // --delete-grace: kept until the destination is older than the grace

@@ -13,8 +13,12 @@ bool on_one_service(const s3::Bucket& a, const s3::Bucket& b) {
 
 }  // namespace
 
-S3Store::S3Store(s3::Client& client, s3::Bucket legacy, s3::Bucket dest)
-    : client_(client), legacy_(std::move(legacy)), dest_(std::move(dest)) {
+S3Store::S3Store(s3::Client& client, s3::Bucket legacy, s3::Bucket dest, const s3::WriteOptions& write)
+    : client_(client),
+      legacy_(std::move(legacy)),
+      dest_(std::move(dest)),
+      write_(s3::write_headers(write)),
+      sse_given_(!write.sse.empty()) {
   same_service_ = on_one_service(legacy_, dest_);
 }
 
@@ -28,11 +32,13 @@ void S3Store::head(Side side, const std::string& key, Callback<s3::ObjectInfo> c
 
 void S3Store::copy(s3::CopyParams p, Callback<std::string> cb) {
   p.source_bucket = legacy_.name;
+  p.dest_headers = s3::with_overrides(std::move(p.dest_headers), write_);
   client_.copy_object(dest_, p, std::move(cb));
 }
 
 void S3Store::multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, Callback<std::string> cb) {
   p.source_bucket = legacy_.name;
+  p.dest_headers = s3::with_overrides(std::move(p.dest_headers), write_);
   client_.multipart_copy(dest_, p, size, part_size, std::move(cb));
 }
 
@@ -50,6 +56,9 @@ void S3Store::restamp(const std::string& dest_key, const std::string& etag, Call
     p.if_match = etag;
     p.replace_metadata = true;
     p.replace_headers = std::move(info->replayable);
+    // A copy onto itself is encrypted afresh: as it was, unless --sse says
+    // otherwise (then none of the old key's headers may go with it).
+    p.dest_headers = s3::with_overrides(sse_given_ ? std::vector<http::Header>{} : info->encryption, write_);
     client_.copy_object(dest_, p, std::move(cb));
   });
 }
@@ -59,7 +68,9 @@ void S3Store::get(const std::string& legacy_key, Callback<s3::GetResult> cb) {
 }
 
 void S3Store::put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) {
-  client_.put_object(dest_, dest_key, std::move(body), p, std::move(cb));
+  s3::PutParams sent = p;
+  sent.headers = s3::with_overrides(std::move(sent.headers), write_);
+  client_.put_object(dest_, dest_key, std::move(body), sent, std::move(cb));
 }
 
 void S3Store::delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) {

@@ -1,5 +1,7 @@
 // The engine's ObjectStore on real S3: the client bound to the run's legacy
-// and destination buckets (held by value, so nothing depends on the caller's).
+// and destination buckets (held by value, so nothing depends on the caller's),
+// adding to every object it writes what the operator asked all of them to
+// carry (s3::WriteOptions: ACL, encryption).
 #pragma once
 
 #include "engine/store.hpp"
@@ -8,7 +10,7 @@ namespace assetmv::engine {
 
 class S3Store final : public ObjectStore {
  public:
-  S3Store(s3::Client& client, s3::Bucket legacy, s3::Bucket dest);
+  S3Store(s3::Client& client, s3::Bucket legacy, s3::Bucket dest, const s3::WriteOptions& write = {});
 
   void list(Side side, const s3::ListParams& p, Callback<s3::ListPage> cb) override;
   void head(Side side, const std::string& key, Callback<s3::ObjectInfo> cb) override;
@@ -33,6 +35,8 @@ class S3Store final : public ObjectStore {
   s3::Bucket legacy_;
   s3::Bucket dest_;
   bool same_service_ = false;
+  std::vector<http::Header> write_;  // s3::write_headers of the run's WriteOptions
+  bool sse_given_ = false;
 };
 
 }  // namespace assetmv::engine

@@ -48,7 +48,7 @@ void Verifier::refused(const ItemPtr& item) {
         return fail(item, "the legacy object changed since it was listed (copy condition failed); run again");
       return fail(item, "copy refused and the destination cannot be read: " + d.error().describe(), d.error());
     }
-    compare(item, {item->dest_key, d->etag, d->size, d->last_modified}, &*d,
+    compare(item, {item->dest_key, d->etag, d->size, d->last_modified, ""}, &*d,
             "the destination appeared during the run with different content",
             "the destination appeared during the run; its ETag cannot prove it identical");
   });

@@ -69,6 +69,8 @@ ObjectInfo info_from_headers(const http::Response& r) {
   info.source_etag = unquote_etag(r.header(kSourceEtagHeader).value_or(""));
   info.replayable = replayable_headers(r.headers);
   if (auto n = r.header("x-amz-tagging-count")) info.tag_count = parse_u64(*n);
+  info.restore = std::string(r.header("x-amz-restore").value_or(""));
+  info.encryption = encryption_headers(r.headers);
   return info;
 }
 
@@ -382,6 +384,19 @@ void Client::get_object_tagging(const Bucket& b, const std::string& key, Callbac
       b, s3::get_object_tagging(b.name, key), [](http::Response& r) { return parse_tagging(r.body); }, std::move(cb));
 }
 
+void Client::put_object_tagging(const Bucket& b, const std::string& key, const std::vector<Tag>& tags,
+                                Callback<bool> cb) {
+  run<bool>(
+      b, s3::put_object_tagging(b.name, key, tags), [](http::Response&) -> Result<bool> { return true; },
+      std::move(cb));
+}
+
+void Client::get_bucket_ownership_controls(const Bucket& b, Callback<std::string> cb) {
+  run<std::string>(
+      b, s3::get_bucket_ownership_controls(b.name), [](http::Response& r) { return parse_ownership_controls(r.body); },
+      std::move(cb));
+}
+
 void Client::put_object(const Bucket& b, const std::string& key, std::string body, const PutParams& p,
                         Callback<std::string> cb) {
   run<std::string>(
@@ -424,10 +439,11 @@ void Client::delete_object(const Bucket& b, const std::string& key, Callback<boo
       b, s3::delete_object(b.name, key), [](http::Response&) -> Result<bool> { return true; }, std::move(cb));
 }
 
-void Client::probe_upload(const Bucket& b, const std::string& key, Callback<bool> cb) {
+void Client::probe_upload(const Bucket& b, const std::string& key, const std::vector<http::Header>& headers,
+                          Callback<bool> cb) {
   auto bucket = impl_->intern(b);  // for the abort, sent after the caller's reference may be gone
   run<std::string>(
-      *bucket, create_multipart_upload(bucket->name, key, {}, ""),
+      *bucket, create_multipart_upload(bucket->name, key, headers, ""),
       [](http::Response& r) { return parse_initiate_multipart(r.body); },
       [this, bucket, key, cb = std::move(cb)](Result<std::string> id) mutable {
         if (!id) return cb(tl::unexpected(id.error()));
@@ -492,7 +508,9 @@ void Client::multipart_create(const std::shared_ptr<Multipart>& st, const Object
   const Bucket& b = *st->bucket;
   st->tags = std::move(tags);
   run<std::string>(
-      b, create_multipart_upload(b.name, st->params.dest_key, source.replayable, source.etag, st->tags),
+      b,
+      create_multipart_upload(b.name, st->params.dest_key, with_overrides(source.replayable, st->params.dest_headers),
+                              source.etag, st->tags),
       [](http::Response& r) { return parse_initiate_multipart(r.body); },
       [this, st](Result<std::string> id) {
         if (!id) return st->cb(tl::unexpected(id.error()));
@@ -505,7 +523,7 @@ void Client::multipart_parts(const std::shared_ptr<Multipart>& st) {
   const Bucket& b = *st->bucket;
   st->outstanding = st->parts.size();
   for (std::size_t i = 0; i < st->parts.size(); ++i) {
-    const std::uint64_t first = i * st->part_size;
+    const std::uint64_t first = st->size == 0 ? 1 : i * st->part_size;  // empty: no range, the whole object
     const std::uint64_t last = st->size == 0 ? 0 : std::min(st->size, first + st->part_size) - 1;
     const int number = static_cast<int>(i) + 1;
     run<std::string>(
@@ -539,14 +557,10 @@ void Client::multipart_finish(const std::shared_ptr<Multipart>& st) {
         // Ceph RGW 16 ignores x-amz-tagging on CreateMultipartUpload (AWS
         // honours it): the tags are set again, before any row points here.
         if (!r || st->tags.empty() || st->bucket->endpoint.is_aws()) return st->cb(std::move(r));
-        const Bucket& dest = *st->bucket;
-        run<bool>(
-            dest, put_object_tagging(dest.name, st->params.dest_key, st->tags),
-            [](http::Response&) -> Result<bool> { return true; },
-            [st, etag = *r](Result<bool> tagged) {
-              if (!tagged) return st->cb(tl::unexpected(tagged.error()));
-              st->cb(etag);
-            });
+        put_object_tagging(*st->bucket, st->params.dest_key, st->tags, [st, etag = *r](Result<bool> tagged) {
+          if (!tagged) return st->cb(tl::unexpected(tagged.error()));
+          st->cb(etag);
+        });
       },
       impl_->opt.copy_timeout);
 }

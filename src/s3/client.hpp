@@ -41,6 +41,8 @@ struct ObjectInfo {
   std::string source_etag;                 // kSourceEtagHeader: set on multipart copies this tool made
   std::vector<http::Header> replayable;    // what a REPLACE copy sends to keep it as it is (replayable_headers)
   std::optional<std::uint64_t> tag_count;  // x-amz-tagging-count; absent when the store does not say
+  std::string restore;                     // x-amz-restore: an archived object's restore state; empty: none asked
+  std::vector<http::Header> encryption;    // x-amz-server-side-encryption*: how the store encrypted it
 };
 
 struct GetResult {
@@ -100,6 +102,8 @@ class Client {
   void head_bucket(const Bucket& b, Callback<bool> cb);
   void get_object(const Bucket& b, const std::string& key, Callback<GetResult> cb);
   void get_object_tagging(const Bucket& b, const std::string& key, Callback<std::vector<Tag>> cb);
+  void put_object_tagging(const Bucket& b, const std::string& key, const std::vector<Tag>& tags, Callback<bool> cb);
+  void get_bucket_ownership_controls(const Bucket& b, Callback<std::string> cb);
   void put_object(const Bucket& b, const std::string& key, std::string body, const PutParams& p,
                   Callback<std::string> cb);
   // Server-side copy into `dest` (source bucket named in p, on the same
@@ -122,7 +126,10 @@ class Client {
   // Starts a multipart upload of `key` and aborts it at once: proves
   // s3:PutObject (and s3:AbortMultipartUpload) without writing an object,
   // on stores that refuse the conditional PUT the preflight tries first.
-  void probe_upload(const Bucket& b, const std::string& key, Callback<bool> cb);
+  // `headers` are what the run's writes carry (write_headers): an ACL or a
+  // KMS key the store refuses is refused here too, before anything is written.
+  void probe_upload(const Bucket& b, const std::string& key, const std::vector<http::Header>& headers,
+                    Callback<bool> cb);
 
   // For a stop: from now on no operation waits out a backoff. Those waiting
   // for a retry or queued behind the pacer are given up at once, and any

@@ -123,6 +123,7 @@ Result<ListPage> parse_list_objects_v2(std::string_view body) {
       if (ec != std::errc() || ptr != size.data() + size.size())
         return tl::unexpected(malformed("ListObjectsV2", fmt::format("bad <Size> '{}'", size)));
       e.last_modified = text(c, "LastModified");
+      e.storage_class = text(c, "StorageClass");
       page.objects.push_back(std::move(e));
     } else if (name_is(c, "CommonPrefixes")) {
       std::string p = text(c, "Prefix");
@@ -199,6 +200,18 @@ Result<std::vector<Tag>> parse_tagging(std::string_view body) {
     }
   }
   return tags;
+}
+
+Result<std::string> parse_ownership_controls(std::string_view body) {
+  pugi::xml_document doc;
+  auto root = load(doc, body, "GetBucketOwnershipControls");
+  if (!root) return tl::unexpected(root.error());
+  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
+  if (!name_is(*root, "OwnershipControls"))
+    return tl::unexpected(malformed("GetBucketOwnershipControls", "no OwnershipControls element"));
+  for (auto rule : root->children())
+    if (name_is(rule, "Rule")) return text(rule, "ObjectOwnership");
+  return tl::unexpected(malformed("GetBucketOwnershipControls", "no Rule"));
 }
 
 Result<std::string> parse_complete_multipart(std::string_view body) {

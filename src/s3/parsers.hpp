@@ -21,6 +21,7 @@ struct ObjectEntry {
   std::string etag;  // without quotes
   std::uint64_t size = 0;
   std::string last_modified;
+  std::string storage_class = {};  // as listed (STANDARD, STANDARD_IA, GLACIER...); empty when the store omits it
   bool operator==(const ObjectEntry&) const = default;
 };
 
@@ -67,6 +68,9 @@ Result<DeleteResult> parse_delete_result(std::string_view body);
 Result<std::string> parse_initiate_multipart(std::string_view body);  // the UploadId
 Result<std::vector<Tag>> parse_tagging(std::string_view body);        // GetObjectTagging's TagSet
 Result<std::string> parse_complete_multipart(std::string_view body);  // the ETag
+// GetBucketOwnershipControls: the rule's ObjectOwnership (BucketOwnerEnforced,
+// BucketOwnerPreferred, ObjectWriter).
+Result<std::string> parse_ownership_controls(std::string_view body);
 
 // Strips the quotes S3 puts around ETags, so values compare as listed.
 std::string unquote_etag(std::string_view etag);

@@ -55,8 +55,8 @@ S3Request copy_object(std::string dest_bucket, const CopyParams& p) {
   S3Request r{"CopyObject", "PUT", std::move(dest_bucket), p.dest_key, {}, {}, {}};
   r.headers.push_back({"x-amz-copy-source", copy_source(p.source_bucket, p.source_key)});
   r.headers.push_back({"x-amz-metadata-directive", p.replace_metadata ? "REPLACE" : "COPY"});
-  if (p.replace_metadata)
-    for (const auto& h : p.replace_headers) r.headers.push_back({h.name, h.value});
+  const auto sent = p.replace_metadata ? with_overrides(p.replace_headers, p.dest_headers) : p.dest_headers;
+  for (const auto& h : sent) r.headers.push_back({h.name, h.value});
   if (!p.if_match.empty()) {
     r.headers.push_back({"x-amz-copy-source-if-match", "\"" + p.if_match + "\""});
     if (p.legacy_if_match_header) r.headers.push_back({"x-amz-copy-if-match", "\"" + p.if_match + "\""});
@@ -75,6 +75,47 @@ std::vector<http::Header> replayable_headers(const std::vector<http::Header>& he
     if (meta || std::find(std::begin(kKept), std::end(kKept), h.name) != std::end(kKept)) out.push_back(h);
   }
   return out;
+}
+
+std::vector<http::Header> write_headers(const WriteOptions& w) {
+  std::vector<http::Header> out;
+  if (!w.acl.empty()) out.push_back({"x-amz-acl", w.acl});
+  if (!w.sse.empty()) out.push_back({"x-amz-server-side-encryption", w.sse});
+  if (!w.sse_kms_key_id.empty()) out.push_back({"x-amz-server-side-encryption-aws-kms-key-id", w.sse_kms_key_id});
+  return out;
+}
+
+std::vector<http::Header> with_overrides(std::vector<http::Header> base, const std::vector<http::Header>& over) {
+  std::erase_if(base, [&](const http::Header& h) {
+    return std::any_of(over.begin(), over.end(), [&](const http::Header& o) { return o.name == h.name; });
+  });
+  base.insert(base.end(), over.begin(), over.end());
+  return base;
+}
+
+std::vector<http::Header> encryption_headers(const std::vector<http::Header>& head) {
+  static constexpr std::string_view kKept[] = {"x-amz-server-side-encryption",
+                                               "x-amz-server-side-encryption-aws-kms-key-id",
+                                               "x-amz-server-side-encryption-bucket-key-enabled"};
+  std::vector<http::Header> out;
+  for (const auto& h : head)
+    if (std::find(std::begin(kKept), std::end(kKept), h.name) != std::end(kKept)) out.push_back(h);
+  return out;
+}
+
+bool is_canned_acl(std::string_view acl) {
+  static constexpr std::string_view kCanned[] = {
+      "private",       "public-read",       "public-read-write",        "authenticated-read",
+      "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control"};
+  return std::find(std::begin(kCanned), std::end(kCanned), acl) != std::end(kCanned);
+}
+
+bool is_archived_class(std::string_view storage_class) {
+  return storage_class == "GLACIER" || storage_class == "DEEP_ARCHIVE";
+}
+
+bool restore_completed(std::string_view x_amz_restore) {
+  return x_amz_restore.find("ongoing-request=\"false\"") != std::string_view::npos;
 }
 
 S3Request delete_object(std::string bucket, std::string key) {
@@ -141,6 +182,10 @@ S3Request create_multipart_upload(std::string bucket, std::string key, const std
   return r;
 }
 
+S3Request get_bucket_ownership_controls(std::string bucket) {
+  return {"GetBucketOwnershipControls", "GET", std::move(bucket), {}, {{"ownershipControls", ""}}, {}, {}};
+}
+
 S3Request get_object_tagging(std::string bucket, std::string key) {
   return {"GetObjectTagging", "GET", std::move(bucket), std::move(key), {{"tagging", ""}}, {}, {}};
 }
@@ -173,7 +218,8 @@ S3Request upload_part_copy(std::string dest_bucket, const CopyParams& p, const s
   r.query.push_back({"partNumber", std::to_string(part_number)});
   r.query.push_back({"uploadId", upload_id});
   r.headers.push_back({"x-amz-copy-source", copy_source(p.source_bucket, p.source_key)});
-  r.headers.push_back({"x-amz-copy-source-range", fmt::format("bytes={}-{}", first, last)});
+  // An empty source has no byte 0: without a range the part is all of it.
+  if (last >= first) r.headers.push_back({"x-amz-copy-source-range", fmt::format("bytes={}-{}", first, last)});
   if (!p.if_match.empty()) r.headers.push_back({"x-amz-copy-source-if-match", "\"" + p.if_match + "\""});
   return r;
 }

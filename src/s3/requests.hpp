@@ -56,7 +56,35 @@ struct CopyParams {
   // without a change, and REPLACE with the same headers is one.
   bool replace_metadata = false;
   std::vector<http::Header> replace_headers = {};
+  // How the destination object is stored, whatever the source had: storage
+  // class, ACL, encryption (write_headers). Sent with either directive, and
+  // on the CreateMultipartUpload of a multipart copy; they win over the
+  // source's headers of the same name.
+  std::vector<http::Header> dest_headers = {};
 };
+
+// What the operator asked every written object to carry (--acl, --sse,
+// --sse-kms-key-id); empty fields send nothing.
+struct WriteOptions {
+  std::string acl;             // a canned ACL (is_canned_acl)
+  std::string sse;             // AES256 or aws:kms
+  std::string sse_kms_key_id;  // with aws:kms: the key; empty: the account's default key
+};
+// The headers for WriteOptions. Pure.
+std::vector<http::Header> write_headers(const WriteOptions& w);
+// `base` with every header of `over` replacing those of the same name. Pure.
+std::vector<http::Header> with_overrides(std::vector<http::Header> base, const std::vector<http::Header>& over);
+// The x-amz-server-side-encryption* headers of a HEAD answer: what a copy of
+// an object onto itself sends to stay encrypted as it was. Pure.
+std::vector<http::Header> encryption_headers(const std::vector<http::Header>& head);
+// S3's canned ACLs (x-amz-acl values).
+bool is_canned_acl(std::string_view acl);
+// Storage classes whose objects cannot be read, hence not copied, until a
+// restore completes (CopyObject answers 403 InvalidObjectState).
+bool is_archived_class(std::string_view storage_class);
+// True when an x-amz-restore value says a restore has completed
+// (ongoing-request="false", with the restored copy's expiry date).
+bool restore_completed(std::string_view x_amz_restore);
 
 // The headers of a HEAD answer that a REPLACE copy must send again to keep
 // the object as it was: Content-Type and the other representation headers,
@@ -96,12 +124,16 @@ inline constexpr const char* kSourceEtagHeader = "x-amz-meta-assetmv-source-etag
 S3Request create_multipart_upload(std::string bucket, std::string key, const std::vector<http::Header>& headers,
                                   const std::string& source_etag = {}, const std::vector<Tag>& tags = {});
 S3Request get_object_tagging(std::string bucket, std::string key);
+// GetBucketOwnershipControls: whether the bucket refuses object ACLs
+// (BucketOwnerEnforced).
+S3Request get_bucket_ownership_controls(std::string bucket);
 // Replaces an object's tags (a tag XML cannot carry is sent empty; S3 tag
 // keys and values are text).
 S3Request put_object_tagging(std::string bucket, std::string key, const std::vector<Tag>& tags);
 // "k1=v1&k2=v2", each part percent-encoded: the x-amz-tagging header's value.
 std::string tagging_header(const std::vector<Tag>& tags);
-// Copies bytes [first, last] of the source as part `part_number`.
+// Copies bytes [first, last] of the source as part `part_number`; with
+// last < first, the whole source (an empty one has no byte range).
 S3Request upload_part_copy(std::string dest_bucket, const CopyParams& p, const std::string& upload_id, int part_number,
                            std::uint64_t first, std::uint64_t last);
 S3Request complete_multipart_upload(std::string bucket, std::string key, const std::string& upload_id,

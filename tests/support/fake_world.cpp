@@ -60,7 +60,8 @@ void FakeStore::list(Side side, const s3::ListParams& p, Callback<s3::ListPage> 
         page.next_continuation_token = page.objects.back().key;
         break;
       }
-      page.objects.push_back({it->first, it->second.etag, it->second.size, it->second.last_modified});
+      page.objects.push_back(
+          {it->first, it->second.etag, it->second.size, it->second.last_modified, it->second.storage_class});
     }
     cb(std::move(page));
   });
@@ -77,6 +78,7 @@ void FakeStore::head(Side side, const std::string& key, Callback<s3::ObjectInfo>
     info.etag = it->second.etag;
     info.content_type = "image/png";
     info.source_etag = it->second.source_etag;
+    info.restore = it->second.restore;
     cb(std::move(info));
   });
 }
@@ -89,8 +91,15 @@ Result<std::string> FakeStore::copy_now(const s3::CopyParams& p, bool multipart)
     return tl::unexpected(precondition(p.source_key));
   if (p.if_none_match && honours_if_none_match && dest.count(p.dest_key) != 0U)
     return tl::unexpected(precondition(p.dest_key));
+  if (s3::is_archived_class(src->second.storage_class) && !s3::restore_completed(src->second.restore))
+    return tl::unexpected(Error{ErrorKind::AccessDenied, "InvalidObjectState",
+                                "The operation is not valid for the object's storage class", 403});
   FakeObject copy = src->second;
   copy.last_modified = now;
+  copy.restore.clear();
+  copy.storage_class = "STANDARD";
+  for (const auto& h : p.dest_headers)
+    if (h.name == "x-amz-storage-class") copy.storage_class = h.value;
   if (multipart) {
     copy.source_etag = src->second.etag;
     copy.etag = src->second.etag.substr(0, 30) + "-2";  // a multipart ETag: not an MD5

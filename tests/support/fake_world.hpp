@@ -31,6 +31,8 @@ struct FakeObject {
   std::uint64_t size = 0;
   std::string source_etag;  // the metadata a multipart copy by this tool carries
   std::string last_modified = "2026-12-01T00:00:00.000Z";
+  std::string storage_class = "STANDARD";  // as listed; a copy takes x-amz-storage-class, else STANDARD (as S3)
+  std::string restore = {};                // the x-amz-restore a HEAD gives
 };
 
 class FakeRows;

@@ -139,7 +139,7 @@ TEST(Forecast, CountsEachCopyPathAndPricesByClass) {
   using assetmv::engine::Forecast;
   Forecast f;
   assetmv::engine::Item small;
-  small.src = assetmv::s3::ObjectEntry{"k", "e", 100, ""};
+  small.src = assetmv::s3::ObjectEntry{"k", "e", 100, "", ""};
   assetmv::engine::Item big = small;
   big.src->size = 25ULL << 20;  // 25 MiB at a 10 MiB threshold: 3 parts
   f.copy(small, true, 10ULL << 20);

@@ -320,6 +320,120 @@ TEST(Migration, ADestinationKeyOverTheLimitIsReportedNotAttempted) {
   EXPECT_EQ(w.path(id), "image/" + name);
 }
 
+// ---- storage classes and archived objects ---------------------------------------
+
+TEST(MigrationClasses, EachCopyKeepsTheClassItsLegacyObjectIsListedIn) {
+  World w;
+  w.o.multipart_threshold = 150;
+  w.legacy("ia.png", 1);
+  w.store.legacy["image/ia.png"].storage_class = "STANDARD_IA";
+  w.legacy("big-ia.png", 2, 200);  // the multipart path
+  w.store.legacy["image/big-ia.png"].storage_class = "STANDARD_IA";
+  w.legacy("std.png", 3);
+  w.row("image/ia.png");
+  w.row("image/big-ia.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.objects_copied, 3U);
+  EXPECT_EQ(w.store.dest.at("avatar/ia.png").storage_class, "STANDARD_IA");
+  EXPECT_EQ(w.store.dest.at("avatar/big-ia.png").storage_class, "STANDARD_IA");
+  EXPECT_EQ(w.store.dest.at("avatar/std.png").storage_class, "STANDARD");
+  w.expect_invariant();
+}
+
+TEST(MigrationClasses, TheStorageClassOptionGoesWithEveryCopy) {
+  World w;
+  w.o.storage_class = "INTELLIGENT_TIERING";
+  w.legacy("ia.png", 1);
+  w.store.legacy["image/ia.png"].storage_class = "STANDARD_IA";
+  w.legacy("std.png", 2);
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.objects_copied, 2U);
+  EXPECT_EQ(w.store.dest.at("avatar/ia.png").storage_class, "INTELLIGENT_TIERING");
+  EXPECT_EQ(w.store.dest.at("avatar/std.png").storage_class, "INTELLIGENT_TIERING");
+}
+
+TEST(MigrationClasses, MultipartAlwaysSendsEveryCopyThroughTheMultipartPath) {
+  World w;  // --sse off AWS: RGW stores a CopyObject unencrypted
+  w.o.multipart_always = true;
+  w.legacy("small.png", 1, 10);
+  w.legacy("empty.png", 2, 0);
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.objects_copied, 2U);
+  EXPECT_EQ(w.store.started["multipart_copy"], 2);
+  EXPECT_EQ(w.store.started["copy"], 0);
+}
+
+TEST(MigrationClasses, AnArchivedObjectIsReportedNotCopiedAndItsRowsStay) {
+  World w;
+  w.legacy("frozen.png", 1);
+  w.store.legacy["image/frozen.png"].storage_class = "GLACIER";
+  w.legacy("thawing.png", 2);
+  w.store.legacy["image/thawing.png"].storage_class = "DEEP_ARCHIVE";
+  w.store.legacy["image/thawing.png"].restore = "ongoing-request=\"true\"";
+  w.legacy("live.png", 3);
+  const auto frozen = w.row("image/frozen.png");
+  const auto thawing = w.row("image/thawing.png");
+  const auto live = w.row("image/live.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::NeedsHuman);
+  EXPECT_EQ(r.counts.archived_objects, 2U);
+  EXPECT_EQ(r.counts.failures, 0U);
+  EXPECT_EQ(r.counts.conflicts, 0U);
+  EXPECT_EQ(r.counts.objects_copied, 1U);
+  EXPECT_EQ(r.kinds(), (std::vector<std::string>{"archived", "archived"}));
+  EXPECT_EQ(w.store.started["copy"], 1);  // only live.png: an archived object is not attempted
+  EXPECT_EQ(w.path(frozen), "image/frozen.png");
+  EXPECT_EQ(w.path(thawing), "image/thawing.png");
+  EXPECT_EQ(w.path(live), "avatar/live.png");
+  EXPECT_EQ(w.store.legacy.count("image/frozen.png"), 1U);
+  EXPECT_EQ(w.store.legacy.count("image/thawing.png"), 1U);
+  w.expect_invariant();
+}
+
+TEST(MigrationClasses, ARestoredArchivedObjectIsCopiedIntoItsClass) {
+  World w;
+  w.legacy("thawed.png", 1);
+  w.store.legacy["image/thawed.png"].storage_class = "GLACIER";
+  w.store.legacy["image/thawed.png"].restore =
+      "ongoing-request=\"false\", expiry-date=\"Fri, 21 Dec 2026 00:00:00 GMT\"";
+  const auto id = w.row("image/thawed.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.objects_copied, 1U);
+  EXPECT_EQ(r.counts.archived_objects, 0U);
+  EXPECT_EQ(w.path(id), "avatar/thawed.png");
+  EXPECT_EQ(w.store.dest.at("avatar/thawed.png").storage_class, "GLACIER");
+  w.expect_invariant();
+}
+
+TEST(MigrationClasses, ACopyRefusedForTheObjectsStateIsArchivedNotAFailure) {
+  World w;  // an Intelligent-Tiering archive tier lists as INTELLIGENT_TIERING
+  w.legacy("tiered.png", 1);
+  w.store.legacy["image/tiered.png"].storage_class = "INTELLIGENT_TIERING";
+  const auto id = w.row("image/tiered.png");
+  w.fail_every("copy", Error{ErrorKind::AccessDenied, "InvalidObjectState", "not valid for the storage class", 403});
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::NeedsHuman);  // not the run-stopping AccessDenied
+  EXPECT_EQ(r.counts.archived_objects, 1U);
+  EXPECT_EQ(r.counts.failures, 0U);
+  EXPECT_EQ(w.path(id), "image/tiered.png");
+}
+
+TEST(MigrationClasses, ACustomerKeyedObjectIsReportedAsSuch) {
+  World w;
+  w.legacy("locked.png", 1);
+  const auto id = w.row("image/locked.png");
+  w.fail_every("copy", Error{ErrorKind::Fatal, "InvalidRequest",
+                             "The object was stored using a form of Server Side Encryption. The correct parameters "
+                             "must be provided to retrieve the object.",
+                             400});
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.sse_c_objects, 1U);
+  EXPECT_EQ(r.counts.failures, 0U);
+  EXPECT_EQ(r.kinds(), std::vector<std::string>{"sse_c"});
+  EXPECT_EQ(w.path(id), "image/locked.png");
+}
+
 // ---- 412 on copy -> HEAD destination ------------------------------------------
 
 TEST(Migration, Copy412ThenTheDestinationIsIdenticalMeansInPlace) {

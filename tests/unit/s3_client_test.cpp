@@ -285,7 +285,7 @@ TEST(S3Client, ProbeUploadStartsAndAbortsAnUploadWritingNothing) {
     return FakeResponse{501, {}, "<Error><Code>NotImplemented</Code><Message>no</Message></Error>"};
   });
   Harness h(server);
-  auto r = wait<bool>(h.loop, [&](auto cb) { h.s3->probe_upload(h.bucket, "p/.probe", cb); });
+  auto r = wait<bool>(h.loop, [&](auto cb) { h.s3->probe_upload(h.bucket, "p/.probe", {}, cb); });
   ASSERT_TRUE(r) << r.error().describe();
   std::lock_guard lock(mu);
   ASSERT_EQ(seen.size(), 2U);

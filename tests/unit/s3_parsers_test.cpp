@@ -40,6 +40,29 @@ TEST(ListParser, PlainKeysAreTakenAsIs) {
   EXPECT_EQ(page->objects[2].key, "rec/plus+.png");
   EXPECT_EQ(page->objects[3].key, "rec/unié.png");
   EXPECT_FALSE(page->truncated);
+  EXPECT_EQ(page->objects[0].storage_class, "STANDARD");
+}
+
+TEST(ListParser, StorageClassAsListedAndEmptyWhenAbsent) {
+  auto page = parse_list_objects_v2(
+      "<ListBucketResult><Contents><Key>a</Key><ETag>e</ETag><Size>1</Size><StorageClass>GLACIER</StorageClass>"
+      "</Contents><Contents><Key>b</Key><ETag>e</ETag><Size>1</Size></Contents></ListBucketResult>");
+  ASSERT_TRUE(page) << page.error().describe();
+  EXPECT_EQ(page->objects[0].storage_class, "GLACIER");
+  EXPECT_EQ(page->objects[1].storage_class, "");
+}
+
+TEST(OwnershipParser, TheRulesObjectOwnershipAndWhatIsNotOne) {
+  auto own = parse_ownership_controls(
+      R"(<?xml version="1.0" encoding="UTF-8"?><OwnershipControls xmlns="http://s3.amazonaws.com/doc/2006-03-01/">)"
+      "<Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>");
+  ASSERT_TRUE(own) << own.error().describe();
+  EXPECT_EQ(*own, "BucketOwnerEnforced");
+  EXPECT_FALSE(parse_ownership_controls(""));  // Ceph RGW 16 answers an empty 200
+  EXPECT_FALSE(parse_ownership_controls("<OwnershipControls></OwnershipControls>"));
+  auto err = parse_ownership_controls("<Error><Code>OwnershipControlsNotFoundError</Code></Error>");
+  ASSERT_FALSE(err);
+  EXPECT_EQ(err.error().code, "OwnershipControlsNotFoundError");
 }
 
 TEST(ListParser, EmptyListingAndCommonPrefixes) {

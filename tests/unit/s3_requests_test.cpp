@@ -92,6 +92,58 @@ TEST(Builders, ARestampCopiesOntoItselfWithItsOwnHeadersReplayed) {
       "COPY");
 }
 
+TEST(Builders, DestinationHeadersGoWithEitherDirectiveAndWinOverTheSources) {
+  CopyParams p{"legacy", "image/a.png", "avatar/a.png", "e", false};
+  p.dest_headers =
+      with_overrides({{"x-amz-storage-class", "STANDARD_IA"}}, write_headers({"public-read", "aws:kms", "key-1"}));
+  auto r = copy_object("prod", p);
+  EXPECT_EQ(find(r.headers, "x-amz-metadata-directive")->value, "COPY");
+  EXPECT_EQ(find(r.headers, "x-amz-storage-class")->value, "STANDARD_IA");
+  EXPECT_EQ(find(r.headers, "x-amz-acl")->value, "public-read");
+  EXPECT_EQ(find(r.headers, "x-amz-server-side-encryption")->value, "aws:kms");
+  EXPECT_EQ(find(r.headers, "x-amz-server-side-encryption-aws-kms-key-id")->value, "key-1");
+  // REPLACE: the HEAD's class gives way to the one asked for, sent once.
+  p.replace_metadata = true;
+  p.replace_headers = {{"content-type", "image/png"}, {"x-amz-storage-class", "STANDARD"}};
+  r = copy_object("prod", p);
+  EXPECT_EQ(
+      std::count_if(r.headers.begin(), r.headers.end(), [](const auto& h) { return h.name == "x-amz-storage-class"; }),
+      1);
+  EXPECT_EQ(find(r.headers, "x-amz-storage-class")->value, "STANDARD_IA");
+  EXPECT_EQ(find(r.headers, "content-type")->value, "image/png");
+  EXPECT_TRUE(write_headers({}).empty());
+}
+
+TEST(Builders, APartCopyOfAnEmptySourceHasNoRange) {
+  const CopyParams p{"legacy", "image/e.png", "avatar/e.png", "", false};
+  EXPECT_FALSE(find(upload_part_copy("prod", p, "u", 1, 1, 0).headers, "x-amz-copy-source-range"));
+  EXPECT_EQ(find(upload_part_copy("prod", p, "u", 1, 0, 9).headers, "x-amz-copy-source-range")->value, "bytes=0-9");
+}
+
+TEST(Builders, EncryptionHeadersOfAHeadAndTheCannedAcls) {
+  const std::vector<http::Header> head = {{"x-amz-server-side-encryption", "aws:kms"},
+                                          {"x-amz-server-side-encryption-aws-kms-key-id", "k"},
+                                          {"x-amz-request-id", "r"}};
+  EXPECT_EQ(encryption_headers(head).size(), 2U);
+  EXPECT_TRUE(is_canned_acl("public-read"));
+  EXPECT_TRUE(is_canned_acl("bucket-owner-full-control"));
+  EXPECT_FALSE(is_canned_acl("public"));
+  EXPECT_FALSE(is_canned_acl(""));
+}
+
+TEST(Builders, ArchivedClassesAndTheRestoreHeader) {
+  EXPECT_TRUE(is_archived_class("GLACIER"));
+  EXPECT_TRUE(is_archived_class("DEEP_ARCHIVE"));
+  EXPECT_FALSE(is_archived_class("GLACIER_IR"));  // instant retrieval: readable
+  EXPECT_FALSE(is_archived_class("STANDARD_IA"));
+  EXPECT_TRUE(restore_completed(R"(ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00 GMT")"));
+  EXPECT_FALSE(restore_completed(R"(ongoing-request="true")"));
+  EXPECT_FALSE(restore_completed(""));
+  const auto r = get_bucket_ownership_controls("prod");
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.query.at(0).name, "ownershipControls");
+}
+
 TEST(Builders, DeleteObjectsBodyEscapesKeysAndCarriesContentMd5) {
   auto r = delete_objects("b", {"a&b", "c<d>\"'", "plain"}, true);
   EXPECT_EQ(r.method, "POST");
