@@ -56,6 +56,11 @@ rgw_thread_pool_size = 256
 rgw_enable_usage_log = true
 rgw_usage_log_tick_interval = 1
 rgw_usage_log_flush_threshold = 1024
+# SSE-KMS with the gateway's built-in test keys (never a production setup):
+# --sse aws:kms --sse-kms-key-id assetmv-test-key can be tried on loopback.
+rgw_crypt_require_ssl = false
+rgw_crypt_s3_kms_backend = testing
+rgw_crypt_s3_kms_encryption_keys = assetmv-test-key=YXUmSHp4EiYkqyOI6irvKYuYomxrf6EIrgzBLRjw/X0=
 # Level 1 writes three lines per request (start, done, access log): on two
 # cores that is CPU taken from the gateway and from every client measured
 # against it. Errors still reach the log.
@@ -94,6 +99,20 @@ start() {
 
   radosgw "${C[@]}" -n client.rgw.local
   wait_for 120 gw_ok || { log "gateway did not answer; see $DIR/log"; exit 1; }
+  # Storage classes beyond STANDARD, so that a copy can be seen to keep its
+  # class. The gateway stores GLACIER like any other class (it cannot
+  # archive): a listed GLACIER object exercises the archived-object path. The
+  # gateway reads placement at start, hence the restart.
+  local sc
+  for sc in STANDARD_IA GLACIER; do
+    timeout 20 radosgw-admin "${C[@]}" zonegroup placement add --rgw-zonegroup default \
+      --placement-id default-placement --storage-class "$sc" >/dev/null
+    timeout 20 radosgw-admin "${C[@]}" zone placement add --rgw-zone default --placement-id default-placement \
+      --storage-class "$sc" --data-pool "default.rgw.${sc,,}.data" >/dev/null
+  done
+  stop_pid "$DIR/run/client.rgw.local.pid"
+  radosgw "${C[@]}" -n client.rgw.local
+  wait_for 120 gw_ok || { log "gateway did not answer after its restart; see $DIR/log"; exit 1; }
 
   radosgw-admin "${C[@]}" user create --uid=assetmv --display-name=assetmv \
     --access-key="$ASSETMV_S3_ACCESS_KEY" --secret="$ASSETMV_S3_SECRET_KEY" >/dev/null

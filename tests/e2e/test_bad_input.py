@@ -88,7 +88,8 @@ class BadInputTest(unittest.TestCase):
         args = ["--source", f"s3://{legacy}/image/", "--dest", f"s3://{dest}/avatar/", "--table", w.table]
         for missing, expect in [("s3:DeleteObject", "no permission to delete"),
                                 ("s3:PutObject", "no permission to write"),
-                                ("s3:GetObject", "no permission to read")]:
+                                ("s3:GetObject", "no permission to read"),
+                                ("s3:GetObjectTagging", "no permission to read the tags")]:
             with self.subTest(missing=missing):
                 for b, prefix in ((legacy, "image/"), (dest, "avatar/")):
                     w.s3.put_bucket_policy(Bucket=b, Policy=json.dumps(

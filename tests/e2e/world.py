@@ -53,8 +53,8 @@ def bucket_policy(bucket, prefix, uid, exclude=None, legacy=True):
     gateway user (minus `exclude`). The gateway (Ceph 16) checks DeleteObjects
     against the bucket's ARN, so s3:DeleteObject is granted there too."""
     principal = {"AWS": [f"arn:aws:iam:::user/{uid}"]}
-    objects = ["s3:GetObject", "s3:DeleteObject"] if legacy else ["s3:PutObject", "s3:GetObject",
-                                                                   "s3:AbortMultipartUpload"]
+    objects = ["s3:GetObject", "s3:GetObjectTagging", "s3:DeleteObject"] if legacy else [
+        "s3:PutObject", "s3:PutObjectTagging", "s3:GetObject", "s3:AbortMultipartUpload"]
     objects = [a for a in objects if a != exclude]
     statements = [{"Effect": "Allow", "Principal": principal, "Action": "s3:ListBucket",
                    "Resource": f"arn:aws:s3:::{bucket}", "Condition": {"StringLike": {"s3:prefix": [prefix + "*"]}}},
