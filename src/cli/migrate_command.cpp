@@ -147,6 +147,11 @@ class CommandRun {
     const auto pf = preflight(*ctx, db, {writes, writes && !a_.keep_source, a_.write}, checks);
     preflight_stats_ = ctx->s3->stats();
     out_["preflight"] = {{"checks", checks.list}, {"requests", preflight_stats_.total.requests}};
+    if (checks.legacy_versioning) {
+      // Deleted legacy objects stay as noncurrent versions (or may: unknown).
+      out_["legacy_versioning"] = *checks.legacy_versioning;
+      out_["legacy_versions_remain"] = !checks.legacy_versioning->empty();
+    }
     if (!pf) {
       logging::error("preflight", pf.error().message, {{"kind", to_string(pf.error().kind)}});
       out_["error"] = pf.error().message;  // already names the underlying error and its code

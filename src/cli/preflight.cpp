@@ -113,6 +113,27 @@ Result<void> probe_write_options(Context& c, const s3::WriteOptions& w, const st
   return {};
 }
 
+// On a versioned legacy bucket a delete only adds a delete marker: the
+// copied version stays, billed and readable by its version id. Said up
+// front; not knowing (s3:GetBucketVersioning denied) is said too, not fatal.
+void versioning(Context& c, Checks& checks) {
+  auto v = s3::wait<std::string>(*c.loop, [&](auto cb) { c.s3->get_bucket_versioning(c.source_bucket, cb); });
+  checks.legacy_versioning = v ? *v : "unknown";
+  checks.add("s3:GetBucketVersioning", "GetBucketVersioning", c.source.bucket,
+             v ? "200 " + (v->empty() ? std::string("never versioned") : *v) : answer_of(v.error()));
+  if (!v)
+    logging::warn("preflight.versioning_unknown",
+                  fmt::format("cannot tell whether {} is versioned ({}): if it is, each delete leaves the copied "
+                              "version behind, billed and readable by its version id",
+                              c.source.bucket, v.error().describe()));
+  else if (!v->empty())
+    logging::warn("preflight.versioned_legacy",
+                  fmt::format("{} is versioned ({}): each delete adds a delete marker and leaves the copied version "
+                              "behind, billed and readable by its version id; expire noncurrent versions with a "
+                              "lifecycle rule once the run is verified",
+                              c.source.bucket, *v));
+}
+
 Result<void> probe_permissions(Context& c, const std::optional<std::string>& source_key,
                                const std::optional<std::string>& dest_key, const PreflightNeeds& needs,
                                Checks& checks) {
@@ -178,6 +199,7 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
   }
   checks.add("s3:DeleteObject", "DeleteObjects of a never-existing key", c.source.bucket + "/" + src_probe,
              "200 (nothing existed, nothing deleted)");
+  versioning(c, checks);
   return {};
 }
 

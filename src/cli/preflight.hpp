@@ -6,6 +6,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "cli/common.hpp"
@@ -27,6 +28,8 @@ struct PreflightNeeds {
 struct Checks {
   nlohmann::json list = nlohmann::json::array();
   bool conditional_writes = true;  // false: the store refuses If-Match/If-None-Match on a PUT
+  // Checked when the run deletes: Enabled, Suspended, "" (never versioned) or "unknown".
+  std::optional<std::string> legacy_versioning;
   void add(const std::string& permission, const std::string& operation, const std::string& target,
            const std::string& answer);
 };

@@ -104,6 +104,7 @@ class Client {
   void get_object_tagging(const Bucket& b, const std::string& key, Callback<std::vector<Tag>> cb);
   void put_object_tagging(const Bucket& b, const std::string& key, const std::vector<Tag>& tags, Callback<bool> cb);
   void get_bucket_ownership_controls(const Bucket& b, Callback<std::string> cb);
+  void get_bucket_versioning(const Bucket& b, Callback<std::string> cb);
   void put_object(const Bucket& b, const std::string& key, std::string body, const PutParams& p,
                   Callback<std::string> cb);
   // Server-side copy into `dest` (source bucket named in p, on the same

@@ -214,6 +214,16 @@ Result<std::string> parse_ownership_controls(std::string_view body) {
   return tl::unexpected(malformed("GetBucketOwnershipControls", "no Rule"));
 }
 
+Result<std::string> parse_versioning(std::string_view body) {
+  pugi::xml_document doc;
+  auto root = load(doc, body, "GetBucketVersioning");
+  if (!root) return tl::unexpected(root.error());
+  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
+  if (!name_is(*root, "VersioningConfiguration"))
+    return tl::unexpected(malformed("GetBucketVersioning", "no VersioningConfiguration element"));
+  return text(*root, "Status");
+}
+
 Result<std::string> parse_complete_multipart(std::string_view body) {
   pugi::xml_document doc;
   auto root = load(doc, body, "CompleteMultipartUpload");

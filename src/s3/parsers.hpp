@@ -71,6 +71,9 @@ Result<std::string> parse_complete_multipart(std::string_view body);  // the ETa
 // GetBucketOwnershipControls: the rule's ObjectOwnership (BucketOwnerEnforced,
 // BucketOwnerPreferred, ObjectWriter).
 Result<std::string> parse_ownership_controls(std::string_view body);
+// GetBucketVersioning: Enabled, Suspended, or empty for a bucket that was
+// never versioned.
+Result<std::string> parse_versioning(std::string_view body);
 
 // Strips the quotes S3 puts around ETags, so values compare as listed.
 std::string unquote_etag(std::string_view etag);

@@ -186,6 +186,10 @@ S3Request get_bucket_ownership_controls(std::string bucket) {
   return {"GetBucketOwnershipControls", "GET", std::move(bucket), {}, {{"ownershipControls", ""}}, {}, {}};
 }
 
+S3Request get_bucket_versioning(std::string bucket) {
+  return {"GetBucketVersioning", "GET", std::move(bucket), {}, {{"versioning", ""}}, {}, {}};
+}
+
 S3Request get_object_tagging(std::string bucket, std::string key) {
   return {"GetObjectTagging", "GET", std::move(bucket), std::move(key), {{"tagging", ""}}, {}, {}};
 }

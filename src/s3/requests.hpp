@@ -127,6 +127,8 @@ S3Request get_object_tagging(std::string bucket, std::string key);
 // GetBucketOwnershipControls: whether the bucket refuses object ACLs
 // (BucketOwnerEnforced).
 S3Request get_bucket_ownership_controls(std::string bucket);
+// GetBucketVersioning: whether a delete removes the object or only hides it.
+S3Request get_bucket_versioning(std::string bucket);
 // Replaces an object's tags (a tag XML cannot carry is sent empty; S3 tag
 // keys and values are text).
 S3Request put_object_tagging(std::string bucket, std::string key, const std::vector<Tag>& tags);

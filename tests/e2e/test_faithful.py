@@ -115,6 +115,35 @@ class FaithfulTest(unittest.TestCase):
             self.assertEqual((h.get("ServerSideEncryption"), h.get("SSEKMSKeyId")), ("aws:kms", KMS_KEY), key)
             self.assertEqual(public, ["READ"], key)
 
+    def test_a_versioned_legacy_bucket_is_said_and_its_versions_remain(self):
+        # Without --delete-versions (not built yet) a delete on a versioned
+        # bucket adds a marker: the report and the log must say the copied
+        # versions are still there.
+        legacy = "vl-" + __import__("uuid").uuid4().hex[:12]
+        w = World("versioned", legacy_bucket=legacy)
+        self.addCleanup(w.close)
+        w.s3.create_bucket(Bucket=legacy)
+        w.s3.put_bucket_versioning(Bucket=legacy, VersioningConfiguration={"Status": "Enabled"})
+        w.seed(20, modern_share=0)
+        rc, report, err = w.run("migrate")
+        self.assertEqual(rc, 0, err[-3000:])
+        self.assertEqual(report["counts"]["legacy_objects_deleted"], 20)
+        self.assertEqual((report["legacy_versioning"], report["legacy_versions_remain"]), ("Enabled", True))
+        self.assertIn('"preflight.versioned_legacy"', err)
+        self.assertEqual(w.s3.list_objects_v2(Bucket=legacy, Prefix=w.legacy_prefix)["KeyCount"], 0)
+        v = w.s3.list_object_versions(Bucket=legacy, Prefix=w.legacy_prefix)
+        print(f"\n  versioned legacy: {len(v.get('Versions', []))} versions and "
+              f"{len(v.get('DeleteMarkers', []))} delete markers left", file=sys.stderr, end="")
+        markers = [m for m in v.get("DeleteMarkers", []) if ".assetmv-preflight-" not in m["Key"]]
+        self.assertEqual((len(v.get("Versions", [])), len(markers)), (20, 20))  # + the delete probe's marker
+
+        # A bucket never versioned says so, and nothing remains.
+        w2 = self.world("unversioned")
+        rc, report, err = w2.run("migrate")
+        self.assertEqual(rc, 0, err[-3000:])
+        self.assertEqual((report["legacy_versioning"], report["legacy_versions_remain"]), ("", False))
+        self.assertNotIn('"preflight.versioned_legacy"', err)
+
     def test_write_options_that_cannot_work_are_refused_at_the_start(self):
         w = self.world("writeopts")
         before = w.snapshot()

@@ -64,7 +64,7 @@ class MigrateTest(unittest.TestCase):
         else:
             self.assertIn("refused as meant", checks["s3:PutObject"])
         self.assertEqual(set(checks), {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-                                       "s3:GetObjectTagging"})
+                                       "s3:GetObjectTagging", "s3:GetBucketVersioning"})
         self.assertGreaterEqual(report["preflight"]["requests"], 6)
 
         # Running again changes nothing and finds the same items.

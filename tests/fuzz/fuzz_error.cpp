@@ -20,5 +20,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (auto own = assetmv::s3::parse_ownership_controls(body); own && own->size() > body.size()) __builtin_trap();
   (void)assetmv::s3::restore_completed(body);
+  (void)assetmv::s3::parse_versioning(body);
   return 0;
 }

@@ -52,6 +52,15 @@ TEST(ListParser, StorageClassAsListedAndEmptyWhenAbsent) {
   EXPECT_EQ(page->objects[1].storage_class, "");
 }
 
+TEST(VersioningParser, EnabledSuspendedAndNeverVersioned) {
+  const std::string ns = R"(<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">)";
+  EXPECT_EQ(parse_versioning(ns + "<Status>Enabled</Status></VersioningConfiguration>").value_or("?"), "Enabled");
+  EXPECT_EQ(parse_versioning(ns + "<Status>Suspended</Status></VersioningConfiguration>").value_or("?"),
+            "Suspended");
+  EXPECT_EQ(parse_versioning(ns + "</VersioningConfiguration>").value_or("?"), "");
+  EXPECT_FALSE(parse_versioning("<Other/>"));
+}
+
 TEST(OwnershipParser, TheRulesObjectOwnershipAndWhatIsNotOne) {
   auto own = parse_ownership_controls(
       R"(<?xml version="1.0" encoding="UTF-8"?><OwnershipControls xmlns="http://s3.amazonaws.com/doc/2006-03-01/">)"
