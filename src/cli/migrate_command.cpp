@@ -162,10 +162,12 @@ class CommandRun {
       out_["error"] = lag.error().message;
       return finish(kExitUsage, "preflight_failed");
     }
-    if (!verify_ && !a_.write.sse.empty() && !ctx->dest_bucket.endpoint.is_aws())
+    if (!verify_ && multipart_always())
       logging::warn("config.sse_multipart",
-                    "--sse off AWS: every copy goes through the multipart path (UploadPartCopy), since Ceph RGW "
-                    "16 stores a CopyObject unencrypted whatever it is asked; about 4 requests per object, not 1",
+                    "--sse: every copy goes through the multipart path (UploadPartCopy), about 4 requests per "
+                    "object instead of 1: off AWS because Ceph RGW 16 stores a CopyObject unencrypted whatever it "
+                    "is asked; on AWS with aws:kms because a KMS copy's ETag is no MD5, and the multipart copy "
+                    "carries the source's ETag for a later run to prove it identical",
                     {{"endpoint", ctx->dest_bucket.endpoint.authority()}});
     if (!ctx->source.prefix.empty() && ctx->source.prefix.back() != '/')
       logging::warn("config.prefix", fmt::format("source prefix {:?} has no trailing '/': it also matches longer names",
@@ -326,6 +328,11 @@ class CommandRun {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
+  bool multipart_always() const {
+    const auto& sse = a_.write.sse;
+    return !sse.empty() && (!ctx_->dest_bucket.endpoint.is_aws() || sse == "aws:kms");
+  }
+
   engine::MigrationOptions migration_options(const Checks& checks) const {
     engine::MigrationOptions mo;
     mo.legacy_prefix = ctx_->source.prefix;
@@ -336,7 +343,7 @@ class CommandRun {
     mo.multipart_threshold = a_.multipart_threshold;
     mo.conditional_writes = checks.conditional_writes;
     mo.storage_class = a_.storage_class;
-    mo.multipart_always = !a_.write.sse.empty() && !ctx_->dest_bucket.endpoint.is_aws();
+    mo.multipart_always = multipart_always();
     mo.cas_target = std::chrono::milliseconds(a_.batch_time_ms);
     mo.delete_grace = std::chrono::seconds(static_cast<std::int64_t>(std::ceil(a_.delete_grace_s)));
     return mo;

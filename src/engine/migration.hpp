@@ -58,7 +58,9 @@ struct MigrationOptions {
   std::string storage_class = {};
   // Every copy through UploadPartCopy, whatever its size: Ceph RGW 16
   // ignores encryption headers on CopyObject (and honours them on
-  // CreateMultipartUpload), so --sse off AWS needs it.
+  // CreateMultipartUpload), so --sse off AWS needs it; on AWS a KMS copy's
+  // ETag is no MD5, and the multipart copy carries the source's ETag in its
+  // metadata, which proves it identical to a later run.
   bool multipart_always = false;
   // --delete-grace: a legacy object is deleted only once its destination is
   // older than this (plan.hpp's grace_elapsed); younger ones are kept and

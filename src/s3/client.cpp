@@ -399,8 +399,7 @@ void Client::get_bucket_ownership_controls(const Bucket& b, Callback<std::string
 
 void Client::get_bucket_versioning(const Bucket& b, Callback<std::string> cb) {
   run<std::string>(
-      b, s3::get_bucket_versioning(b.name), [](http::Response& r) { return parse_versioning(r.body); },
-      std::move(cb));
+      b, s3::get_bucket_versioning(b.name), [](http::Response& r) { return parse_versioning(r.body); }, std::move(cb));
 }
 
 void Client::put_object(const Bucket& b, const std::string& key, std::string body, const PutParams& p,

@@ -55,8 +55,7 @@ TEST(ListParser, StorageClassAsListedAndEmptyWhenAbsent) {
 TEST(VersioningParser, EnabledSuspendedAndNeverVersioned) {
   const std::string ns = R"(<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">)";
   EXPECT_EQ(parse_versioning(ns + "<Status>Enabled</Status></VersioningConfiguration>").value_or("?"), "Enabled");
-  EXPECT_EQ(parse_versioning(ns + "<Status>Suspended</Status></VersioningConfiguration>").value_or("?"),
-            "Suspended");
+  EXPECT_EQ(parse_versioning(ns + "<Status>Suspended</Status></VersioningConfiguration>").value_or("?"), "Suspended");
   EXPECT_EQ(parse_versioning(ns + "</VersioningConfiguration>").value_or("?"), "");
   EXPECT_FALSE(parse_versioning("<Other/>"));
 }
