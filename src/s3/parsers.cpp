@@ -59,6 +59,19 @@ Error error_from_body(const pugi::xml_node& root, int status) {
   return e;
 }
 
+// Loads an answer's document: an <Error> root (S3 may send one with a 200)
+// comes back as that Error, and a root other than `roots` (when given) as a
+// malformed response.
+Result<pugi::xml_node> load_answer(pugi::xml_document& doc, std::string_view body, std::string_view what,
+                                   std::initializer_list<const char*> roots = {}) {
+  auto root = load(doc, body, what);
+  if (!root) return root;
+  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
+  if (roots.size() != 0 && std::none_of(roots.begin(), roots.end(), [&](const char* r) { return name_is(*root, r); }))
+    return tl::unexpected(malformed(what, fmt::format("unexpected root <{}>", root->name())));
+  return root;
+}
+
 bool decode_into(std::string_view encoded, std::string& out) { return sigv4::uri_decode(encoded, out); }
 
 }  // namespace
@@ -98,11 +111,8 @@ std::optional<ErrorBody> parse_error_body(std::string_view body) {
 
 Result<ListPage> parse_list_objects_v2(std::string_view body) {
   pugi::xml_document doc;
-  auto root = load(doc, body, "ListObjectsV2");
+  auto root = load_answer(doc, body, "ListObjectsV2", {"ListBucketResult"});
   if (!root) return tl::unexpected(root.error());
-  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
-  if (!name_is(*root, "ListBucketResult"))
-    return tl::unexpected(malformed("ListObjectsV2", fmt::format("unexpected root <{}>", root->name())));
   const bool url_encoded = text(*root, "EncodingType") == "url";
   ListPage page;
   page.truncated = text(*root, "IsTruncated") == "true";
@@ -143,11 +153,8 @@ Result<ListPage> parse_list_objects_v2(std::string_view body) {
 
 Result<std::string> parse_copy_result(std::string_view body) {
   pugi::xml_document doc;
-  auto root = load(doc, body, "CopyObject");
+  auto root = load_answer(doc, body, "CopyObject", {"CopyObjectResult", "CopyPartResult"});
   if (!root) return tl::unexpected(root.error());
-  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
-  if (!name_is(*root, "CopyObjectResult") && !name_is(*root, "CopyPartResult"))
-    return tl::unexpected(malformed("CopyObject", fmt::format("unexpected root <{}>", root->name())));
   auto etag = unquote_etag(text(*root, "ETag"));
   if (etag.empty()) return tl::unexpected(malformed("CopyObject", "no ETag in the result"));
   return etag;
@@ -155,11 +162,8 @@ Result<std::string> parse_copy_result(std::string_view body) {
 
 Result<DeleteResult> parse_delete_result(std::string_view body) {
   pugi::xml_document doc;
-  auto root = load(doc, body, "DeleteObjects");
+  auto root = load_answer(doc, body, "DeleteObjects", {"DeleteResult"});
   if (!root) return tl::unexpected(root.error());
-  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
-  if (!name_is(*root, "DeleteResult"))
-    return tl::unexpected(malformed("DeleteObjects", fmt::format("unexpected root <{}>", root->name())));
   DeleteResult r;
   for (auto c = root->first_child(); c; c = c.next_sibling()) {
     if (name_is(c, "Deleted")) {
@@ -173,9 +177,8 @@ Result<DeleteResult> parse_delete_result(std::string_view body) {
 
 Result<std::string> parse_initiate_multipart(std::string_view body) {
   pugi::xml_document doc;
-  auto root = load(doc, body, "CreateMultipartUpload");
+  auto root = load_answer(doc, body, "CreateMultipartUpload");
   if (!root) return tl::unexpected(root.error());
-  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
   auto id = text(*root, "UploadId");
   if (id.empty()) return tl::unexpected(malformed("CreateMultipartUpload", "no UploadId"));
   return id;
@@ -185,9 +188,8 @@ Result<std::vector<Tag>> parse_tagging(std::string_view body) {
   // Ceph RGW 16 answers an object without tags with an empty 200.
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return std::vector<Tag>{};
   pugi::xml_document doc;
-  auto root = load(doc, body, "GetObjectTagging");
+  auto root = load_answer(doc, body, "GetObjectTagging");
   if (!root) return tl::unexpected(root.error());
-  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
   if (!name_is(*root, "Tagging")) return tl::unexpected(malformed("GetObjectTagging", "no Tagging element"));
   std::vector<Tag> tags;
   for (auto set : root->children()) {
@@ -204,11 +206,8 @@ Result<std::vector<Tag>> parse_tagging(std::string_view body) {
 
 Result<std::string> parse_ownership_controls(std::string_view body) {
   pugi::xml_document doc;
-  auto root = load(doc, body, "GetBucketOwnershipControls");
+  auto root = load_answer(doc, body, "GetBucketOwnershipControls", {"OwnershipControls"});
   if (!root) return tl::unexpected(root.error());
-  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
-  if (!name_is(*root, "OwnershipControls"))
-    return tl::unexpected(malformed("GetBucketOwnershipControls", "no OwnershipControls element"));
   for (auto rule : root->children())
     if (name_is(rule, "Rule")) return text(rule, "ObjectOwnership");
   return tl::unexpected(malformed("GetBucketOwnershipControls", "no Rule"));
@@ -216,19 +215,15 @@ Result<std::string> parse_ownership_controls(std::string_view body) {
 
 Result<std::string> parse_versioning(std::string_view body) {
   pugi::xml_document doc;
-  auto root = load(doc, body, "GetBucketVersioning");
+  auto root = load_answer(doc, body, "GetBucketVersioning", {"VersioningConfiguration"});
   if (!root) return tl::unexpected(root.error());
-  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
-  if (!name_is(*root, "VersioningConfiguration"))
-    return tl::unexpected(malformed("GetBucketVersioning", "no VersioningConfiguration element"));
   return text(*root, "Status");
 }
 
 Result<std::string> parse_complete_multipart(std::string_view body) {
   pugi::xml_document doc;
-  auto root = load(doc, body, "CompleteMultipartUpload");
+  auto root = load_answer(doc, body, "CompleteMultipartUpload");
   if (!root) return tl::unexpected(root.error());
-  if (name_is(*root, "Error")) return tl::unexpected(error_from_body(*root, 200));
   auto etag = unquote_etag(text(*root, "ETag"));
   if (etag.empty()) return tl::unexpected(malformed("CompleteMultipartUpload", "no ETag"));
   return etag;
