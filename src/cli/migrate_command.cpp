@@ -40,6 +40,7 @@ constexpr std::chrono::milliseconds kMetricsInterval{1'000};
 struct MigrateArgs {
   CommonOptions common;
   bool keep_source = false;
+  bool delete_versions = false;
   bool dry_run = false;
   std::string report_file;
   std::uint64_t multipart_threshold = s3::kMaxSingleCopyBytes;
@@ -137,6 +138,7 @@ class CommandRun {
       out_["dry_run"] = a_.dry_run;
       out_["keep_source"] = a_.keep_source;
       out_["delete_grace_seconds"] = a_.delete_grace_s;
+      out_["delete_versions"] = a_.delete_versions;
       out_["writes"] = {{"storage_class", a_.storage_class.empty() ? "as listed" : a_.storage_class},
                         {"acl", a_.write.acl.empty() ? "bucket default (private)" : a_.write.acl},
                         {"sse", a_.write.sse.empty() ? "bucket default" : a_.write.sse}};
@@ -144,13 +146,14 @@ class CommandRun {
 
     Checks checks;
     const bool writes = !verify_ && !a_.dry_run;
-    const auto pf = preflight(*ctx, db, {writes, writes && !a_.keep_source, a_.write}, checks);
+    const auto pf =
+        preflight(*ctx, db, {writes, writes && !a_.keep_source, writes && a_.delete_versions, a_.write}, checks);
     preflight_stats_ = ctx->s3->stats();
     out_["preflight"] = {{"checks", checks.list}, {"requests", preflight_stats_.total.requests}};
     if (checks.legacy_versioning) {
       // Deleted legacy objects stay as noncurrent versions (or may: unknown).
       out_["legacy_versioning"] = *checks.legacy_versioning;
-      out_["legacy_versions_remain"] = !checks.legacy_versioning->empty();
+      out_["legacy_versions_remain"] = !checks.legacy_versioning->empty() && !a_.delete_versions;
     }
     if (!pf) {
       logging::error("preflight", pf.error().message, {{"kind", to_string(pf.error().kind)}});
@@ -338,6 +341,7 @@ class CommandRun {
     mo.legacy_prefix = ctx_->source.prefix;
     mo.dest_prefix = ctx_->dest.prefix;
     mo.keep_source = a_.keep_source;
+    mo.delete_versions = a_.delete_versions;
     mo.dry_run = a_.dry_run;
     mo.concurrency = static_cast<std::size_t>(a_.common.concurrency);
     mo.multipart_threshold = a_.multipart_threshold;
@@ -488,6 +492,10 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
   add_options(*migrate, *m);
   migrate->add_flag("--keep-source", m->keep_source,
                     "Leave legacy objects in place (delete them later by running again without this flag)");
+  migrate->add_flag("--delete-versions", m->delete_versions,
+                    "On a versioned legacy bucket, delete exactly the version that was copied (by its version id, "
+                    "read by a HEAD just before) instead of hiding it behind a delete marker; needs "
+                    "s3:DeleteObjectVersion");
   migrate->add_flag("--dry-run", m->dry_run,
                     "Show what would happen, the requests a real run would send, their cost and the time it "
                     "would take; change nothing");

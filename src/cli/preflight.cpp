@@ -114,14 +114,20 @@ Result<void> probe_write_options(Context& c, const s3::WriteOptions& w, const st
 }
 
 // On a versioned legacy bucket a delete only adds a delete marker: the
-// copied version stays, billed and readable by its version id. Said up
-// front; not knowing (s3:GetBucketVersioning denied) is said too, not fatal.
-void versioning(Context& c, Checks& checks) {
+// copied version stays, billed and readable by its version id, unless each
+// delete names it (--delete-versions). Said up front; not knowing
+// (s3:GetBucketVersioning denied) is said too, not fatal.
+void versioning(Context& c, bool delete_versions, Checks& checks) {
   auto v = s3::wait<std::string>(*c.loop, [&](auto cb) { c.s3->get_bucket_versioning(c.source_bucket, cb); });
   checks.legacy_versioning = v ? *v : "unknown";
   checks.add("s3:GetBucketVersioning", "GetBucketVersioning", c.source.bucket,
              v ? "200 " + (v->empty() ? std::string("never versioned") : *v) : answer_of(v.error()));
-  if (!v)
+  if (v && !v->empty() && delete_versions)
+    logging::info("preflight.versioned_legacy",
+                  fmt::format("{} is versioned ({}): with --delete-versions each delete removes exactly the version "
+                              "copied; other versions of a key stay, and an older one becomes current again",
+                              c.source.bucket, *v));
+  else if (!v)
     logging::warn("preflight.versioning_unknown",
                   fmt::format("cannot tell whether {} is versioned ({}): if it is, each delete leaves the copied "
                               "version behind, billed and readable by its version id",
@@ -187,19 +193,26 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
     checks.add("s3:GetObject", "HeadObject", c.dest.bucket + "/" + *dest_key, h ? "200" : answer_of(h.error()));
   }
   if (!needs.deletes) return {};
+  versioning(c, needs.delete_versions, checks);
   // Deleting a key that does not exist changes nothing (on a versioned
-  // bucket it leaves a delete marker for that never-existing key).
+  // bucket it leaves a delete marker for that never-existing key). Deletes
+  // by version id need s3:DeleteObjectVersion: the probe then names the
+  // "null" version of that key, which proves it and leaves no marker.
+  const bool by_version = needs.delete_versions && checks.legacy_versioning != "";
   const std::string src_probe = probe_key(c.source.prefix);
-  auto d = s3::wait<s3::DeleteResult>(*c.loop, [&](auto cb) { s3.delete_objects(c.source_bucket, {src_probe}, cb); });
+  auto d = s3::wait<s3::DeleteResult>(*c.loop, [&](auto cb) {
+    s3.delete_objects(c.source_bucket, {{src_probe, by_version ? "null" : ""}}, cb);
+  });
   if (!d) return permission_error(d.error(), "delete under " + c.source.to_string());
   if (!d->failed.empty()) {
     const auto& f = d->failed.front();
     return fail(f.code == "AccessDenied" ? ErrorKind::AccessDenied : ErrorKind::Fatal, f.code,
                 fmt::format("no permission to delete under {}: {}: {}", c.source.to_string(), f.code, f.message));
   }
-  checks.add("s3:DeleteObject", "DeleteObjects of a never-existing key", c.source.bucket + "/" + src_probe,
-             "200 (nothing existed, nothing deleted)");
-  versioning(c, checks);
+  checks.add(
+      by_version ? "s3:DeleteObjectVersion" : "s3:DeleteObject",
+      by_version ? "DeleteObjects of a never-existing key's null version" : "DeleteObjects of a never-existing key",
+      c.source.bucket + "/" + src_probe, "200 (nothing existed, nothing deleted)");
   return {};
 }
 

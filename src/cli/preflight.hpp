@@ -17,9 +17,10 @@
 namespace assetmv::cli {
 
 struct PreflightNeeds {
-  bool writes = false;          // a real migrate run (not verify, not --dry-run)
-  bool deletes = false;         // ... that deletes the legacy objects (not --keep-source)
-  s3::WriteOptions write = {};  // what every copy carries: its ACL and encryption are proved too
+  bool writes = false;           // a real migrate run (not verify, not --dry-run)
+  bool deletes = false;          // ... that deletes the legacy objects (not --keep-source)
+  bool delete_versions = false;  // ... each by its version id (--delete-versions)
+  s3::WriteOptions write = {};   // what every copy carries: its ACL and encryption are proved too
 };
 
 // The preflight's checks as the report lists them: each says what it proved

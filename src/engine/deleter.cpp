@@ -11,13 +11,13 @@ Deleter::~Deleter() {
   for (const auto& [timer, keys] : waiting_) loop_.cancel(timer);
 }
 
-void Deleter::add(std::string key) {
+void Deleter::add(s3::ObjectVersion object) {
   if (o_.dry_run) return deleted_(1);
-  if (!s3::xml_escape(key)) {  // control characters: XML 1.0 cannot carry them
-    if (paused_) return alone_.push_back(std::move(key));
-    return delete_alone(key);
+  if (!s3::xml_escape(object.key)) {  // control characters: XML 1.0 cannot carry them
+    if (paused_) return alone_.push_back(std::move(object));
+    return delete_alone(object);
   }
-  queue_.push_back({std::move(key), 0});
+  queue_.push_back({std::move(object), 0});
   if (queue_.size() >= s3::kMaxDeleteKeys) flush();
 }
 
@@ -52,11 +52,11 @@ void Deleter::stop() {
 }
 
 void Deleter::send(std::vector<Key> keys) {
-  std::vector<std::string> names;
-  names.reserve(keys.size());
-  for (const auto& k : keys) names.push_back(k.key);
+  std::vector<s3::ObjectVersion> objects;
+  objects.reserve(keys.size());
+  for (const auto& k : keys) objects.push_back(k.object);
   ++in_flight_;
-  store_.delete_objects(names, [this, keys = std::move(keys)](Result<s3::DeleteResult> r) mutable {
+  store_.delete_objects(objects, [this, keys = std::move(keys)](Result<s3::DeleteResult> r) mutable {
     --in_flight_;
     answered(std::move(keys), std::move(r));
     flush();
@@ -68,7 +68,7 @@ void Deleter::answered(std::vector<Key> keys, Result<s3::DeleteResult> r) {
     // Not sent, for a stop: the legacy objects stay, and a rerun deletes them.
     if (r.error().kind == ErrorKind::Interrupted) return;
     // The rows already point at the copies; only the cleanup is left.
-    for (const auto& k : keys) failed_(k.key, r.error().describe());
+    for (const auto& k : keys) failed_(k.object.key, r.error().describe());
     return;
   }
   // Quiet mode: the answer lists only the keys that failed.
@@ -78,7 +78,7 @@ void Deleter::answered(std::vector<Key> keys, Result<s3::DeleteResult> r) {
   ErrorKind again_kind = ErrorKind::Retryable;
   std::size_t deleted = 0;
   for (auto& k : keys) {
-    auto it = failures.find(k.key);
+    auto it = failures.find(k.object.key);
     if (it == failures.end()) {
       ++deleted;
       continue;
@@ -93,8 +93,8 @@ void Deleter::answered(std::vector<Key> keys, Result<s3::DeleteResult> r) {
         continue;
       }
     }
-    failed_(k.key, k.failures > 1 ? fmt::format("{}: {} (after {} attempts)", f.code, f.message, k.failures)
-                                  : fmt::format("{}: {}", f.code, f.message));
+    failed_(k.object.key, k.failures > 1 ? fmt::format("{}: {} (after {} attempts)", f.code, f.message, k.failures)
+                                         : fmt::format("{}: {}", f.code, f.message));
   }
   if (deleted > 0) deleted_(deleted);
   if (!again.empty()) retry_later(std::move(again), again_kind);
@@ -118,9 +118,9 @@ void Deleter::retry_later(std::vector<Key> keys, ErrorKind kind) {
   waiting_.emplace(*id, std::move(keys));
 }
 
-void Deleter::delete_alone(const std::string& key) {
+void Deleter::delete_alone(const s3::ObjectVersion& object) {
   ++in_flight_;
-  store_.delete_object(key, [this, key](Result<bool> r) {
+  store_.delete_object(object, [this, key = object.key](Result<bool> r) {
     --in_flight_;
     if (r) {
       deleted_(1);

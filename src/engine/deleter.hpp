@@ -39,8 +39,9 @@ class Deleter {
   Deleter(const Deleter&) = delete;
   Deleter& operator=(const Deleter&) = delete;
 
-  // Queues a key; sends a request once a full one is queued.
-  void add(std::string key);
+  // Queues a key (with a version id: exactly that version); sends a request
+  // once a full one is queued.
+  void add(s3::ObjectVersion object);
   // Sends what is queued, partial requests too, up to kMaxRequests in flight.
   void flush();
   // For a stop: keys waiting out a backoff, and while paused the queued
@@ -55,12 +56,12 @@ class Deleter {
 
  private:
   struct Key {
-    std::string key;
+    s3::ObjectVersion object;
     int failures = 0;
   };
   void send(std::vector<Key> keys);
   void answered(std::vector<Key> keys, Result<s3::DeleteResult> r);
-  void delete_alone(const std::string& key);
+  void delete_alone(const s3::ObjectVersion& object);
   void retry_later(std::vector<Key> keys, ErrorKind kind);
 
   EventLoop& loop_;
@@ -70,7 +71,7 @@ class Deleter {
   FailedFn failed_;
   Jitter jitter_;
   std::vector<Key> queue_;
-  std::vector<std::string> alone_;  // keys for DeleteObject, held while paused
+  std::vector<s3::ObjectVersion> alone_;  // keys for DeleteObject, held while paused
   std::size_t in_flight_ = 0;
   bool stopped_ = false;
   bool paused_ = false;

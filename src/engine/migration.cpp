@@ -45,6 +45,7 @@ struct Migration::Impl {
 
   std::size_t copying = 0;     // names in the copy and verify stages
   std::size_t restamping = 0;  // destinations being restamped for the grace clock
+  std::size_t resolving = 0;   // legacy objects whose version id is being read (--delete-versions)
   OutageBreaker outage{kOutageFailuresInARow};
   bool feeding_done = false;
   bool stopping = false;
@@ -98,7 +99,7 @@ struct Migration::Impl {
   }
 
   bool backlog_full() const {
-    return paused || copying + restamping >= o.concurrency ||
+    return paused || copying + restamping + resolving >= o.concurrency ||
            rewriter.queued_rows() >= rewriter.batch_rows() * kCasBacklogBatches ||
            deleter.queued() >= s3::kMaxDeleteKeys * Deleter::kMaxRequests;
   }
@@ -258,7 +259,41 @@ struct Migration::Impl {
       ++report.counts.legacy_objects_in_grace;
       return;
     }
-    deleter.add(item.legacy_key);
+    if (o.delete_versions) return delete_version(item);
+    deleter.add({item.legacy_key});
+  }
+
+  // --delete-versions: on a versioned bucket a plain delete only hides the
+  // object behind a marker. A HEAD names the version now current; when its
+  // ETag is the listed one (the copy was conditional on it) that is the
+  // version copied, and exactly it is deleted, so no marker is left and no
+  // other version is touched. Another ETag: someone wrote the key since; that
+  // version is not the copy's and stays, reported.
+  void delete_version(const Item& item) {
+    if (o.dry_run) {
+      forecast.add("HeadObject");
+      return deleter.add({item.legacy_key});
+    }
+    ++resolving;
+    store.head(
+        Side::Legacy, item.legacy_key,
+        [this, key = item.legacy_key, etag = item.src->etag](Result<s3::ObjectInfo> info) {
+          --resolving;
+          request_pump();
+          if (info && s3::etag_equal(info->etag, etag)) return deleter.add({key, info->version_id});
+          if (!info && (info.error().kind == ErrorKind::Interrupted || info.error().kind == ErrorKind::NotFound))
+            return;  // a rerun deletes it / someone else did
+          ++report.counts.failures;
+          report.needs_human(
+              {"delete_failed",
+               key,
+               "",
+               {},
+               info ? fmt::format("written since it was listed (ETag {} now, {} copied): that version is not the "
+                                  "copy's, so it stays; its rows already point at the copy",
+                                  info->etag, etag)
+                    : "could not read which version to delete: " + info.error().describe()});
+        });
   }
 
   // Kept for a later run: rows left it in this run (whoever rewrote them),
@@ -335,8 +370,8 @@ struct Migration::Impl {
   }
 
   bool finished() const {
-    return (feeding_done || stopping) && copying == 0 && restamping == 0 && rewriter.idle() && deleter.idle() &&
-           store.idle();
+    return (feeding_done || stopping) && copying == 0 && restamping == 0 && resolving == 0 && rewriter.idle() &&
+           deleter.idle() && store.idle();
   }
 
   Progress progress() const {

@@ -66,6 +66,10 @@ struct MigrationOptions {
   // older than this (plan.hpp's grace_elapsed); younger ones are kept and
   // counted, and a later run deletes them. 0: delete after the commit.
   std::chrono::seconds delete_grace{0};
+  // --delete-versions: each delete names the version copied (read by a HEAD
+  // just before it), so on a versioned legacy bucket it is removed, not
+  // hidden behind a delete marker, and no other version is touched.
+  bool delete_versions = false;
   std::function<std::chrono::system_clock::time_point()> clock = [] { return std::chrono::system_clock::now(); };
   ScanOptions scan;
 };

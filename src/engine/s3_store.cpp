@@ -73,12 +73,12 @@ void S3Store::put(const std::string& dest_key, std::string body, const s3::PutPa
   client_.put_object(dest_, dest_key, std::move(body), sent, std::move(cb));
 }
 
-void S3Store::delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) {
-  client_.delete_objects(legacy_, legacy_keys, std::move(cb));
+void S3Store::delete_objects(const std::vector<s3::ObjectVersion>& legacy, Callback<s3::DeleteResult> cb) {
+  client_.delete_objects(legacy_, legacy, std::move(cb));
 }
 
-void S3Store::delete_object(const std::string& legacy_key, Callback<bool> cb) {
-  client_.delete_object(legacy_, legacy_key, std::move(cb));
+void S3Store::delete_object(const s3::ObjectVersion& legacy, Callback<bool> cb) {
+  client_.delete_object(legacy_, legacy, std::move(cb));
 }
 
 void S3Store::throttled() { client_.pacer().throttled(Pacer::Clock::now()); }

@@ -19,8 +19,8 @@ class S3Store final : public ObjectStore {
   void restamp(const std::string& dest_key, const std::string& etag, Callback<std::string> cb) override;
   void get(const std::string& legacy_key, Callback<s3::GetResult> cb) override;
   void put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) override;
-  void delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) override;
-  void delete_object(const std::string& legacy_key, Callback<bool> cb) override;
+  void delete_objects(const std::vector<s3::ObjectVersion>& legacy, Callback<s3::DeleteResult> cb) override;
+  void delete_object(const s3::ObjectVersion& legacy, Callback<bool> cb) override;
   void throttled() override;
   void hold(bool held) override { client_.set_held(held); }
   void stop_retrying(const std::string& why) override;

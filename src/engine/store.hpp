@@ -49,9 +49,10 @@ class ObjectStore {
   // services, which cannot copy server-side.
   virtual void get(const std::string& legacy_key, Callback<s3::GetResult> cb) = 0;
   virtual void put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) = 0;
-  // Legacy objects only: the run never deletes a destination.
-  virtual void delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) = 0;
-  virtual void delete_object(const std::string& legacy_key, Callback<bool> cb) = 0;
+  // Legacy objects only: the run never deletes a destination. With a
+  // version id (--delete-versions) exactly that version goes.
+  virtual void delete_objects(const std::vector<s3::ObjectVersion>& legacy, Callback<s3::DeleteResult> cb) = 0;
+  virtual void delete_object(const s3::ObjectVersion& legacy, Callback<bool> cb) = 0;
   // A throttle the store reported inside a successful answer (a per-key
   // SlowDown in DeleteObjects): slows every request as a 503 does.
   virtual void throttled() = 0;

@@ -70,6 +70,7 @@ ObjectInfo info_from_headers(const http::Response& r) {
   info.replayable = replayable_headers(r.headers);
   if (auto n = r.header("x-amz-tagging-count")) info.tag_count = parse_u64(*n);
   info.restore = std::string(r.header("x-amz-restore").value_or(""));
+  info.version_id = std::string(r.header("x-amz-version-id").value_or(""));
   info.encryption = encryption_headers(r.headers);
   return info;
 }
@@ -418,30 +419,31 @@ void Client::copy_object(const Bucket& dest, const CopyParams& p, Callback<std::
       std::move(cb), impl_->opt.copy_timeout);
 }
 
-void Client::delete_objects(const Bucket& b, const std::vector<std::string>& keys, Callback<DeleteResult> cb) {
+void Client::delete_objects(const Bucket& b, const std::vector<ObjectVersion>& objects, Callback<DeleteResult> cb) {
   // Refused here rather than by the server, so no batch is half-understood.
   std::optional<Error> refused;
-  if (keys.empty() || keys.size() > kMaxDeleteKeys)
+  if (objects.empty() || objects.size() > kMaxDeleteKeys)
     refused = Error{ErrorKind::Fatal, "InvalidBatch",
-                    fmt::format("DeleteObjects takes 1 to {} keys, not {}", kMaxDeleteKeys, keys.size()), 0};
-  for (const auto& k : keys) {
-    if (!refused && !xml_escape(k))
+                    fmt::format("DeleteObjects takes 1 to {} keys, not {}", kMaxDeleteKeys, objects.size()), 0};
+  for (const auto& o : objects) {
+    if (!refused && (!xml_escape(o.key) || !xml_escape(o.version_id)))
       refused = Error{
           ErrorKind::Fatal, "InvalidBatch",
-          fmt::format("key {} has bytes XML cannot carry; delete it with DeleteObject", sigv4::uri_encode(k, true)), 0};
+          fmt::format("key {} has bytes XML cannot carry; delete it with DeleteObject", sigv4::uri_encode(o.key, true)),
+          0};
   }
   if (refused) {
     impl_->loop.post([cb = std::move(cb), e = std::move(*refused)]() mutable { cb(tl::unexpected(std::move(e))); });
     return;
   }
   run<DeleteResult>(
-      b, s3::delete_objects(b.name, keys, true), [](http::Response& r) { return parse_delete_result(r.body); },
+      b, s3::delete_objects(b.name, objects, true), [](http::Response& r) { return parse_delete_result(r.body); },
       std::move(cb));
 }
 
-void Client::delete_object(const Bucket& b, const std::string& key, Callback<bool> cb) {
+void Client::delete_object(const Bucket& b, const ObjectVersion& object, Callback<bool> cb) {
   run<bool>(
-      b, s3::delete_object(b.name, key), [](http::Response&) -> Result<bool> { return true; }, std::move(cb));
+      b, s3::delete_object(b.name, object), [](http::Response&) -> Result<bool> { return true; }, std::move(cb));
 }
 
 void Client::probe_upload(const Bucket& b, const std::string& key, const std::vector<http::Header>& headers,

@@ -43,6 +43,7 @@ struct ObjectInfo {
   std::optional<std::uint64_t> tag_count;  // x-amz-tagging-count; absent when the store does not say
   std::string restore;                     // x-amz-restore: an archived object's restore state; empty: none asked
   std::vector<http::Header> encryption;    // x-amz-server-side-encryption*: how the store encrypted it
+  std::string version_id;                  // x-amz-version-id: on a versioned bucket, which version answered
 };
 
 struct GetResult {
@@ -122,8 +123,8 @@ class Client {
   void multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64_t size, std::uint64_t part_size,
                       Callback<std::string> cb);
   // At most kMaxDeleteKeys keys, each representable in XML (see xml_escape).
-  void delete_objects(const Bucket& b, const std::vector<std::string>& keys, Callback<DeleteResult> cb);
-  void delete_object(const Bucket& b, const std::string& key, Callback<bool> cb);
+  void delete_objects(const Bucket& b, const std::vector<ObjectVersion>& objects, Callback<DeleteResult> cb);
+  void delete_object(const Bucket& b, const ObjectVersion& object, Callback<bool> cb);
   // Starts a multipart upload of `key` and aborts it at once: proves
   // s3:PutObject (and s3:AbortMultipartUpload) without writing an object,
   // on stores that refuse the conditional PUT the preflight tries first.

@@ -118,8 +118,10 @@ bool restore_completed(std::string_view x_amz_restore) {
   return x_amz_restore.find("ongoing-request=\"false\"") != std::string_view::npos;
 }
 
-S3Request delete_object(std::string bucket, std::string key) {
-  return {"DeleteObject", "DELETE", std::move(bucket), std::move(key), {}, {}, {}};
+S3Request delete_object(std::string bucket, const ObjectVersion& object) {
+  S3Request r{"DeleteObject", "DELETE", std::move(bucket), object.key, {}, {}, {}};
+  if (!object.version_id.empty()) r.query.push_back({"versionId", object.version_id});
+  return r;
 }
 
 std::optional<std::string> xml_escape(std::string_view s) {
@@ -156,14 +158,16 @@ std::optional<std::string> xml_escape(std::string_view s) {
   return out;
 }
 
-S3Request delete_objects(std::string bucket, const std::vector<std::string>& keys, bool quiet) {
+S3Request delete_objects(std::string bucket, const std::vector<ObjectVersion>& objects, bool quiet) {
   std::string body =
       R"(<?xml version="1.0" encoding="UTF-8"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">)";
   if (quiet) body += "<Quiet>true</Quiet>";
-  for (const auto& k : keys) {
+  for (const auto& o : objects) {
     // Callers route keys that XML cannot carry to DeleteObject; an empty
     // element here would make S3 refuse the whole batch.
-    body += "<Object><Key>" + xml_escape(k).value_or("") + "</Key></Object>";
+    body += "<Object><Key>" + xml_escape(o.key).value_or("") + "</Key>";
+    if (!o.version_id.empty()) body += "<VersionId>" + xml_escape(o.version_id).value_or("") + "</VersionId>";
+    body += "</Object>";
   }
   body += "</Delete>";
   S3Request r{"DeleteObjects", "POST", std::move(bucket), {}, {{"delete", ""}}, {}, std::move(body)};

@@ -111,10 +111,17 @@ S3Request head_bucket(std::string bucket);
 S3Request get_object(std::string bucket, std::string key);
 S3Request put_object(std::string bucket, std::string key, std::string body, const PutParams& p);
 S3Request copy_object(std::string dest_bucket, const CopyParams& p);
-S3Request delete_object(std::string bucket, std::string key);
+// A key and, optionally, the one version of it a delete removes. Without a
+// version id a delete on a versioned bucket only adds a delete marker; with
+// one it removes exactly that version, whichever is current.
+struct ObjectVersion {
+  std::string key;
+  std::string version_id = {};
+};
+S3Request delete_object(std::string bucket, const ObjectVersion& object);
 // At most kMaxDeleteKeys keys; carries Content-MD5 as S3 requires. Quiet mode
 // reports only the keys that failed.
-S3Request delete_objects(std::string bucket, const std::vector<std::string>& keys, bool quiet);
+S3Request delete_objects(std::string bucket, const std::vector<ObjectVersion>& objects, bool quiet);
 // The user metadata a multipart copy of ours carries: the source's ETag, so a
 // later run can prove the copy identical although its ETag is not an MD5.
 inline constexpr const char* kSourceEtagHeader = "x-amz-meta-assetmv-source-etag";

@@ -50,8 +50,8 @@ Result<std::uint64_t> delete_prefix(EventLoop& loop, s3::Client& client, const s
     auto page = s3::wait<s3::ListPage>(loop, [&](auto cb) { client.list_objects_v2(bucket, p, cb); });
     if (!page) return tl::unexpected(page.error());
     if (page->objects.empty()) return deleted;
-    std::vector<std::string> keys;
-    for (auto& o : page->objects) keys.push_back(std::move(o.key));
+    std::vector<s3::ObjectVersion> keys;
+    for (auto& o : page->objects) keys.push_back({std::move(o.key)});
     auto res = s3::wait<s3::DeleteResult>(loop, [&](auto cb) { client.delete_objects(bucket, keys, cb); });
     if (!res) return tl::unexpected(res.error());
     if (!res->failed.empty())

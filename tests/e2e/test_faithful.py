@@ -115,16 +115,21 @@ class FaithfulTest(unittest.TestCase):
             self.assertEqual((h.get("ServerSideEncryption"), h.get("SSEKMSKeyId")), ("aws:kms", KMS_KEY), key)
             self.assertEqual(public, ["READ"], key)
 
-    def test_a_versioned_legacy_bucket_is_said_and_its_versions_remain(self):
-        # Without --delete-versions (not built yet) a delete on a versioned
-        # bucket adds a marker: the report and the log must say the copied
-        # versions are still there.
-        legacy = "vl-" + __import__("uuid").uuid4().hex[:12]
-        w = World("versioned", legacy_bucket=legacy)
+    def versioned_world(self, name):
+        """20 legacy objects with rows in a bucket of their own, versioning on."""
+        w = World(name, legacy_bucket="v-" + __import__("uuid").uuid4().hex[:12])
         self.addCleanup(w.close)
-        w.s3.create_bucket(Bucket=legacy)
-        w.s3.put_bucket_versioning(Bucket=legacy, VersioningConfiguration={"Status": "Enabled"})
+        w.s3.create_bucket(Bucket=w.legacy_bucket)
+        w.s3.put_bucket_versioning(Bucket=w.legacy_bucket, VersioningConfiguration={"Status": "Enabled"})
         w.seed(20, modern_share=0)
+        return w
+
+    def test_a_versioned_legacy_bucket_is_said_and_its_versions_remain(self):
+        # Without --delete-versions a delete on a versioned bucket adds a
+        # marker: the report and the log must say the copied versions are
+        # still there.
+        w = self.versioned_world("versioned")
+        legacy = w.legacy_bucket
         rc, report, err = w.run("migrate")
         self.assertEqual(rc, 0, err[-3000:])
         self.assertEqual(report["counts"]["legacy_objects_deleted"], 20)
@@ -143,6 +148,42 @@ class FaithfulTest(unittest.TestCase):
         self.assertEqual(rc, 0, err[-3000:])
         self.assertEqual((report["legacy_versioning"], report["legacy_versions_remain"]), ("", False))
         self.assertNotIn('"preflight.versioned_legacy"', err)
+
+    def test_delete_versions_removes_exactly_the_copied_versions(self):
+        w = self.versioned_world("delversions")
+        legacy, lp = w.legacy_bucket, w.legacy_prefix
+        # Versions that are not the copy's: an older version of a migrated
+        # key, and a key outside the legacy prefix with two versions.
+        rewritten = w.legacy_names(1)[0]
+        w.s3.put_object(Bucket=legacy, Key=lp + rewritten, Body=os.urandom(300), ContentType="image/png")
+        other = f"{w.tag}/other/keep.png"
+        for _ in range(2):
+            w.s3.put_object(Bucket=legacy, Key=other, Body=os.urandom(100), ContentType="image/png")
+
+        def versions(prefix):
+            v = w.s3.list_object_versions(Bucket=legacy, Prefix=prefix)
+            return ({(x["Key"], x["VersionId"]) for x in v.get("Versions", [])},
+                    [m for m in v.get("DeleteMarkers", []) if ".assetmv-preflight-" not in m["Key"]])
+
+        before, _ = versions(w.tag + "/")
+        current = {x["Key"]: x["VersionId"] for x in w.s3.list_object_versions(Bucket=legacy, Prefix=lp)["Versions"]
+                   if x["IsLatest"]}
+        self.assertEqual(len(before), 20 + 1 + 2)
+        rc, report, err = w.run("migrate", "--delete-versions")
+        self.assertEqual(rc, 0, err[-3000:])
+        self.assertEqual(report["counts"]["legacy_objects_deleted"], 20)
+        self.assertEqual((report["legacy_versioning"], report["legacy_versions_remain"]), ("Enabled", False))
+        self.assertTrue(any(c["permission"] == "s3:DeleteObjectVersion" for c in report["preflight"]["checks"]))
+        after, markers = versions(w.tag + "/")
+        print(f"\n  --delete-versions: {len(before)} versions before, {len(after)} after, {len(markers)} delete "
+              f"markers", file=sys.stderr, end="")
+        self.assertEqual(markers, [])  # removed, not hidden
+        self.assertEqual(after, before - set(current.items()))  # exactly the copied versions went
+        # The older version of the rewritten key is current again: not the
+        # copy's content, so it stays for a human (verify shows it).
+        self.assertEqual(w.s3.list_objects_v2(Bucket=legacy, Prefix=lp)["KeyCount"], 1)
+        dest = w.objects(w.dest_bucket)
+        self.assertEqual(len([k for k in dest if k.startswith(w.dest_prefix)]), 20)
 
     def test_write_options_that_cannot_work_are_refused_at_the_start(self):
         w = self.world("writeopts")

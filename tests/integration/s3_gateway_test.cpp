@@ -168,11 +168,13 @@ TEST_F(Gateway, DeleteObjectsInBatchesOfAThousand) {
   ASSERT_TRUE(fx.loop.run_until("the test", [&] { return outstanding == 0; }));
   ASSERT_EQ(list_all(legacy, prefix).size(), 1000U);
   keys.push_back(prefix + "never-existed.png");
-  auto too_many = fx.call<DeleteResult>([&](auto cb) { fx.client.delete_objects(legacy, keys, cb); });
+  std::vector<ObjectVersion> objects;
+  for (const auto& k : keys) objects.push_back({k});
+  auto too_many = fx.call<DeleteResult>([&](auto cb) { fx.client.delete_objects(legacy, objects, cb); });
   ASSERT_FALSE(too_many);
   EXPECT_EQ(too_many.error().code, "InvalidBatch");
-  keys.erase(keys.begin());
-  auto r = fx.call<DeleteResult>([&](auto cb) { fx.client.delete_objects(legacy, keys, cb); });
+  objects.erase(objects.begin());
+  auto r = fx.call<DeleteResult>([&](auto cb) { fx.client.delete_objects(legacy, objects, cb); });
   ASSERT_TRUE(r) << r.error().describe();
   EXPECT_TRUE(r->failed.empty());
   auto left = list_all(legacy, prefix);
@@ -185,9 +187,9 @@ TEST_F(Gateway, SingleDeleteForKeysXmlCannotCarry) {
   const auto prefix = unique_prefix("ctl");
   const std::string key = prefix + std::string("ctl\x01char.png");
   put(legacy, key, "x");
-  auto batch = fx.call<DeleteResult>([&](auto cb) { fx.client.delete_objects(legacy, {key}, cb); });
+  auto batch = fx.call<DeleteResult>([&](auto cb) { fx.client.delete_objects(legacy, {{key}}, cb); });
   ASSERT_FALSE(batch);
-  auto one = fx.call<bool>([&](auto cb) { fx.client.delete_object(legacy, key, cb); });
+  auto one = fx.call<bool>([&](auto cb) { fx.client.delete_object(legacy, {key}, cb); });
   ASSERT_TRUE(one) << one.error().describe();
   EXPECT_TRUE(list_all(legacy, prefix).empty());
 }

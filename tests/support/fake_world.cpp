@@ -79,6 +79,7 @@ void FakeStore::head(Side side, const std::string& key, Callback<s3::ObjectInfo>
     info.content_type = "image/png";
     info.source_etag = it->second.source_etag;
     info.restore = it->second.restore;
+    info.version_id = it->second.version_id;
     cb(std::move(info));
   });
 }
@@ -165,31 +166,39 @@ void FakeStore::put(const std::string& dest_key, std::string body, const s3::Put
   });
 }
 
-void FakeStore::delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) {
+void FakeStore::erase_legacy(const s3::ObjectVersion& o) {
+  if (rows != nullptr && rows->references(o.key))
+    violations.push_back("deleted " + o.key + " while a row references it");
+  auto it = legacy.find(o.key);
+  if (!o.version_id.empty()) {
+    versions_deleted.push_back(o.key + "?versionId=" + o.version_id);
+    if (it == legacy.end() || it->second.version_id != o.version_id) return;  // a noncurrent version
+  }
+  if (it != legacy.end()) legacy.erase(it);
+}
+
+void FakeStore::delete_objects(const std::vector<s3::ObjectVersion>& objects, Callback<s3::DeleteResult> cb) {
   ++started["delete_objects"];
-  later([this, legacy_keys, cb = std::move(cb)] {
-    if (auto e = injected("delete_objects", Side::Legacy, legacy_keys.empty() ? "" : legacy_keys.front()))
+  later([this, objects, cb = std::move(cb)] {
+    if (auto e = injected("delete_objects", Side::Legacy, objects.empty() ? "" : objects.front().key))
       return cb(tl::unexpected(*e));
     s3::DeleteResult r;
-    for (const auto& k : legacy_keys) {
-      if (auto code = delete_key_error ? delete_key_error(k) : std::nullopt) {
-        r.failed.push_back({k, *code, "injected"});
+    for (const auto& o : objects) {
+      if (auto code = delete_key_error ? delete_key_error(o.key) : std::nullopt) {
+        r.failed.push_back({o.key, *code, "injected"});
         continue;
       }
-      if (rows != nullptr && rows->references(k)) violations.push_back("deleted " + k + " while a row references it");
-      legacy.erase(k);
+      erase_legacy(o);
     }
     cb(std::move(r));
   });
 }
 
-void FakeStore::delete_object(const std::string& legacy_key, Callback<bool> cb) {
+void FakeStore::delete_object(const s3::ObjectVersion& object, Callback<bool> cb) {
   ++started["delete_object"];
-  later([this, legacy_key, cb = std::move(cb)] {
-    if (auto e = injected("delete_object", Side::Legacy, legacy_key)) return cb(tl::unexpected(*e));
-    if (rows != nullptr && rows->references(legacy_key))
-      violations.push_back("deleted " + legacy_key + " while a row references it");
-    legacy.erase(legacy_key);
+  later([this, object, cb = std::move(cb)] {
+    if (auto e = injected("delete_object", Side::Legacy, object.key)) return cb(tl::unexpected(*e));
+    erase_legacy(object);
     cb(true);
   });
 }

@@ -33,6 +33,7 @@ struct FakeObject {
   std::string last_modified = "2026-12-01T00:00:00.000Z";
   std::string storage_class = "STANDARD";  // as listed; a copy takes x-amz-storage-class, else STANDARD (as S3)
   std::string restore = {};                // the x-amz-restore a HEAD gives
+  std::string version_id = {};             // the x-amz-version-id a HEAD gives: a versioned bucket
 };
 
 class FakeRows;
@@ -67,6 +68,9 @@ class FakeStore final : public engine::ObjectStore {
   int throttles = 0;
   std::vector<std::string> stops;  // stop_retrying() reasons
   std::vector<std::string> violations;
+  // Deletes by version id, "key?versionId=v", in the order sent: a version
+  // other than the current one is noncurrent, and only recorded.
+  std::vector<std::string> versions_deleted;
 
   void list(Side side, const s3::ListParams& p, Callback<s3::ListPage> cb) override;
   void head(Side side, const std::string& key, Callback<s3::ObjectInfo> cb) override;
@@ -75,8 +79,8 @@ class FakeStore final : public engine::ObjectStore {
   void restamp(const std::string& dest_key, const std::string& etag, Callback<std::string> cb) override;
   void get(const std::string& legacy_key, Callback<s3::GetResult> cb) override;
   void put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) override;
-  void delete_objects(const std::vector<std::string>& legacy_keys, Callback<s3::DeleteResult> cb) override;
-  void delete_object(const std::string& legacy_key, Callback<bool> cb) override;
+  void delete_objects(const std::vector<s3::ObjectVersion>& legacy, Callback<s3::DeleteResult> cb) override;
+  void delete_object(const s3::ObjectVersion& legacy, Callback<bool> cb) override;
   void throttled() override { ++throttles; }
   void hold(bool h) override;
   // Lifts a hold, as the real client does; what was held is then answered,
@@ -94,6 +98,7 @@ class FakeStore final : public engine::ObjectStore {
   void later(std::function<void()> answer);
   std::optional<Error> injected(const std::string& op, Side side, const std::string& key);
   Result<std::string> copy_now(const s3::CopyParams& p, bool multipart);
+  void erase_legacy(const s3::ObjectVersion& o);
 
   EventLoop& loop_;
   int pending_ = 0;

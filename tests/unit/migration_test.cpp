@@ -708,6 +708,53 @@ TEST(Migration, AKeyXMLCannotCarryIsDeletedAlone) {
   EXPECT_EQ(w.store.calls["delete_objects"], 0);
 }
 
+TEST(Migration, DeleteVersionsRemovesExactlyTheVersionCopied) {
+  World w;
+  w.legacy_with_rows(3);
+  for (auto& [key, obj] : w.store.legacy) obj.version_id = "v1-" + key;
+  w.o.delete_versions = true;
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 3U);
+  EXPECT_TRUE(w.store.legacy.empty());
+  EXPECT_EQ(w.store.versions_deleted, (std::vector<std::string>{"image/000.png?versionId=v1-image/000.png",
+                                                                "image/001.png?versionId=v1-image/001.png",
+                                                                "image/002.png?versionId=v1-image/002.png"}));
+  w.expect_invariant();
+}
+
+TEST(Migration, DeleteVersionsLeavesAVersionWrittenSinceTheCopyAndReportsIt) {
+  World w;
+  w.legacy_with_rows(2);
+  for (auto& [key, obj] : w.store.legacy) obj.version_id = "v1";
+  w.o.delete_versions = true;
+  // The app writes image/001.png again after its copy, before the delete's HEAD.
+  w.store.fail = [&](const std::string& op, Side side, const std::string& key) -> std::optional<Error> {
+    if (op == "head" && side == Side::Legacy && key == "image/001.png") w.store.legacy[key] = {md5_etag(99), 100, ""};
+    return std::nullopt;
+  };
+  w.store.legacy["image/001.png"].version_id = "v1";
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 1U);
+  EXPECT_EQ(r.counts.failures, 1U);
+  ASSERT_EQ(r.kinds(), std::vector<std::string>{"delete_failed"});
+  EXPECT_NE(r.items[0].at("message").get<std::string>().find("written since"), std::string::npos);
+  EXPECT_EQ(w.store.legacy.count("image/001.png"), 1U);
+  EXPECT_EQ(w.store.versions_deleted, std::vector<std::string>{"image/000.png?versionId=v1"});
+  EXPECT_EQ(w.path(2), "avatar/001.png");  // its row already points at the copy
+  w.expect_invariant();
+}
+
+TEST(Migration, WithoutDeleteVersionsNoHeadAndNoVersionIds) {
+  World w;
+  w.legacy_with_rows(2);
+  for (auto& [key, obj] : w.store.legacy) obj.version_id = "v1";
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.legacy_objects_deleted, 2U);
+  EXPECT_TRUE(w.store.versions_deleted.empty());
+  EXPECT_EQ(w.store.calls["head"], 0);
+}
+
 // ---- a stop in each stage ------------------------------------------------------
 
 TEST(MigrationStop, DuringTheScanChangesNothing) {

@@ -145,7 +145,7 @@ TEST(Builders, ArchivedClassesAndTheRestoreHeader) {
 }
 
 TEST(Builders, DeleteObjectsBodyEscapesKeysAndCarriesContentMd5) {
-  auto r = delete_objects("b", {"a&b", "c<d>\"'", "plain"}, true);
+  auto r = delete_objects("b", {{"a&b"}, {"c<d>\"'"}, {"plain"}}, true);
   EXPECT_EQ(r.method, "POST");
   EXPECT_EQ(address(r, local()).url, "http://127.0.0.1:57480/b?delete=");
   EXPECT_NE(r.body.find("<Quiet>true</Quiet>"), std::string::npos);
@@ -153,6 +153,18 @@ TEST(Builders, DeleteObjectsBodyEscapesKeysAndCarriesContentMd5) {
   EXPECT_NE(r.body.find("<Key>c&lt;d&gt;&quot;&apos;</Key>"), std::string::npos);
   ASSERT_TRUE(find(r.headers, "content-md5"));
   EXPECT_EQ(find(r.headers, "content-md5")->value, base64(as_view(md5(r.body))));
+}
+
+TEST(Builders, DeletesNameTheVersionWhenGivenOne) {
+  auto batch =
+      delete_objects("b", {{"k1", "3sL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo"}, {"k2"}}, true);
+  EXPECT_NE(
+      batch.body.find("<Object><Key>k1</Key><VersionId>3sL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo"
+                      "</VersionId></Object><Object><Key>k2</Key></Object>"),
+      std::string::npos)
+      << batch.body;
+  EXPECT_EQ(address(delete_object("b", {"k", "v 1"}), local()).url, "http://127.0.0.1:57480/b/k?versionId=v%201");
+  EXPECT_EQ(address(delete_object("b", {"k"}), local()).url, "http://127.0.0.1:57480/b/k");
 }
 
 TEST(Builders, XmlEscapeRefusesWhatXmlCannotCarry) {
