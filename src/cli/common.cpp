@@ -15,6 +15,10 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
       "S3 endpoint URL for both buckets (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile, or AWS)");
   app.add_option("--source-endpoint", o.source_endpoint, "S3 endpoint URL of the source bucket only");
   app.add_option("--dest-endpoint", o.dest_endpoint, "S3 endpoint URL of the destination bucket only");
+  app.add_option("--source-profile", o.source_profile,
+                 "AWS profile (~/.aws/credentials and config) for the source bucket only: its keys, region and "
+                 "endpoint_url, for a source on another provider; its keys win over AWS_ACCESS_KEY_ID");
+  app.add_option("--dest-profile", o.dest_profile, "AWS profile for the destination bucket only (as --source-profile)");
   app.add_flag("--path-style", o.path_style,
                "Path-style addressing (host/bucket/key); automatic for IP and localhost endpoints");
   app.add_option("--region", o.region,
@@ -86,16 +90,25 @@ Result<Context> make_context(const CommonOptions& o) {
   c.source = *src;
   c.dest = *dst;
 
-  auto aws = s3::resolve_aws_settings(s3::process_env());
-  if (!aws) return tl::unexpected(aws.error());
-  c.credentials_source = aws->credentials_source;
+  // Each side's settings: its own profile when one is named, else the
+  // environment's chain. A profile's own endpoint_url is that side's, so
+  // --endpoint (both sides) does not override it; --source/--dest-endpoint do.
+  const auto profile_of = [](const std::string& p) { return p.empty() ? std::nullopt : std::optional(p); };
+  auto src_aws = s3::resolve_aws_settings(s3::process_env(), profile_of(o.source_profile));
+  if (!src_aws) return tl::unexpected(src_aws.error());
+  auto dst_aws = s3::resolve_aws_settings(s3::process_env(), profile_of(o.dest_profile));
+  if (!dst_aws) return tl::unexpected(dst_aws.error());
+  c.credentials_source =
+      src_aws->credentials_source == dst_aws->credentials_source
+          ? src_aws->credentials_source
+          : fmt::format("source: {}; dest: {}", src_aws->credentials_source, dst_aws->credentials_source);
 
-  auto src_ep = endpoint_for(o.source_endpoint, o.endpoint, *aws, o);
+  auto src_ep = endpoint_for(o.source_endpoint, o.source_profile.empty() ? o.endpoint : "", *src_aws, o);
   if (!src_ep) return tl::unexpected(src_ep.error());
-  auto dst_ep = endpoint_for(o.dest_endpoint, o.endpoint, *aws, o);
+  auto dst_ep = endpoint_for(o.dest_endpoint, o.dest_profile.empty() ? o.endpoint : "", *dst_aws, o);
   if (!dst_ep) return tl::unexpected(dst_ep.error());
-  c.source_bucket = s3::bucket_on(*src_ep, aws->credentials, c.source.bucket);
-  c.dest_bucket = s3::bucket_on(*dst_ep, aws->credentials, c.dest.bucket);
+  c.source_bucket = s3::bucket_on(*src_ep, src_aws->credentials, c.source.bucket);
+  c.dest_bucket = s3::bucket_on(*dst_ep, dst_aws->credentials, c.dest.bucket);
 
   auto table = db::TableRef::parse(o.table, o.id_column, o.path_column);
   if (!table) return tl::unexpected(table.error());

@@ -30,6 +30,8 @@ struct CommonOptions {
   std::string endpoint;
   std::string source_endpoint;
   std::string dest_endpoint;
+  std::string source_profile;  // AWS profile for the source bucket only (its keys win over the environment's)
+  std::string dest_profile;
   bool path_style = false;
   std::string region;
   std::string db;  // libpq conninfo or postgres:// URI; empty: PG* environment
@@ -54,7 +56,7 @@ struct Context {
   s3::Bucket source_bucket;
   s3::Bucket dest_bucket;
   db::TableRef table;
-  std::string credentials_source;
+  std::string credentials_source;  // where the keys came from, both sides ("source: ..., dest: ..." when they differ)
   std::unique_ptr<EventLoop> loop;
   std::unique_ptr<http::Client> http;
   std::unique_ptr<s3::Client> s3;

@@ -88,10 +88,11 @@ IniFile parse_ini(std::string_view text) {
   return ini;
 }
 
-Result<AwsSettings> resolve_aws_settings(const EnvLookup& env) {
+Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, const std::optional<std::string>& profile) {
   AwsSettings s;
   const auto home = nonempty(env, "HOME").value_or("");
-  s.profile = nonempty(env, "AWS_PROFILE").value_or(nonempty(env, "AWS_DEFAULT_PROFILE").value_or("default"));
+  s.profile =
+      profile.value_or(nonempty(env, "AWS_PROFILE").value_or(nonempty(env, "AWS_DEFAULT_PROFILE").value_or("default")));
   const auto cred_path = nonempty(env, "AWS_SHARED_CREDENTIALS_FILE").value_or(home + "/.aws/credentials");
   const auto conf_path = nonempty(env, "AWS_CONFIG_FILE").value_or(home + "/.aws/config");
   const IniFile creds_ini = parse_ini(read_file(cred_path).value_or(""));
@@ -99,16 +100,16 @@ Result<AwsSettings> resolve_aws_settings(const EnvLookup& env) {
   const auto* cred_sec = section(creds_ini, s.profile);
   const auto* conf_sec = section(conf_ini, s.profile == "default" ? "default" : "profile " + s.profile);
   // As in the AWS SDKs' default chain, keys in the environment come first,
-  // even when AWS_PROFILE is set.
+  // even when AWS_PROFILE is set; a profile named on the command line wins.
   auto env_key = nonempty(env, "AWS_ACCESS_KEY_ID");
   auto env_secret = nonempty(env, "AWS_SECRET_ACCESS_KEY");
-  if (env_key && env_secret) {
+  if (env_key && env_secret && !profile) {
     s.credentials.access_key_id = *env_key;
     s.credentials.secret_access_key = Secret(*env_secret);
     if (auto t = nonempty(env, "AWS_SESSION_TOKEN")) s.credentials.session_token = Secret(*t);
     s.credentials_source = "environment";
   } else {
-    if (env("AWS_PROFILE").has_value() && cred_sec == nullptr && conf_sec == nullptr)
+    if ((profile || env("AWS_PROFILE").has_value()) && cred_sec == nullptr && conf_sec == nullptr)
       return fail(ErrorKind::Fatal, "NoSuchProfile",
                   fmt::format("AWS profile '{}' is in neither {} nor {}", s.profile, cred_path, conf_path));
     for (const auto& [sec, path] : {std::pair{cred_sec, cred_path}, std::pair{conf_sec, conf_path}}) {

@@ -41,6 +41,11 @@ IniFile parse_ini(std::string_view text);
 
 // Reads the files named by the environment (or the defaults under $HOME).
 // A missing file is not an error; unresolvable credentials are.
-Result<AwsSettings> resolve_aws_settings(const EnvLookup& env);
+//
+// `profile` is one named on the command line (--source-profile,
+// --dest-profile: two buckets on two providers need two sets of keys). As
+// the AWS CLI's --profile does, it replaces AWS_PROFILE and its keys win
+// over the environment's; region and endpoint keep their order above.
+Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, const std::optional<std::string>& profile = {});
 
 }  // namespace assetmv::s3

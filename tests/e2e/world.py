@@ -32,8 +32,10 @@ ODD_NAMES = ["with space.png", "unicodé-ß-日本.png", "plus+sign.png", "perce
              "tilde~equals=amp&.png", "semi;colon,comma.png", "quote'dq\".png", "brackets[1](2).png"]
 
 
-def s3_client():
-    return boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+def s3_client(endpoint=None, access_key=None, secret_key=None):
+    """The environment's S3 service, or another one given by its endpoint and keys."""
+    return boto3.client("s3", endpoint_url=endpoint or os.environ["AWS_ENDPOINT_URL"],
+                        aws_access_key_id=access_key, aws_secret_access_key=secret_key,
                         config=Config(s3={"addressing_style": "path"}, max_pool_connections=64,
                                       retries={"max_attempts": 10, "mode": "standard"}))
 
@@ -112,6 +114,7 @@ class World:
         self.legacy_prefix = f"{tag}/image/"
         self.dest_prefix = f"{tag}/avatar/"
         self.s3 = s3_client()
+        self.dest_s3 = self.s3  # a destination on another service: its own client (test_cross.py)
         self.db = db_connect()
         # What the world holds on purpose, for the expected end state.
         self.conflicts = set()   # names whose destination holds other content
@@ -217,7 +220,8 @@ class World:
 
     def objects(self, bucket):
         out = {}
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=self.tag + "/"):
+        s3 = self.dest_s3 if bucket == self.dest_bucket else self.s3
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=self.tag + "/"):
             for o in page.get("Contents", []):
                 out[o["Key"]] = o["ETag"].strip('"')
         return out

@@ -100,6 +100,31 @@ TEST(AwsConfig, EnvironmentKeysWinOverProfileAndFileLocationsComeFromEnv) {
   EXPECT_EQ(resolve_aws_settings(f.env())->credentials.access_key_id, "AKENV");
 }
 
+TEST(AwsConfig, AProfileNamedOnTheCommandLineWinsOverEnvironmentKeysAndAwsProfile) {
+  Fixture f;
+  f.write(".aws/credentials",
+          "[gcs]\naws_access_key_id = GOOG1\naws_secret_access_key = SG\n"
+          "[p]\naws_access_key_id = AKP\naws_secret_access_key = SP\n");
+  f.write(".aws/config", "[profile gcs]\nendpoint_url = https://storage.googleapis.com\nregion = auto\n");
+  f.vars["AWS_PROFILE"] = "p";
+  f.vars["AWS_ACCESS_KEY_ID"] = "AKENV";
+  f.vars["AWS_SECRET_ACCESS_KEY"] = "SENV";
+  auto s = resolve_aws_settings(f.env(), std::string("gcs"));
+  ASSERT_TRUE(s) << s.error().describe();
+  EXPECT_EQ(s->credentials.access_key_id, "GOOG1");
+  EXPECT_EQ(s->profile, "gcs");
+  EXPECT_NE(s->credentials_source.find("profile 'gcs'"), std::string::npos);
+  EXPECT_EQ(s->endpoint_url, "https://storage.googleapis.com");
+  EXPECT_EQ(s->region, "auto");
+  // Region and endpoint keep the AWS order: the environment's come first.
+  f.vars["AWS_REGION"] = "eu-west-1";
+  EXPECT_EQ(resolve_aws_settings(f.env(), std::string("gcs"))->region, "eu-west-1");
+  auto ghost = resolve_aws_settings(f.env(), std::string("ghost"));
+  ASSERT_FALSE(ghost);
+  EXPECT_EQ(ghost.error().code, "NoSuchProfile");
+  EXPECT_EQ(resolve_aws_settings(f.env())->credentials.access_key_id, "AKENV");
+}
+
 TEST(AwsConfig, MissingCredentialsAndUnknownProfileAreClearErrors) {
   Fixture f;
   auto none = resolve_aws_settings(f.env());
