@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
+#include <cstdint>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
@@ -160,6 +162,15 @@ struct Client::Impl {
     const auto colon = line.find(':');
     if (colon != std::string_view::npos) {
       t->response.headers.push_back({lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
+      // A body of known length is read into one allocation, not grown by
+      // doubling (which holds up to twice a large object's bytes at once).
+      // A HEAD's Content-Length is the object's, with no body to follow.
+      const auto& h = t->response.headers.back();
+      std::uint64_t length = 0;
+      if (h.name == "content-length" && t->request.method != "HEAD" &&
+          std::from_chars(h.value.data(), h.value.data() + h.value.size(), length).ec == std::errc() &&
+          length <= t->max_bytes)
+        t->response.body.reserve(length);
     }
     return len;
   }
