@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -31,6 +32,22 @@ namespace assetmv::cli {
 
 namespace {
 
+// VmHWM from /proc/self/status, in bytes; nullopt where there is none.
+std::optional<std::uint64_t> peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) != 0) continue;
+    const auto digits = line.find_first_of("0123456789");
+    std::uint64_t kib = 0;
+    if (digits == std::string::npos ||
+        std::from_chars(line.data() + digits, line.data() + line.size(), kib).ec != std::errc())
+      return std::nullopt;
+    return kib * 1024;
+  }
+  return std::nullopt;
+}
+
 // A replica that takes longer than this to say its lag is as good as
 // lagging: the watch gives up on the answer and counts it unreadable.
 constexpr int kLagAnswerTimeoutMs = 5'000;
@@ -44,6 +61,7 @@ struct MigrateArgs {
   bool dry_run = false;
   std::string report_file;
   std::uint64_t multipart_threshold = s3::kMaxSingleCopyBytes;
+  std::uint64_t memory_budget = 256ULL << 20;
   std::string progress = "auto";
   int batch_time_ms = 100;
   std::string control_file;
@@ -345,6 +363,7 @@ class CommandRun {
     mo.dry_run = a_.dry_run;
     mo.concurrency = static_cast<std::size_t>(a_.common.concurrency);
     mo.multipart_threshold = a_.multipart_threshold;
+    mo.memory_budget = a_.memory_budget;
     mo.conditional_writes = checks.conditional_writes;
     mo.storage_class = a_.storage_class;
     mo.multipart_always = multipart_always();
@@ -426,6 +445,10 @@ class CommandRun {
     out_["outcome"] = outcome;
     out_["exit_code"] = code;
     out_["elapsed_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    // The process's high-water mark, for sizing a pod's memory limit (and
+    // checking --memory-budget held). VmHWM, not getrusage's ru_maxrss, which
+    // carries over the RSS of the process that forked this one.
+    if (auto hwm = peak_rss_bytes()) out_["peak_rss_bytes"] = *hwm;
     write_report(a_.report_file, out_);
     fmt::print("{}\n", out_.dump(2));
     std::fflush(stdout);
@@ -518,6 +541,13 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
       ->add_option("--multipart-threshold", m->multipart_threshold,
                    "Objects larger than this many bytes are copied in parts (UploadPartCopy)")
       ->check(CLI::Range(s3::kMinPartBytes, s3::kMaxSingleCopyBytes))
+      ->capture_default_str();
+  migrate
+      ->add_option("--memory-budget", m->memory_budget,
+                   "Bytes of object data held at once by copies between two services (e.g. 256MiB): they stream "
+                   "through assetmv, GET then PUT, in parts of at most half this above --multipart-threshold")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(2 * s3::kMinPartBytes, std::uint64_t{64} << 30))
       ->capture_default_str();
   migrate
       ->add_option("--storage-class", m->storage_class,

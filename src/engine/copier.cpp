@@ -63,23 +63,26 @@ void Copier::begin(const ItemPtr& item) {
   store_.copy(params(*item), [this, item](Result<std::string> r) { answered(item, std::move(r), false); });
 }
 
-// Two services cannot copy server-side: read the object and write it,
-// still refusing to overwrite (If-None-Match on PUT).
+std::uint64_t Copier::stream_part_size(std::uint64_t object_size, std::uint64_t multipart_threshold,
+                                       std::uint64_t memory_budget) {
+  std::uint64_t part = std::min({multipart_threshold, kMaxStreamPartBytes, memory_budget / 2});
+  part = std::max(part, s3::kMinPartBytes);
+  const std::uint64_t fewest = (object_size + s3::kMaxParts - 1) / s3::kMaxParts;  // S3's 10,000 parts
+  return std::max(part, fewest);
+}
+
+// Two services cannot copy server-side: the bytes pass through this process,
+// under the memory budget, read only from the listed version (If-Match) and
+// never written over an existing object (If-None-Match).
 void Copier::across(const ItemPtr& item) {
-  if (item->src->size > kMaxCrossServiceBytes)
-    return fail(item,
-                fmt::format("{} bytes is too large to copy between two services through memory", item->src->size));
-  store_.get(item->legacy_key, [this, item](Result<s3::GetResult> got) {
-    if (!got) return answered(item, tl::unexpected(got.error()), false);
-    if (!s3::etag_equal(got->info.etag, item->src->etag))
-      return fail(item, "the legacy object changed since it was listed; run again");
-    s3::PutParams p;
-    p.content_type = got->info.content_type.empty() ? "application/octet-stream" : got->info.content_type;
-    p.headers = s3::with_overrides(std::move(got->info.replayable),  // Cache-Control, user metadata...: as it was
-                                   class_header(*item));
-    p.if_none_match = o_.conditional_writes;
-    store_.put(item->dest_key, std::move(got->body), p,
-               [this, item](Result<std::string> r) { answered(item, std::move(r), false); });
+  const auto size = item->src->size;
+  const auto part = stream_part_size(size, o_.multipart_threshold, o_.memory_budget);
+  if (part > kMaxStreamPartBytes)
+    return fail(item, fmt::format("{} bytes needs parts of {} bytes to stay within S3's {} parts, over the {} bytes "
+                                  "assetmv reads at once between two services",
+                                  size, part, s3::kMaxParts, kMaxStreamPartBytes));
+  store_.stream_copy(params(*item), size, part, budget_, [this, item, multipart = size > part](Result<std::string> r) {
+    answered(item, std::move(r), multipart);
   });
 }
 

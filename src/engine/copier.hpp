@@ -22,15 +22,29 @@ struct CopyOptions {
   bool conditional_writes = true;                               // send If-None-Match (see MigrationOptions)
   std::string storage_class = {};                               // see MigrationOptions
   bool multipart_always = false;                                // see MigrationOptions
+  std::uint64_t memory_budget = 256ULL << 20;                   // see MigrationOptions
 };
 
 class Copier {
  public:
-  // Objects copied across two services go through this client's memory.
-  static constexpr std::uint64_t kMaxCrossServiceBytes = 256ULL * 1024 * 1024;
+  // The largest part a copy between two services reads at once: within the
+  // HTTP layer's response limit (http::ClientOptions::max_response_bytes).
+  static constexpr std::uint64_t kMaxStreamPartBytes = 64ULL << 20;
 
   Copier(EventLoop& loop, ObjectStore& store, CopyOptions options, Verifier& verifier, SettledFn settled)
-      : loop_(loop), store_(store), o_(std::move(options)), verifier_(verifier), settled_(std::move(settled)) {}
+      : loop_(loop),
+        store_(store),
+        o_(std::move(options)),
+        verifier_(verifier),
+        settled_(std::move(settled)),
+        budget_(o_.memory_budget) {}
+
+  // The part size of a copy between two services: the multipart threshold,
+  // within S3's part limits, the HTTP layer's, and half the memory budget
+  // (each part is held twice). Objects up to it go in one GET and one PUT.
+  static std::uint64_t stream_part_size(std::uint64_t object_size, std::uint64_t multipart_threshold,
+                                        std::uint64_t memory_budget);
+  const ByteBudget& budget() const { return budget_; }
 
   // The item has a listed legacy object and no listed destination. An
   // archived one (GLACIER, DEEP_ARCHIVE) is HEADed first and copied only once
@@ -52,6 +66,7 @@ class Copier {
   CopyOptions o_;
   Verifier& verifier_;
   SettledFn settled_;
+  ByteBudget budget_;  // the bytes copies between two services hold at once
 };
 
 }  // namespace assetmv::engine

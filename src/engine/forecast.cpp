@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string_view>
 
+#include "engine/copier.hpp"
 #include "s3/requests.hpp"
 
 namespace assetmv::engine {
@@ -18,19 +19,29 @@ Class class_of(std::string_view op) {
 }
 
 bool writes_dest(std::string_view op) {
-  return op == "CopyObject" || op == "UploadPartCopy" || op == "CreateMultipartUpload" ||
+  return op == "CopyObject" || op == "UploadPartCopy" || op == "UploadPart" || op == "CreateMultipartUpload" ||
          op == "CompleteMultipartUpload" || op == "PutObject";
 }
 
 }  // namespace
 
-void Forecast::copy(const Item& item, bool same_service, std::uint64_t multipart_threshold) {
-  if (!same_service) {
-    add("GetObject");
-    add("PutObject");
+void Forecast::copy(const Item& item, bool same_service, std::uint64_t multipart_threshold,
+                    std::uint64_t memory_budget) {
+  const std::uint64_t size = item.src ? item.src->size : 0;
+  if (!same_service) {  // as the copy stage streams it
+    const std::uint64_t part = Copier::stream_part_size(size, multipart_threshold, memory_budget);
+    if (size <= part) {
+      add("GetObject");
+      add("PutObject");
+      return;
+    }
+    add("HeadObject");
+    add("CreateMultipartUpload");
+    add("GetObject", (size + part - 1) / part);
+    add("UploadPart", (size + part - 1) / part);
+    add("CompleteMultipartUpload");
     return;
   }
-  const std::uint64_t size = item.src ? item.src->size : 0;
   if (size <= multipart_threshold) return add("CopyObject");
   // The same part size as the copy stage's.
   const std::uint64_t part = std::max(s3::kMinPartBytes, std::min(multipart_threshold, s3::kMaxSingleCopyBytes));

@@ -19,8 +19,9 @@ struct Forecast {
   std::uint64_t deleted_keys = 0;                 // each a write on the legacy prefix
 
   // The requests one name's copy takes: CopyObject, or HEAD + create +
-  // parts + complete over the threshold, or GET + PUT across two services.
-  void copy(const Item& item, bool same_service, std::uint64_t multipart_threshold);
+  // parts + complete over the threshold; across two services GET + PUT, or
+  // HEAD + create + a ranged GET and an UploadPart per part + complete.
+  void copy(const Item& item, bool same_service, std::uint64_t multipart_threshold, std::uint64_t memory_budget);
   void add(const std::string& operation, std::uint64_t n = 1) { requests[operation] += n; }
   // The deletes, in DeleteObjects batches of up to 1,000 keys.
   void deletes(std::uint64_t keys);

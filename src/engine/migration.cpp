@@ -69,8 +69,9 @@ struct Migration::Impl {
         hooks(std::move(h)),
         verifier(store, [this](const ItemPtr& i, Settled st) { settled(i, std::move(st)); }),
         copier(loop, store,
-               {o.dry_run, o.multipart_threshold, o.conditional_writes, o.storage_class, o.multipart_always}, verifier,
-               [this](const ItemPtr& i, Settled st) { settled(i, std::move(st)); }),
+               {o.dry_run, o.multipart_threshold, o.conditional_writes, o.storage_class, o.multipart_always,
+                o.memory_budget},
+               verifier, [this](const ItemPtr& i, Settled st) { settled(i, std::move(st)); }),
         rewriter(
             rows, {o.cas_batch, o.dry_run, o.cas_target}, [this](const ItemPtr& i, std::size_t n) { rewritten(i, n); },
             [this](const Error& e) { stop_fatal(e); }),
@@ -131,7 +132,7 @@ struct Migration::Impl {
       case Action::Copy:
         ++copying;
         log_first_copy(*item);
-        if (o.dry_run) forecast.copy(*item, store.same_service(), o.multipart_threshold);
+        if (o.dry_run) forecast.copy(*item, store.same_service(), o.multipart_threshold, o.memory_budget);
         return copier.start(item);
       case Action::Compare:
         ++copying;

@@ -70,6 +70,10 @@ struct MigrationOptions {
   // just before it), so on a versioned legacy bucket it is removed, not
   // hidden behind a delete marker, and no other version is touched.
   bool delete_versions = false;
+  // Bytes of object data held in memory at once by copies between two
+  // services (--memory-budget): bounds the process's memory whatever the
+  // object sizes and the number of copies in flight.
+  std::uint64_t memory_budget = 256ULL << 20;
   std::function<std::chrono::system_clock::time_point()> clock = [] { return std::chrono::system_clock::now(); };
   ScanOptions scan;
 };

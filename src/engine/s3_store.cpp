@@ -67,14 +67,11 @@ void S3Store::restamp(const std::string& dest_key, const std::string& etag, Call
   });
 }
 
-void S3Store::get(const std::string& legacy_key, Callback<s3::GetResult> cb) {
-  client_.get_object(legacy_, legacy_key, std::move(cb));
-}
-
-void S3Store::put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) {
-  s3::PutParams sent = p;
-  sent.headers = s3::with_overrides(std::move(sent.headers), write_);
-  client_.put_object(dest_, dest_key, std::move(body), sent, std::move(cb));
+void S3Store::stream_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, ByteBudget& budget,
+                          Callback<std::string> cb) {
+  p.source_bucket = legacy_.name;
+  p.dest_headers = s3::with_overrides(std::move(p.dest_headers), write_);
+  client_.stream_copy(legacy_, dest_, p, size, part_size, budget, std::move(cb));
 }
 
 void S3Store::delete_objects(const std::vector<s3::ObjectVersion>& legacy, Callback<s3::DeleteResult> cb) {

@@ -17,8 +17,8 @@ class S3Store final : public ObjectStore {
   void copy(s3::CopyParams p, Callback<std::string> cb) override;
   void multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, Callback<std::string> cb) override;
   void restamp(const std::string& dest_key, const std::string& etag, Callback<std::string> cb) override;
-  void get(const std::string& legacy_key, Callback<s3::GetResult> cb) override;
-  void put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) override;
+  void stream_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, ByteBudget& budget,
+                   Callback<std::string> cb) override;
   void delete_objects(const std::vector<s3::ObjectVersion>& legacy, Callback<s3::DeleteResult> cb) override;
   void delete_object(const s3::ObjectVersion& legacy, Callback<bool> cb) override;
   void throttled() override;

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/byte_budget.hpp"
 #include "core/error.hpp"
 #include "db/table.hpp"
 #include "s3/client.hpp"
@@ -45,10 +46,10 @@ class ObjectStore {
   // while it is still the version `etag`; a 412 means someone wrote it since,
   // which stamped it later still.
   virtual void restamp(const std::string& dest_key, const std::string& etag, Callback<std::string> cb) = 0;
-  // Reads a legacy object / writes a destination one: the copy between two
-  // services, which cannot copy server-side.
-  virtual void get(const std::string& legacy_key, Callback<s3::GetResult> cb) = 0;
-  virtual void put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) = 0;
+  // The copy between two services, which cannot copy server-side: the bytes
+  // pass through this process, held under `budget` (s3::Client::stream_copy).
+  virtual void stream_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, ByteBudget& budget,
+                           Callback<std::string> cb) = 0;
   // Legacy objects only: the run never deletes a destination. With a
   // version id (--delete-versions) exactly that version goes.
   virtual void delete_objects(const std::vector<s3::ObjectVersion>& legacy, Callback<s3::DeleteResult> cb) = 0;

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <unordered_map>
 
+#include "core/log.hpp"
+
 namespace assetmv::s3 {
 
 namespace {
@@ -327,6 +329,8 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
   } else if (delay) {
     ++st.retries;
     ++im.stats.total.retries;
+    logging::debug("s3.retry", fmt::format("{} (attempt {}), retrying in {} ms", err->describe(), op->failures,
+                                           std::chrono::duration_cast<std::chrono::milliseconds>(*delay).count()));
     // A server that says when to come back is heeded (within reason).
     if (auto after = retry_after(resp.header("retry-after").value_or(""))) delay = std::max(*delay, *after);
     const std::uint64_t key = im.next_waiting++;
@@ -370,8 +374,12 @@ void Client::head_bucket(const Bucket& b, Callback<bool> cb) {
 }
 
 void Client::get_object(const Bucket& b, const std::string& key, Callback<GetResult> cb) {
+  get_object(b, key, GetParams{}, std::move(cb));
+}
+
+void Client::get_object(const Bucket& b, const std::string& key, const GetParams& p, Callback<GetResult> cb) {
   run<GetResult>(
-      b, s3::get_object(b.name, key),
+      b, s3::get_object(b.name, key, p),
       [](http::Response& r) -> Result<GetResult> {
         GetResult g{info_from_headers(r), std::move(r.body)};
         g.info.size = g.body.size();
@@ -493,37 +501,45 @@ void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64
   st->cb = std::move(cb);
   st->parts.resize(parts);
   // Server-side, so the source is on the same service, with the same keys.
-  head_object(bucket_on(dest.endpoint, dest.credentials, p.source_bucket), p.source_key,
-              [this, st](Result<ObjectInfo> info) {
-                if (!info) return st->cb(tl::unexpected(info.error()));
-                if (!st->params.if_match.empty() && !etag_equal(info->etag, st->params.if_match))
-                  return st->cb(fail(ErrorKind::PreconditionFailed, "PreconditionFailed",
-                                     fmt::format("{} changed since it was listed", st->params.source_key), 412));
-                // The parts carry none of the object's tags: read them, unless
-                // the HEAD said there are none.
-                if (info->tag_count == std::uint64_t{0}) return multipart_create(st, *info, {});
-                get_object_tagging(bucket_on(st->bucket->endpoint, st->bucket->credentials, st->params.source_bucket),
-                                   st->params.source_key,
-                                   [this, st, source = std::move(*info)](Result<std::vector<Tag>> tags) mutable {
-                                     if (!tags) return st->cb(tl::unexpected(tags.error()));
-                                     multipart_create(st, source, std::move(*tags));
-                                   });
-              });
+  start_upload(impl_->intern(bucket_on(dest.endpoint, dest.credentials, p.source_bucket)), st->bucket, p,
+               [this, st](Result<UploadStart> u) {
+                 if (!u) return st->cb(tl::unexpected(u.error()));
+                 st->upload_id = std::move(u->upload_id);
+                 st->tags = std::move(u->tags);
+                 multipart_parts(st);
+               });
 }
 
-void Client::multipart_create(const std::shared_ptr<Multipart>& st, const ObjectInfo& source, std::vector<Tag> tags) {
-  const Bucket& b = *st->bucket;
-  st->tags = std::move(tags);
-  run<std::string>(
-      b,
-      create_multipart_upload(b.name, st->params.dest_key, with_overrides(source.replayable, st->params.dest_headers),
-                              source.etag, st->tags),
-      [](http::Response& r) { return parse_initiate_multipart(r.body); },
-      [this, st](Result<std::string> id) {
-        if (!id) return st->cb(tl::unexpected(id.error()));
-        st->upload_id = *id;
-        multipart_parts(st);
-      });
+void Client::start_upload(const std::shared_ptr<const Bucket>& source, const std::shared_ptr<const Bucket>& dest,
+                          const CopyParams& p, Callback<UploadStart> cb) {
+  auto done = std::make_shared<Callback<UploadStart>>(std::move(cb));
+  head_object(*source, p.source_key, [this, source, dest, p, done](Result<ObjectInfo> info) {
+    if (!info) return (*done)(tl::unexpected(info.error()));
+    if (!p.if_match.empty() && !etag_equal(info->etag, p.if_match))
+      return (*done)(fail(ErrorKind::PreconditionFailed, "PreconditionFailed",
+                          fmt::format("{} changed since it was listed", p.source_key), 412));
+    const bool untagged = info->tag_count == std::uint64_t{0};
+    auto create = [this, dest, p, done, source_info = std::move(*info)](const std::vector<Tag>& tags) {
+      run<std::string>(
+          *dest,
+          create_multipart_upload(dest->name, p.dest_key, with_overrides(source_info.replayable, p.dest_headers),
+                                  source_info.etag, tags),
+          [](http::Response& r) { return parse_initiate_multipart(r.body); },
+          [done, tags](Result<std::string> id) {
+            if (!id) return (*done)(tl::unexpected(id.error()));
+            (*done)(UploadStart{std::move(*id), tags});
+          });
+    };
+    // The parts carry none of the object's tags: read them, unless the HEAD
+    // said there are none.
+    if (untagged) return create({});
+    get_object_tagging(*source, p.source_key, [create, done](Result<std::vector<Tag>> tags) {
+      // A store without the tagging API (Swift's s3api answers 501) has none to carry.
+      if (!tags && tags.error().code == "NotImplemented") return create({});
+      if (!tags) return (*done)(tl::unexpected(tags.error()));
+      create(*tags);
+    });
+  });
 }
 
 void Client::multipart_parts(const std::shared_ptr<Multipart>& st) {
@@ -547,13 +563,17 @@ void Client::multipart_parts(const std::shared_ptr<Multipart>& st) {
   }
 }
 
+// Leave no half-made upload behind; its own failure changes nothing.
+void Client::abandon_upload(const Bucket& b, const std::string& key, const std::string& upload_id) {
+  run<bool>(
+      b, abort_multipart_upload(b.name, key, upload_id), [](http::Response&) -> Result<bool> { return true; },
+      [](const Result<bool>&) {});
+}
+
 void Client::multipart_finish(const std::shared_ptr<Multipart>& st) {
   const Bucket& b = *st->bucket;
   if (st->error) {
-    // Leave no half-made upload behind; its own failure changes nothing.
-    run<bool>(
-        b, abort_multipart_upload(b.name, st->params.dest_key, st->upload_id),
-        [](http::Response&) -> Result<bool> { return true; }, [](const Result<bool>&) {});
+    abandon_upload(b, st->params.dest_key, st->upload_id);
     st->cb(tl::unexpected(*st->error));
     return;
   }
@@ -561,13 +581,161 @@ void Client::multipart_finish(const std::shared_ptr<Multipart>& st) {
       b, complete_multipart_upload(b.name, st->params.dest_key, st->upload_id, st->parts, st->params.if_none_match),
       [](http::Response& r) { return parse_complete_multipart(r.body); },
       [this, st](Result<std::string> r) {
-        // Ceph RGW 16 ignores x-amz-tagging on CreateMultipartUpload (AWS
-        // honours it): the tags are set again, before any row points here.
-        if (!r || st->tags.empty() || st->bucket->endpoint.is_aws()) return st->cb(std::move(r));
-        put_object_tagging(*st->bucket, st->params.dest_key, st->tags, [st, etag = *r](Result<bool> tagged) {
-          if (!tagged) return st->cb(tl::unexpected(tagged.error()));
-          st->cb(etag);
+        tag_completed(st->bucket, st->params.dest_key, st->tags, std::move(r), st->cb);
+      },
+      impl_->opt.copy_timeout);
+}
+
+void Client::tag_completed(const std::shared_ptr<const Bucket>& b, const std::string& key, const std::vector<Tag>& tags,
+                           Result<std::string> completed, Callback<std::string> cb) {
+  if (!completed || tags.empty() || b->endpoint.is_aws()) return cb(std::move(completed));
+  put_object_tagging(*b, key, tags, [cb = std::move(cb), etag = *completed](Result<bool> tagged) {
+    if (!tagged) return cb(tl::unexpected(tagged.error()));
+    cb(etag);
+  });
+}
+
+// ---- stream_copy: between two services --------------------------------------
+
+struct Client::Stream {
+  std::shared_ptr<const Bucket> source;
+  std::shared_ptr<const Bucket> dest;
+  CopyParams params;
+  std::uint64_t size = 0;
+  std::uint64_t part_size = 0;
+  ByteBudget* budget = nullptr;  // the caller's; outlives every operation (the store owns both)
+  std::string upload_id;
+  std::vector<CompletedPart> parts;
+  std::vector<Md5> md5s;
+  std::size_t next = 0;         // the next part to start
+  std::size_t outstanding = 0;  // parts started and not answered (waiting for budget included)
+  std::optional<Error> error;
+  std::vector<Tag> tags;
+  Callback<std::string> cb;
+};
+
+void Client::stream_copy(const Bucket& source, const Bucket& dest, const CopyParams& p, std::uint64_t size,
+                         std::uint64_t part_size, ByteBudget& budget, Callback<std::string> cb) {
+  auto st = std::make_shared<Stream>();
+  st->source = impl_->intern(source);
+  st->dest = impl_->intern(dest);
+  st->params = p;
+  st->size = size;
+  st->part_size = part_size;
+  st->budget = &budget;
+  st->cb = std::move(cb);
+  if (size <= part_size) return stream_single(st);
+  const std::uint64_t parts = (size + part_size - 1) / part_size;
+  if (part_size == 0 || parts > static_cast<std::uint64_t>(kMaxParts))
+    return st->cb(fail(ErrorKind::Fatal, "InvalidPartSize",
+                       fmt::format("{} bytes in parts of {} bytes exceeds {} parts", size, part_size, kMaxParts)));
+  st->parts.resize(parts);
+  st->md5s.resize(parts);
+  start_upload(st->source, st->dest, p, [this, st](Result<UploadStart> u) {
+    if (!u) return st->cb(tl::unexpected(u.error()));
+    st->upload_id = std::move(u->upload_id);
+    st->tags = std::move(u->tags);
+    stream_parts(st);
+  });
+}
+
+// One GET, one PUT: the GET's headers are the source's.
+void Client::stream_single(const std::shared_ptr<Stream>& st) {
+  const std::uint64_t held = 2 * st->size;
+  st->budget->acquire(held, [this, st, held] {
+    auto done = [st, held](Result<std::string> r) {
+      st->budget->release(held);
+      st->cb(std::move(r));
+    };
+    get_object(
+        *st->source, st->params.source_key, GetParams{1, 0, st->params.if_match},
+        [this, st, done](Result<GetResult> got) mutable {
+          if (!got) return done(tl::unexpected(got.error()));
+          // S3 sends x-amz-tagging-count only when there are tags: an
+          // untagged object (most, and every small one) costs no second read.
+          const bool untagged = got->info.tag_count.value_or(0) == 0;
+          auto put = [this, st, done, got = std::move(got)](const std::vector<Tag>& tags) mutable {
+            PutParams p;
+            p.content_type = got->info.content_type.empty() ? "application/octet-stream" : got->info.content_type;
+            p.if_none_match = st->params.if_none_match;
+            p.headers = with_overrides(std::move(got->info.replayable), st->params.dest_headers);
+            if (!tags.empty()) p.headers.push_back({"x-amz-tagging", tagging_header(tags)});
+            if (!etag_is_md5(got->info.etag)) p.headers.push_back({kSourceEtagHeader, got->info.etag});
+            put_object(*st->dest, st->params.dest_key, std::move(got->body), p, done);
+          };
+          if (untagged) return put({});
+          get_object_tagging(*st->source, st->params.source_key, [put, done](Result<std::vector<Tag>> tags) mutable {
+            if (!tags && tags.error().code == "NotImplemented") return put({});  // no tagging API, no tags
+            if (!tags) return done(tl::unexpected(tags.error()));
+            put(*tags);
+          });
         });
+  });
+}
+
+void Client::stream_parts(const std::shared_ptr<Stream>& st) {
+  if (!st->error && !impl_->no_retries_since.empty())
+    st->error = Error{ErrorKind::Interrupted, "Interrupted", "not finished: " + impl_->no_retries_since, 0};
+  while (!st->error && st->next < st->parts.size() && st->outstanding < kStreamPartsInFlight) {
+    const std::size_t i = st->next++;
+    ++st->outstanding;
+    const std::uint64_t first = i * st->part_size;
+    const std::uint64_t last = std::min(st->size, first + st->part_size) - 1;
+    const std::uint64_t held = 2 * (last - first + 1);
+    st->budget->acquire(held, [this, st, i, first, last, held] {
+      if (st->error) return stream_part_done(st, held, std::nullopt);  // another part failed meanwhile
+      get_object(
+          *st->source, st->params.source_key, GetParams{first, last, st->params.if_match},
+          [this, st, i, held](Result<GetResult> got) {
+            if (!got) return stream_part_done(st, held, got.error());
+            st->md5s[i] = md5(got->body);
+            const int number = static_cast<int>(i) + 1;
+            run<std::string>(
+                *st->dest,
+                upload_part(st->dest->name, st->params.dest_key, st->upload_id, number, std::move(got->body)),
+                [](http::Response& r) -> Result<std::string> { return unquote_etag(r.header("etag").value_or("")); },
+                [this, st, i, number, held](Result<std::string> etag) {
+                  if (!etag) return stream_part_done(st, held, etag.error());
+                  if (!etag_equal(*etag, hex(st->md5s[i])))
+                    return stream_part_done(st, held,
+                                            Error{ErrorKind::Fatal, "BadDigest",
+                                                  fmt::format("part {} of {} came back with ETag {}, not its MD5 {}",
+                                                              number, st->params.dest_key, *etag, hex(st->md5s[i])),
+                                                  0});
+                  st->parts[i] = {number, *etag};
+                  stream_part_done(st, held, std::nullopt);
+                });
+          });
+    });
+  }
+}
+
+void Client::stream_part_done(const std::shared_ptr<Stream>& st, std::uint64_t held, std::optional<Error> e) {
+  --st->outstanding;
+  if (e && !st->error) st->error = std::move(e);
+  st->budget->release(held);  // may start other objects' parts, never this one's
+  if (st->outstanding > 0) return;
+  if (st->error || st->next == st->parts.size()) return stream_finish(st);
+  stream_parts(st);
+}
+
+void Client::stream_finish(const std::shared_ptr<Stream>& st) {
+  const Bucket& b = *st->dest;
+  if (st->error) {
+    abandon_upload(b, st->params.dest_key, st->upload_id);
+    return st->cb(tl::unexpected(*st->error));
+  }
+  run<std::string>(
+      b, complete_multipart_upload(b.name, st->params.dest_key, st->upload_id, st->parts, st->params.if_none_match),
+      [](http::Response& r) { return parse_complete_multipart(r.body); },
+      [this, st](Result<std::string> r) {
+        // A store that names its multipart ETags as S3 does must give the
+        // one these parts make; one that names them otherwise is not judged.
+        const std::string want = multipart_etag(st->md5s);
+        if (r && r->find('-') != std::string::npos && r->size() == want.size() && !etag_equal(*r, want))
+          r = fail(ErrorKind::Fatal, "BadDigest",
+                   fmt::format("{} completed with ETag {}, not the {} its parts make", st->params.dest_key, *r, want));
+        tag_completed(st->dest, st->params.dest_key, st->tags, std::move(r), st->cb);
       },
       impl_->opt.copy_timeout);
 }

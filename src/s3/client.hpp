@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/byte_budget.hpp"
 #include "core/error.hpp"
 #include "core/histogram.hpp"
 #include "core/loop.hpp"
@@ -102,6 +103,7 @@ class Client {
   void head_object(const Bucket& b, const std::string& key, Callback<ObjectInfo> cb);
   void head_bucket(const Bucket& b, Callback<bool> cb);
   void get_object(const Bucket& b, const std::string& key, Callback<GetResult> cb);
+  void get_object(const Bucket& b, const std::string& key, const GetParams& p, Callback<GetResult> cb);
   void get_object_tagging(const Bucket& b, const std::string& key, Callback<std::vector<Tag>> cb);
   void put_object_tagging(const Bucket& b, const std::string& key, const std::vector<Tag>& tags, Callback<bool> cb);
   void get_bucket_ownership_controls(const Bucket& b, Callback<std::string> cb);
@@ -122,6 +124,21 @@ class Client {
   // condition on UploadPartCopy: callers re-check the source's ETag after.
   void multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64_t size, std::uint64_t part_size,
                       Callback<std::string> cb);
+  // Copies an object between two services, which cannot copy server-side:
+  // its bytes pass through this process, held under `budget` from their read
+  // to their write's answer (twice: the request kept for a retry and the one
+  // on the wire). Up to part_size bytes: one GET, one PUT. Larger: a
+  // multipart upload whose parts are ranged GETs, kStreamPartsInFlight at a
+  // time, each part's ETag checked against its MD5 and the completed
+  // upload's against the one its parts make. Every read is conditional on
+  // p.if_match, so the bytes are the listed version's (a change is a 412).
+  // Headers, user metadata and tags come from the source (its GET or HEAD,
+  // and GetObjectTagging); p.dest_headers are added; a source ETag that is
+  // no MD5 goes into kSourceEtagHeader, as for a multipart copy. Delivers
+  // the new ETag; aborts the upload on failure; a stop ends it between parts.
+  static constexpr std::size_t kStreamPartsInFlight = 4;  // per object: enough to keep a fast link busy
+  void stream_copy(const Bucket& source, const Bucket& dest, const CopyParams& p, std::uint64_t size,
+                   std::uint64_t part_size, ByteBudget& budget, Callback<std::string> cb);
   // At most kMaxDeleteKeys keys, each representable in XML (see xml_escape).
   void delete_objects(const Bucket& b, const std::vector<ObjectVersion>& objects, Callback<DeleteResult> cb);
   void delete_object(const Bucket& b, const ObjectVersion& object, Callback<bool> cb);
@@ -162,10 +179,29 @@ class Client {
   void pump();
   void dispatch(std::unique_ptr<Op> op);
   void on_response(std::unique_ptr<Op> op, http::Response resp);
+  // The start of every multipart upload of ours: HEAD the source (its ETag
+  // must be p.if_match), read its tags unless the HEAD said there are none,
+  // and create the upload with its headers, user metadata, ETag
+  // (kSourceEtagHeader) and tags, plus p.dest_headers.
+  struct UploadStart {
+    std::string upload_id;
+    std::vector<Tag> tags;  // set again after Complete off AWS (tag_completed)
+  };
+  void start_upload(const std::shared_ptr<const Bucket>& source, const std::shared_ptr<const Bucket>& dest,
+                    const CopyParams& p, Callback<UploadStart> cb);
   struct Multipart;
-  void multipart_create(const std::shared_ptr<Multipart>& st, const ObjectInfo& source, std::vector<Tag> tags);
   void multipart_parts(const std::shared_ptr<Multipart>& st);
   void multipart_finish(const std::shared_ptr<Multipart>& st);
+  void abandon_upload(const Bucket& b, const std::string& key, const std::string& upload_id);
+  // Ceph RGW 16 ignores x-amz-tagging on CreateMultipartUpload (AWS honours
+  // it): off AWS the tags are set again after Complete, before `cb` has the ETag.
+  void tag_completed(const std::shared_ptr<const Bucket>& b, const std::string& key, const std::vector<Tag>& tags,
+                     Result<std::string> completed, Callback<std::string> cb);
+  struct Stream;
+  void stream_single(const std::shared_ptr<Stream>& st);
+  void stream_parts(const std::shared_ptr<Stream>& st);
+  void stream_part_done(const std::shared_ptr<Stream>& st, std::uint64_t held, std::optional<Error> e);
+  void stream_finish(const std::shared_ptr<Stream>& st);
   // Ends an operation for a stop: its callback gets an Interrupted error.
   static void interrupt(std::unique_ptr<Op> op, std::string message);
 

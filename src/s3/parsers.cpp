@@ -91,6 +91,13 @@ bool etag_equal(std::string_view a, std::string_view b) {
          });
 }
 
+std::string multipart_etag(const std::vector<Md5>& part_md5s) {
+  std::string joined;
+  joined.reserve(part_md5s.size() * sizeof(Md5));
+  for (const auto& m : part_md5s) joined += as_view(m);
+  return fmt::format("{}-{}", hex(md5(joined)), part_md5s.size());
+}
+
 bool etag_is_md5(std::string_view etag) {
   if (etag.size() != 32) return false;
   for (char c : etag) {

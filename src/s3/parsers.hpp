@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/digest.hpp"
 #include "core/error.hpp"
 
 namespace assetmv::s3 {
@@ -85,6 +86,9 @@ std::optional<std::chrono::system_clock::time_point> parse_s3_time(std::string_v
 // True for an ETag that is the MD5 of the content (single-part, no KMS):
 // 32 hex digits. A multipart ETag ends in "-N".
 bool etag_is_md5(std::string_view etag);
+// The ETag S3 gives a completed multipart upload: the MD5 of the parts' raw
+// MD5s one after another, then "-" and the number of parts. Pure.
+std::string multipart_etag(const std::vector<Md5>& part_md5s);
 // The one rule for "same ETag", everywhere: quotes stripped, hex digits
 // compared without regard to case (stores differ in the case they send).
 bool etag_equal(std::string_view a, std::string_view b);

@@ -32,8 +32,11 @@ S3Request head_object(std::string bucket, std::string key) {
 
 S3Request head_bucket(std::string bucket) { return {"HeadBucket", "HEAD", std::move(bucket), {}, {}, {}, {}}; }
 
-S3Request get_object(std::string bucket, std::string key) {
-  return {"GetObject", "GET", std::move(bucket), std::move(key), {}, {}, {}};
+S3Request get_object(std::string bucket, std::string key, const GetParams& p) {
+  S3Request r{"GetObject", "GET", std::move(bucket), std::move(key), {}, {}, {}};
+  if (p.last >= p.first) r.headers.push_back({"range", fmt::format("bytes={}-{}", p.first, p.last)});
+  if (!p.if_match.empty()) r.headers.push_back({"if-match", "\"" + p.if_match + "\""});
+  return r;
 }
 
 S3Request put_object(std::string bucket, std::string key, std::string body, const PutParams& p) {
@@ -229,6 +232,15 @@ S3Request upload_part_copy(std::string dest_bucket, const CopyParams& p, const s
   // An empty source has no byte 0: without a range the part is all of it.
   if (last >= first) r.headers.push_back({"x-amz-copy-source-range", fmt::format("bytes={}-{}", first, last)});
   if (!p.if_match.empty()) r.headers.push_back({"x-amz-copy-source-if-match", "\"" + p.if_match + "\""});
+  return r;
+}
+
+S3Request upload_part(std::string bucket, std::string key, const std::string& upload_id, int part_number,
+                      std::string body) {
+  S3Request r{"UploadPart", "PUT", std::move(bucket), std::move(key), {}, {}, std::move(body)};
+  r.query.push_back({"partNumber", std::to_string(part_number)});
+  r.query.push_back({"uploadId", upload_id});
+  r.headers.push_back({"content-md5", base64(as_view(md5(r.body)))});
   return r;
 }
 

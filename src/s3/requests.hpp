@@ -108,7 +108,14 @@ struct CompletedPart {
 S3Request list_objects_v2(std::string bucket, const ListParams& p);
 S3Request head_object(std::string bucket, std::string key);
 S3Request head_bucket(std::string bucket);
-S3Request get_object(std::string bucket, std::string key);
+// GetObject; with last >= first only bytes [first, last] (a Range), and with
+// if_match only while the object is still that version (else 412).
+struct GetParams {
+  std::uint64_t first = 1;
+  std::uint64_t last = 0;
+  std::string if_match = {};  // ETag, unquoted
+};
+S3Request get_object(std::string bucket, std::string key, const GetParams& p = {});
 S3Request put_object(std::string bucket, std::string key, std::string body, const PutParams& p);
 S3Request copy_object(std::string dest_bucket, const CopyParams& p);
 // A key and, optionally, the one version of it a delete removes. Without a
@@ -145,6 +152,10 @@ std::string tagging_header(const std::vector<Tag>& tags);
 // last < first, the whole source (an empty one has no byte range).
 S3Request upload_part_copy(std::string dest_bucket, const CopyParams& p, const std::string& upload_id, int part_number,
                            std::uint64_t first, std::uint64_t last);
+// Uploads `body` as part `part_number`, with its Content-MD5 (the store
+// checks it, and the part's ETag is then that MD5).
+S3Request upload_part(std::string bucket, std::string key, const std::string& upload_id, int part_number,
+                      std::string body);
 S3Request complete_multipart_upload(std::string bucket, std::string key, const std::string& upload_id,
                                     const std::vector<CompletedPart>& parts, bool if_none_match);
 S3Request abort_multipart_upload(std::string bucket, std::string key, const std::string& upload_id);

@@ -5,6 +5,8 @@ server-side copy can cross them: the objects stream through assetmv, GET
 then PUT, under the same verify, compare-and-set and delete rules. Runs in
 the Swift stage (scripts/test.sh), with swift.sh's environment and the
 gateway still up."""
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from world import IMPLEMENTATION, World, s3_client  # noqa: E402
 
 LIMIT = int(os.environ.get("ASSETMV_HANG_LIMIT", "240"))
+MIB = 1024 * 1024
 GATEWAY = f"http://127.0.0.1:{os.environ.get('ASSETMV_RGW_PORT', '57480')}"
 GATEWAY_KEYS = (os.environ.get("ASSETMV_S3_ACCESS_KEY", "assetmvlocalaccess"),
                 os.environ.get("ASSETMV_S3_SECRET_KEY", "assetmvlocalsecretassetmvlocalsecret00"))
@@ -43,10 +46,9 @@ class CrossProviderTest(unittest.TestCase):
 
     def test_legacy_on_swift_moves_to_the_gateway_through_kill9_and_resume(self):
         w = self.world("cross")
-        w.seed(400, modern_share=0)
+        w.make_mixed(400)  # conflicts, dangling rows, orphans, odd keys: the mixed world, on two providers
         before = w.snapshot()
         want = w.expected_after(before)
-        self.assertEqual(len(before["legacy"]), 400)
         # Each run is killed once the copies pass another mark: mid-stream,
         # with GETs and PUTs on the wire.
         kills = 0
@@ -62,7 +64,8 @@ class CrossProviderTest(unittest.TestCase):
             p.wait(timeout=60)
             kills += 1
         rc, report, err = w.run("migrate", *self.extra, env=self.env, timeout=LIMIT)
-        self.assertEqual(rc, 0, err[-3000:])
+        self.assertEqual(rc, 1, err[-3000:])  # the conflicts and dangling rows, for a human
+        self.assertEqual(report["counts"]["conflicts"], len(w.conflicts))
         after = w.snapshot()
         ops = [op for op in report["requests"] if op != "total"]
         print(f"\n  cross-provider: kill -9 x{kills}, last run copied {report['counts']['objects_copied']}, "
@@ -71,14 +74,64 @@ class CrossProviderTest(unittest.TestCase):
         self.assertEqual(after["rows"], want["rows"])
         self.assertEqual(after["legacy"], want["legacy"])
         self.assertEqual(after["dest"], want["dest"])  # same keys, and the ETags are the sources' MD5s
-        self.assertEqual(len(after["dest"]), 400)
         self.assertEqual(kills, 3)
-        self.assertLess(report["counts"]["objects_copied"], 400 - 200)  # the killed runs' copies were kept
+        self.assertLess(report["counts"]["objects_copied"], len(want["dest"]) - 200)  # the killed runs' copies stay
         self.assertIn("source: environment; dest: profile 'gateway'", err)
         self.assertIn("PutObject", ops)  # streamed through assetmv: no server-side copy can cross providers
         self.assertNotIn("CopyObject", ops)
         rc, v, err = w.run("verify", *self.extra, env=self.env, timeout=LIMIT)
-        self.assertEqual(rc, 0, err[-3000:])
+        self.assertEqual(rc, 1, err[-3000:])  # exactly what the run left for a human
+        self.assertEqual((v["counts"]["legacy_objects_left"], v["counts"]["dangling_rows"]),
+                         (len(w.conflicts), len(w.dangling)))
+
+    def test_large_objects_stream_in_parts_within_the_memory_budget(self):
+        w = self.world("crossbig")
+        w.seed(10, modern_share=0)
+        big = {f"big-{i}.bin": (48 if i < 4 else 20) * MIB + i for i in range(6)}
+        sources = {}
+        for n, size in big.items():
+            data = os.urandom(size)
+            sources[n] = hashlib.md5(data).hexdigest()
+            w.s3.put_object(Bucket=w.legacy_bucket, Key=w.legacy_prefix + n, Body=data, ContentType="image/png",
+                            CacheControl="max-age=60", Metadata={"origin": "legacy"})
+            w.insert_row(w.legacy_prefix + n)
+        budget = ["--memory-budget", "32MiB", "--multipart-threshold", str(8 * MIB)]
+        # Killed once the first large object has arrived, then resumed.
+        p = subprocess.Popen(w.command("migrate", *self.extra, *budget), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=self.env)
+        deadline = time.monotonic() + LIMIT
+        while p.poll() is None and not any(k.endswith(".bin") for k in w.objects(w.dest_bucket)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        killed = p.poll() is None
+        if killed:
+            p.send_signal(signal.SIGKILL)
+        p.wait(timeout=60)
+        p = subprocess.Popen(w.command("migrate", *self.extra, *budget), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=self.env, text=True)
+        out, err = p.communicate(timeout=LIMIT)
+        report = json.loads(out)
+        peak_mib = report["peak_rss_bytes"] / MIB
+        print(f"\n  streamed {len(big)} objects of 20-48 MiB (killed mid-run: {killed}) with a 32 MiB budget: "
+              f"peak RSS {peak_mib:.1f} MiB; copied {report['counts']['objects_copied']}, "
+              f"in place {report['counts']['objects_already_in_place']}; requests {report['requests']}",
+              file=sys.stderr, end="")
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        self.assertTrue(killed)
+        for n, md5 in sources.items():
+            key = w.dest_prefix + n
+            head = w.dest_s3.head_object(Bucket=w.dest_bucket, Key=key)
+            self.assertEqual(head["ContentLength"], big[n])
+            self.assertEqual((head["CacheControl"], head["Metadata"].get("origin")), ("max-age=60", "legacy"))
+            body = w.dest_s3.get_object(Bucket=w.dest_bucket, Key=key)["Body"].read()
+            self.assertEqual(hashlib.md5(body).hexdigest(), md5, f"{n} arrived altered")
+        self.assertEqual(w.objects(w.legacy_bucket), {})
+        rows = w.rows()
+        self.assertEqual(len(rows), 10 + len(big))
+        self.assertTrue(all(p.startswith(w.dest_prefix) for p in rows.values()), rows)
+        # Bounded by the budget, not by the objects: 32 MiB of parts over a
+        # process that needs about 30 MiB without any.
+        self.assertLess(peak_mib, 32 + 48)
 
     def test_a_profile_that_does_not_exist_is_a_one_line_error(self):
         w = self.world("crossbad")

@@ -152,7 +152,8 @@ class World:
     # ---- making it messy --------------------------------------------------
 
     def put(self, bucket, key, body):
-        self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="image/png")
+        s3 = self.dest_s3 if bucket == self.dest_bucket else self.s3
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="image/png")
 
     def insert_row(self, path):
         with self.db.cursor() as c:

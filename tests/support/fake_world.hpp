@@ -48,10 +48,10 @@ class FakeStore final : public engine::ObjectStore {
   std::map<std::string, FakeObject>& bucket(Side s) { return s == Side::Legacy ? legacy : dest; }
 
   // Injection: called as each operation is answered ("list", "head", "copy",
-  // "multipart_copy", "get", "put", "delete_objects", "delete_object"); an
+  // "multipart_copy", "stream_copy", "delete_objects", "delete_object"); an
   // Error returned is the answer instead (as after the client's retries).
   std::function<std::optional<Error>(const std::string& op, Side side, const std::string& key)> fail;
-  // Called as a copy (or put) is answered, before its conditions are checked:
+  // Called as a copy (or stream) is answered, before its conditions are checked:
   // lets a test change the world between the listing and the copy.
   std::function<void(const std::string& dest_key)> before_copy;
   // A DeleteObjects answer's per-key error code for this key, or nullopt
@@ -71,14 +71,15 @@ class FakeStore final : public engine::ObjectStore {
   // Deletes by version id, "key?versionId=v", in the order sent: a version
   // other than the current one is noncurrent, and only recorded.
   std::vector<std::string> versions_deleted;
+  std::uint64_t stream_peak = 0;  // the most bytes a stream_copy budget held at once
 
   void list(Side side, const s3::ListParams& p, Callback<s3::ListPage> cb) override;
   void head(Side side, const std::string& key, Callback<s3::ObjectInfo> cb) override;
   void copy(s3::CopyParams p, Callback<std::string> cb) override;
   void multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, Callback<std::string> cb) override;
   void restamp(const std::string& dest_key, const std::string& etag, Callback<std::string> cb) override;
-  void get(const std::string& legacy_key, Callback<s3::GetResult> cb) override;
-  void put(const std::string& dest_key, std::string body, const s3::PutParams& p, Callback<std::string> cb) override;
+  void stream_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, ByteBudget& budget,
+                   Callback<std::string> cb) override;
   void delete_objects(const std::vector<s3::ObjectVersion>& legacy, Callback<s3::DeleteResult> cb) override;
   void delete_object(const s3::ObjectVersion& legacy, Callback<bool> cb) override;
   void throttled() override { ++throttles; }

@@ -5,6 +5,7 @@
 #include <rapidcheck/gtest.h>
 #include <unistd.h>
 
+#include "core/byte_budget.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/loop.hpp"
@@ -404,4 +405,45 @@ TEST(Digests, KnownValues) {
   EXPECT_EQ(base64("f"), "Zg==");
   EXPECT_EQ(base64("fo"), "Zm8=");
   EXPECT_EQ(base64("foo"), "Zm9v");
+}
+
+TEST(ByteBudget, GrantsInOrderWithinTheCapacityAndALargeAskWhenAloneHeld) {
+  ByteBudget b(100);
+  std::vector<std::string> order;
+  b.acquire(60, [&] { order.push_back("a60"); });
+  b.acquire(50, [&] { order.push_back("b50"); });  // does not fit beside a
+  b.acquire(10, [&] { order.push_back("c10"); });  // fits, but waits its turn behind b
+  EXPECT_EQ(order, std::vector<std::string>{"a60"});
+  EXPECT_EQ(b.held(), 60U);
+  EXPECT_EQ(b.waiting(), 2U);
+  b.release(60);
+  EXPECT_EQ(order, (std::vector<std::string>{"a60", "b50", "c10"}));
+  EXPECT_EQ(b.held(), 60U);
+  b.acquire(500, [&] { order.push_back("d500"); });  // over the whole budget: only when nothing is held
+  b.release(50);
+  EXPECT_EQ(order.size(), 3U);
+  b.release(10);
+  EXPECT_EQ(order.back(), "d500");
+  EXPECT_EQ(b.held(), 500U);
+  EXPECT_EQ(b.peak(), 500U);
+  b.release(500);
+  EXPECT_EQ(b.held(), 0U);
+}
+
+TEST(ByteBudget, AGrantThatAsksAgainFromInsideItsCallbackIsServedInOrder) {
+  ByteBudget b(10);
+  int granted = 0;
+  b.acquire(10, [&] { ++granted; });
+  std::function<void()> chain = [&] {
+    ++granted;
+    if (granted < 4) {
+      b.release(10);
+      b.acquire(10, chain);
+    }
+  };
+  b.acquire(10, chain);
+  b.release(10);
+  EXPECT_EQ(granted, 4);
+  EXPECT_EQ(b.held(), 10U);
+  EXPECT_EQ(b.peak(), 10U);
 }

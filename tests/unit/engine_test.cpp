@@ -142,9 +142,10 @@ TEST(Forecast, CountsEachCopyPathAndPricesByClass) {
   small.src = assetmv::s3::ObjectEntry{"k", "e", 100, "", ""};
   assetmv::engine::Item big = small;
   big.src->size = 25ULL << 20;  // 25 MiB at a 10 MiB threshold: 3 parts
-  f.copy(small, true, 10ULL << 20);
-  f.copy(big, true, 10ULL << 20);
-  f.copy(small, false, 10ULL << 20);
+  constexpr std::uint64_t budget = 256ULL << 20;
+  f.copy(small, true, 10ULL << 20, budget);
+  f.copy(big, true, 10ULL << 20, budget);
+  f.copy(small, false, 10ULL << 20, budget);
   f.deletes(2500);
   EXPECT_EQ(f.requests["CopyObject"], 1U);
   EXPECT_EQ(f.requests["UploadPartCopy"], 3U);
@@ -164,4 +165,17 @@ TEST(Forecast, CountsEachCopyPathAndPricesByClass) {
   auto capped = assetmv::engine::price_forecast(f, {}, {3500, 1});
   EXPECT_DOUBLE_EQ(capped["estimated_seconds"].get<double>(), 12.0);  // 12 requests at 1/s
   EXPECT_EQ(capped["bound_by"], "max_rate");
+}
+
+TEST(Forecast, ALargeObjectAcrossTwoServicesStreamsInParts) {
+  assetmv::engine::Forecast f;
+  assetmv::engine::Item big;
+  big.src = assetmv::s3::ObjectEntry{"k", "e", 25ULL << 20, "", ""};
+  f.copy(big, false, 10ULL << 20, 256ULL << 20);  // 10 MiB parts: 3 ranged GETs and 3 UploadParts
+  EXPECT_EQ(f.requests["GetObject"], 3U);
+  EXPECT_EQ(f.requests["UploadPart"], 3U);
+  EXPECT_EQ(f.requests["HeadObject"], 1U);
+  EXPECT_EQ(f.requests["CreateMultipartUpload"], 1U);
+  EXPECT_EQ(f.requests["CompleteMultipartUpload"], 1U);
+  EXPECT_EQ(f.requests.count("PutObject"), 0U);
 }

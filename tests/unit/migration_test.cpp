@@ -15,6 +15,7 @@
 
 #include "../support/fake_world.hpp"
 #include "core/log.hpp"
+#include "engine/copier.hpp"
 #include "engine/plan.hpp"
 
 using namespace assetmv;
@@ -579,11 +580,39 @@ TEST(Migration, BetweenTwoServicesTheObjectIsReadAndWritten) {
   const auto id = w.row("image/a.png");
   const auto r = w.run();
   EXPECT_EQ(r.counts.objects_copied, 1U);
-  EXPECT_EQ(w.store.calls["get"], 1);
-  EXPECT_EQ(w.store.calls["put"], 1);
+  EXPECT_EQ(w.store.calls["stream_copy"], 1);
   EXPECT_EQ(w.store.calls["copy"], 0);
   EXPECT_EQ(w.path(id), "avatar/a.png");
   w.expect_invariant();
+}
+
+TEST(Migration, BetweenTwoServicesTheBytesHeldStayWithinTheMemoryBudget) {
+  World w;
+  w.store.same = false;
+  w.store.latency = 1ms;
+  w.o.memory_budget = 40ULL << 20;  // parts of 20 MiB would fill it: the threshold's 8 MiB go
+  w.o.multipart_threshold = 8ULL << 20;
+  for (int i = 0; i < 20; ++i) {
+    w.legacy(fmt::format("{:02}.png", i), i, (i % 2 == 0 ? 30ULL : 3ULL) << 20);  // multipart and single
+    w.row(fmt::format("image/{:02}.png", i));
+  }
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.objects_copied, 20U);
+  EXPECT_EQ(w.store.calls["stream_copy"], 20);
+  EXPECT_GT(w.store.stream_peak, 0U);
+  EXPECT_LE(w.store.stream_peak, 40ULL << 20);
+  for (const auto& [key, obj] : w.store.dest) EXPECT_EQ(obj.source_etag.empty(), obj.size < (8ULL << 20)) << key;
+  w.expect_invariant();
+}
+
+TEST(Migration, StreamPartsStayWithinS3sLimitsTheThresholdAndHalfTheBudget) {
+  constexpr std::uint64_t MiB = 1ULL << 20;
+  EXPECT_EQ(Copier::stream_part_size(100 * MiB, 8 * MiB, 256 * MiB), 8 * MiB);
+  EXPECT_EQ(Copier::stream_part_size(100 * MiB, 5ULL << 30, 256 * MiB), 64 * MiB);      // the HTTP layer's limit
+  EXPECT_EQ(Copier::stream_part_size(100 * MiB, 5ULL << 30, 32 * MiB), 16 * MiB);       // half the budget
+  EXPECT_EQ(Copier::stream_part_size(100 * MiB, 5ULL << 30, 4 * MiB), 5 * MiB);         // S3's smallest part
+  EXPECT_EQ(Copier::stream_part_size(100000 * 8 * MiB, 8 * MiB, 256 * MiB), 80 * MiB);  // 10,000 parts at most
 }
 
 // ---- compare-and-set ---------------------------------------------------------

@@ -210,6 +210,11 @@ TEST(TaggingParser, TagSetEmptySetAndErrors) {
   EXPECT_EQ(err.error().kind, assetmv::ErrorKind::NotFound);
 }
 
+TEST(Parsers, MultipartEtagIsTheMd5OfThePartsMd5s) {
+  // As S3 names a completed upload (checked against Python's hashlib).
+  EXPECT_EQ(multipart_etag({md5("a"), md5("b")}), "96e024ba2074fe77e8e965ba43a704be-2");
+}
+
 TEST(ETags, UnquoteAndMd5Shape) {
   EXPECT_EQ(unquote_etag("\"abc\""), "abc");
   EXPECT_EQ(unquote_etag("abc"), "abc");

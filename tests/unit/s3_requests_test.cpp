@@ -174,6 +174,18 @@ TEST(Builders, XmlEscapeRefusesWhatXmlCannotCarry) {
   EXPECT_EQ(xml_escape("ü"), "ü");
 }
 
+TEST(Builders, RangedConditionalGetAndUploadPart) {
+  auto g = get_object("b", "k", {5, 9, "abc"});
+  EXPECT_EQ(find(g.headers, "range")->value, "bytes=5-9");
+  EXPECT_EQ(find(g.headers, "if-match")->value, "\"abc\"");
+  EXPECT_FALSE(find(get_object("b", "k").headers, "range"));
+  auto u = upload_part("b", "k", "up/1", 3, "body");
+  EXPECT_EQ(u.method, "PUT");
+  EXPECT_EQ(address(u, local()).url, "http://127.0.0.1:57480/b/k?partNumber=3&uploadId=up%2F1");
+  EXPECT_EQ(find(u.headers, "content-md5")->value, base64(as_view(md5("body"))));
+  EXPECT_EQ(u.body, "body");
+}
+
 TEST(Builders, PutObjectHasContentMd5TypeAndOptionalIfNoneMatch) {
   auto r = put_object("b", "k", "body", {"image/png", true, {}});
   EXPECT_EQ(find(r.headers, "content-type")->value, "image/png");
