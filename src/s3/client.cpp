@@ -534,7 +534,7 @@ void Client::start_upload(const std::shared_ptr<const Bucket>& source, const std
     // said there are none.
     if (untagged) return create({});
     get_object_tagging(*source, p.source_key, [create, done](Result<std::vector<Tag>> tags) {
-      // A store without the tagging API (Swift's s3api answers 501) has none to carry.
+      // A store without the tagging API (501 NotImplemented) has none to carry.
       if (!tags && tags.error().code == "NotImplemented") return create({});
       if (!tags) return (*done)(tl::unexpected(tags.error()));
       create(*tags);
@@ -609,6 +609,7 @@ struct Client::Stream {
   std::vector<Md5> md5s;
   std::size_t next = 0;         // the next part to start
   std::size_t outstanding = 0;  // parts started and not answered (waiting for budget included)
+  bool finished = false;        // Complete or Abort sent: once only
   std::optional<Error> error;
   std::vector<Tag> tags;
   Callback<std::string> cb;
@@ -713,10 +714,13 @@ void Client::stream_parts(const std::shared_ptr<Stream>& st) {
 void Client::stream_part_done(const std::shared_ptr<Stream>& st, std::uint64_t held, std::optional<Error> e) {
   --st->outstanding;
   if (e && !st->error) st->error = std::move(e);
-  st->budget->release(held);  // may start other objects' parts, never this one's
-  if (st->outstanding > 0) return;
-  if (st->error || st->next == st->parts.size()) return stream_finish(st);
-  stream_parts(st);
+  // May grant a waiting part, of this object or another; one of this
+  // object's that sees the error ends inside, and may finish the stream.
+  st->budget->release(held);
+  if (!st->error && st->next < st->parts.size()) return stream_parts(st);  // keep the pipeline full
+  if (st->outstanding > 0 || st->finished) return;
+  st->finished = true;
+  stream_finish(st);
 }
 
 void Client::stream_finish(const std::shared_ptr<Stream>& st) {
