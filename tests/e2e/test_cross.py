@@ -133,6 +133,19 @@ class CrossProviderTest(unittest.TestCase):
         # process that needs about 30 MiB without any.
         self.assertLess(peak_mib, 32 + 48)
 
+    def test_swift_has_no_object_tagging(self):
+        # Pinned (AWS and the gateway differ): Swift's s3api refuses a write
+        # carrying tags and reads every object's tags as none, so a Swift
+        # source has none to carry (docs/reliability.md, known limits).
+        w = self.world("swifttags")
+        key = w.legacy_prefix + "tagged.png"
+        with self.assertRaises(Exception) as refused:
+            w.s3.put_object(Bucket=w.legacy_bucket, Key=key, Body=b"x", Tagging="a=b")
+        self.assertIn("NotImplemented", str(refused.exception))
+        w.s3.put_object(Bucket=w.legacy_bucket, Key=key, Body=b"x")
+        self.assertEqual(w.s3.get_object_tagging(Bucket=w.legacy_bucket, Key=key)["TagSet"], [])
+        self.assertNotIn("TagCount", w.s3.head_object(Bucket=w.legacy_bucket, Key=key))
+
     def test_a_profile_that_does_not_exist_is_a_one_line_error(self):
         w = self.world("crossbad")
         w.seed(5, modern_share=0)
