@@ -44,7 +44,6 @@ class Copier {
   // (each part is held twice). Objects up to it go in one GET and one PUT.
   static std::uint64_t stream_part_size(std::uint64_t object_size, std::uint64_t multipart_threshold,
                                         std::uint64_t memory_budget);
-  const ByteBudget& budget() const { return budget_; }
 
   // The item has a listed legacy object and no listed destination. An
   // archived one (GLACIER, DEEP_ARCHIVE) is HEADed first and copied only once
