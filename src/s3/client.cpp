@@ -709,6 +709,12 @@ void Client::stream_parts(const std::shared_ptr<Stream>& st) {
           });
     });
   }
+  // Stopped before any part of this round started: nothing is left to
+  // answer, so the upload is aborted here.
+  if (st->error && st->outstanding == 0 && !st->finished) {
+    st->finished = true;
+    stream_finish(st);
+  }
 }
 
 void Client::stream_part_done(const std::shared_ptr<Stream>& st, std::uint64_t held, std::optional<Error> e) {

@@ -420,3 +420,35 @@ TEST(S3Client, AHeldClientSendsNothingQueuedUntilReleased) {
   EXPECT_TRUE(*out);
   EXPECT_EQ(server.requests_seen(), 1);
 }
+
+// A stop between an upload's start and its parts ends the stream: the upload
+// is aborted and the caller answered, never left waiting for parts that will
+// not start.
+TEST(S3Client, AStreamStoppedBeforeItsPartsAbortsAndAnswers) {
+  std::mutex mu;
+  std::vector<std::string> seen;
+  FakeHttpServer server([&](const FakeRequest& r) {
+    {
+      std::lock_guard lock(mu);
+      seen.push_back(r.method);
+    }
+    if (r.method == "HEAD") return FakeResponse{200, {{"etag", "\"E\""}, {"x-amz-tagging-count", "0"}}, ""};
+    if (r.method == "POST")
+      return FakeResponse{
+          200, {}, "<InitiateMultipartUploadResult><UploadId>U1</UploadId></InitiateMultipartUploadResult>"};
+    if (r.method == "DELETE") return FakeResponse{204, {}, ""};
+    return FakeResponse{500, {}, "<Error><Code>InternalError</Code><Message>no part expected</Message></Error>"};
+  });
+  Harness h(server);
+  ByteBudget budget(64ULL << 20);
+  h.s3->stop_retrying("a stop was requested");
+  auto r = wait<std::string>(h.loop, [&](auto cb) {
+    h.s3->stream_copy(h.bucket, h.bucket, {"bkt", "k", "k2", "E", false}, 12ULL << 20, kMinPartBytes, budget, cb);
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::Interrupted) << r.error().describe();
+  EXPECT_EQ(budget.held(), 0U);
+  ASSERT_TRUE(h.loop.run_until("the abort", [&] { return h.s3->idle(); }));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen, (std::vector<std::string>{"HEAD", "POST", "DELETE"}));
+}
