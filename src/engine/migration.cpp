@@ -78,10 +78,13 @@ struct Migration::Impl {
         deleter(
             loop, store, {o.dry_run, o.delete_retry},
             [this](std::size_t n) { report.counts.legacy_objects_deleted += n; },
-            [this](const std::string& key, std::string why) {
-              ++report.counts.failures;
-              report.needs_human({"delete_failed", key, "", {}, std::move(why)});
-            }) {}
+            [this](const std::string& key, std::string why) { delete_failed(key, std::move(why)); }) {}
+
+  // A legacy object whose rows have moved but which stays: reported for a human.
+  void delete_failed(const std::string& key, std::string why) {
+    ++report.counts.failures;
+    report.needs_human({"delete_failed", key, "", {}, std::move(why)});
+  }
 
   // ---- the feed and the plan ----------------------------------------------
 
@@ -276,25 +279,19 @@ struct Migration::Impl {
       return deleter.add({item.legacy_key});
     }
     ++resolving;
-    store.head(
-        Side::Legacy, item.legacy_key,
-        [this, key = item.legacy_key, etag = item.src->etag](Result<s3::ObjectInfo> info) {
-          --resolving;
-          request_pump();
-          if (info && s3::etag_equal(info->etag, etag)) return deleter.add({key, info->version_id});
-          if (!info && (info.error().kind == ErrorKind::Interrupted || info.error().kind == ErrorKind::NotFound))
-            return;  // a rerun deletes it / someone else did
-          ++report.counts.failures;
-          report.needs_human(
-              {"delete_failed",
-               key,
-               "",
-               {},
-               info ? fmt::format("written since it was listed (ETag {} now, {} copied): that version is not the "
-                                  "copy's, so it stays; its rows already point at the copy",
-                                  info->etag, etag)
-                    : "could not read which version to delete: " + info.error().describe()});
-        });
+    store.head(Side::Legacy, item.legacy_key,
+               [this, key = item.legacy_key, etag = item.src->etag](Result<s3::ObjectInfo> info) {
+                 --resolving;
+                 request_pump();
+                 if (info && s3::etag_equal(info->etag, etag)) return deleter.add({key, info->version_id});
+                 if (!info && (info.error().kind == ErrorKind::Interrupted || info.error().kind == ErrorKind::NotFound))
+                   return;  // a rerun deletes it / someone else did
+                 delete_failed(key, info ? fmt::format("written since it was listed (ETag {} now, {} copied): that "
+                                                       "version is not the copy's, so it stays; its rows already point "
+                                                       "at the copy",
+                                                       info->etag, etag)
+                                         : "could not read which version to delete: " + info.error().describe());
+               });
   }
 
   // Kept for a later run: rows left it in this run (whoever rewrote them),
