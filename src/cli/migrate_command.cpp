@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "cli/progress.hpp"
 #include "cli/signals.hpp"
 #include "core/log.hpp"
+#include "core/shard.hpp"
 #include "engine/audit.hpp"
 #include "engine/db_session.hpp"
 #include "engine/lag_watch.hpp"
@@ -75,6 +77,8 @@ struct MigrateArgs {
   double metrics_linger_s = 0;
   std::string storage_class;  // empty: each copy keeps its source's class
   s3::WriteOptions write;     // --acl, --sse, --sse-kms-key-id
+  std::string shard;          // --shard K/N
+  std::uint32_t shards = 0;   // --shards N: K from the environment
 };
 
 std::string utc_now() {
@@ -130,7 +134,17 @@ class CommandRun {
   int run() {
     init_logging(a_.common);
     install_stop_handlers();
-    auto ctx = make_context(a_.common);
+    if (auto s = resolve_shard(); !s) {
+      logging::error("config.shard", s.error().message);
+      return kExitUsage;
+    } else {
+      shard_ = *s;
+    }
+    // Every rate the operator gives is the whole run's: each of N shards
+    // takes its share, so N workers together stay under it.
+    CommonOptions common = a_.common;
+    common.max_rate = rate_share(a_.common.max_rate);
+    auto ctx = make_context(common);
     if (!ctx) {
       logging::error("config", ctx.error().message);
       return kExitUsage;
@@ -153,6 +167,7 @@ class CommandRun {
             {"table", ctx->table.display()},
             {"db", db.describe()}};
     if (!verify_) {
+      out_["shard"] = shard_.to_string();
       out_["dry_run"] = a_.dry_run;
       out_["keep_source"] = a_.keep_source;
       out_["delete_grace_seconds"] = a_.delete_grace_s;
@@ -204,9 +219,13 @@ class CommandRun {
       publish_metrics(false);
     };
     logging::info(fmt::format("{}.start", command_),
-                  fmt::format("{} {} -> {}{}", command_, ctx->source.to_string(), ctx->dest.to_string(),
+                  fmt::format("{} {} -> {}{}{}", command_, ctx->source.to_string(), ctx->dest.to_string(),
+                              shard_.whole() ? "" : fmt::format(", shard {}", shard_.to_string()),
                               a_.dry_run ? " (dry run: nothing will change)" : ""),
-                  {{"table", ctx->table.display()}, {"db", db.describe()}, {"credentials", ctx->credentials_source}});
+                  {{"table", ctx->table.display()},
+                   {"db", db.describe()},
+                   {"credentials", ctx->credentials_source},
+                   {"shard", shard_.to_string()}});
 
     ControlFiles control(a_.control_file, a_.pause_file);
     if (control.any()) {
@@ -233,7 +252,7 @@ class CommandRun {
   std::optional<std::string> steer(ControlFiles& control) {
     const Control c = control.poll();
     for (const auto& p : c.problems) logging::warn("control.ignored", p + "; ignored, the run goes on");
-    const double rate = c.max_rate.value_or(a_.common.max_rate);
+    const double rate = rate_share(c.max_rate.value_or(a_.common.max_rate));
     auto& pacer = ctx_->s3->pacer();
     if (rate != pacer.max_rate()) {
       logging::info("control.max_rate",
@@ -349,6 +368,15 @@ class CommandRun {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
+  Result<Shard> resolve_shard() const {
+    if (!a_.shard.empty()) return Shard::parse(a_.shard);
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): read at startup, before any thread
+    if (a_.shards > 0) return Shard::from_env(a_.shards, [](const char* v) { return std::getenv(v); });
+    return Shard{};
+  }
+
+  double rate_share(double total) const { return total / shard_.count; }
+
   bool multipart_always() const {
     const auto& sse = a_.write.sse;
     return !sse.empty() && (!ctx_->dest_bucket.endpoint.is_aws() || sse == "aws:kms");
@@ -368,6 +396,7 @@ class CommandRun {
     mo.storage_class = a_.storage_class;
     mo.multipart_always = multipart_always();
     mo.cas_target = std::chrono::milliseconds(a_.batch_time_ms);
+    mo.shard = shard_;
     mo.delete_grace = std::chrono::seconds(static_cast<std::int64_t>(std::ceil(a_.delete_grace_s)));
     return mo;
   }
@@ -421,7 +450,7 @@ class CommandRun {
       if (auto it = run.by_operation.find(op); it != run.by_operation.end()) f.add(op, it->second.requests);
     engine::Rates rates;
     rates.prefix_writes_per_s = a_.prefix_write_rate;
-    rates.max_rate = a_.common.max_rate;
+    rates.max_rate = rate_share(a_.common.max_rate);
     auto j = engine::price_forecast(f, a_.prices, rates);
     logging::info("migrate.forecast",
                   fmt::format("a real run would send {} requests ({} class A, {} class B), about ${:.2f} at list "
@@ -477,6 +506,7 @@ class CommandRun {
   bool lag_throttled_ = false;
   nlohmann::json out_;
   s3::ClientStats preflight_stats_;
+  Shard shard_;  // the whole run unless --shard/--shards
 };
 
 // "10s", "500ms", "2m", "1h", "7d", or a number of seconds.
@@ -597,6 +627,16 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
   migrate->add_option("--pause-file", m->pause_file,
                       "The run pauses while this file exists (touch to pause, rm to resume): no new copy or delete "
                       "starts; what is in flight finishes and its rows are committed");
+  auto* shard = migrate->add_option(
+      "--shard", m->shard,
+      "Do only shard K of N (K/N, from 0): the names whose hash falls in it, in the table and both listings; N "
+      "workers with K = 0..N-1 together do what one run does, each at 1/N of --max-rate (docs/scaling.md)");
+  migrate
+      ->add_option("--shards", m->shards,
+                   "Do one shard of N, K taken from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or "
+                   "AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job)")
+      ->check(CLI::Range(1U, Shard::kMaxCount))
+      ->excludes(shard);
   migrate->callback([m, &exit_code] { exit_code = CommandRun(*m, false).run(); });
 
   auto v = std::make_shared<MigrateArgs>();

@@ -129,11 +129,26 @@ Result<void> PathTable::check_privileges(bool need_update) {
   return {};
 }
 
-Result<std::vector<Row>> PathTable::scan(std::int64_t after, std::int64_t upto, const std::string& prefix, int limit) {
+Result<std::vector<Row>> PathTable::scan(std::int64_t after, std::int64_t upto, const std::string& prefix, int limit,
+                                         const Shard& shard) {
+  // A shard's filter is Shard::of in SQL: the first 32 bits of the MD5 of the
+  // name's UTF-8 bytes (whatever the database's encoding), modulo N. It is
+  // applied inside the id range like the prefix, so each worker reads the
+  // same pages but receives only its own rows.
   const auto sql = fmt::format(
-      "SELECT {id}, {path} FROM {t} WHERE {id} > $1 AND {id} <= $2 AND starts_with({path}, $3) ORDER BY {id} LIMIT $4",
-      fmt::arg("id", ref_.sql_id()), fmt::arg("path", ref_.sql_path()), fmt::arg("t", ref_.sql_table()));
-  auto r = conn_.exec(sql, {std::to_string(after), std::to_string(upto), prefix, std::to_string(limit)});
+      "SELECT {id}, {path} FROM {t} WHERE {id} > $1 AND {id} <= $2 AND starts_with({path}, $3){shard} ORDER BY {id} "
+      "LIMIT $4",
+      fmt::arg("id", ref_.sql_id()), fmt::arg("path", ref_.sql_path()), fmt::arg("t", ref_.sql_table()),
+      fmt::arg("shard", shard.whole() ? ""
+                                      : fmt::format(" AND mod(('x' || substr(md5(convert_to(substr({}, char_length($3) "
+                                                    "+ 1), 'UTF8')), 1, 8))::bit(32)::bigint, $5) = $6",
+                                                    ref_.sql_path())));
+  std::vector<Param> params{std::to_string(after), std::to_string(upto), prefix, std::to_string(limit)};
+  if (!shard.whole()) {
+    params.push_back(std::to_string(shard.count));
+    params.push_back(std::to_string(shard.index));
+  }
+  auto r = conn_.exec(sql, params);
   if (!r) return tl::unexpected(r.error());
   std::vector<Row> rows;
   rows.reserve(static_cast<std::size_t>(r->count()));

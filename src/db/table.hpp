@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/shard.hpp"
 #include "db/pg.hpp"
 
 namespace assetmv::db {
@@ -53,9 +54,11 @@ class PathTable {
   Result<void> check_privileges(bool need_update);
   // Smallest and largest id, or nullopt for an empty table (two index probes).
   Result<std::optional<std::pair<std::int64_t, std::int64_t>>> id_bounds();
-  // Rows with after < id <= upto whose path starts with prefix, by id, at most
-  // limit of them. An empty prefix matches every non-NULL path.
-  Result<std::vector<Row>> scan(std::int64_t after, std::int64_t upto, const std::string& prefix, int limit);
+  // Rows with after < id <= upto whose path starts with prefix and whose name
+  // (the path without the prefix) is in the shard, by id, at most limit of
+  // them. An empty prefix matches every non-NULL path.
+  Result<std::vector<Row>> scan(std::int64_t after, std::int64_t upto, const std::string& prefix, int limit,
+                                const Shard& shard = {});
   // All rows with id > after, by id, at most limit (NULL paths included).
   Result<std::vector<Row>> page(std::int64_t after, int limit);
   // One statement: SET path = new_path WHERE id = id AND path = expected_path,

@@ -36,8 +36,9 @@ Result<RowStore::Bounds> DbRows::id_bounds() {
   return db_.run("reading the id range", [](db::PathTable& t) { return t.id_bounds(); });
 }
 
-Result<std::vector<db::Row>> DbRows::scan(std::int64_t after, std::int64_t upto, const std::string& prefix, int limit) {
-  return db_.run("scanning rows", [&](db::PathTable& t) { return t.scan(after, upto, prefix, limit); });
+Result<std::vector<db::Row>> DbRows::scan(std::int64_t after, std::int64_t upto, const std::string& prefix, int limit,
+                                          const Shard& shard) {
+  return db_.run("scanning rows", [&](db::PathTable& t) { return t.scan(after, upto, prefix, limit, shard); });
 }
 
 Result<std::vector<db::Row>> DbRows::page(std::int64_t after, int limit) {

@@ -44,9 +44,9 @@ Feed::Feed(EventLoop& loop, ObjectStore& store, const Streams& streams, Spool& r
     : loop_(loop),
       wake_(std::move(wake)),
       src_(
-          store, Side::Legacy, streams.legacy_prefix, [this] { request_wake(); }, streams.splits),
+          store, Side::Legacy, streams.legacy_prefix, [this] { request_wake(); }, streams.splits, streams.shard),
       dst_(
-          store, Side::Dest, streams.dest_prefix, [this] { request_wake(); }, streams.splits),
+          store, Side::Dest, streams.dest_prefix, [this] { request_wake(); }, streams.splits, streams.shard),
       join_(src_, dst_, rows) {}
 
 void Feed::request_wake() {

@@ -56,6 +56,7 @@ class Feed {
     std::string legacy_prefix;
     std::string dest_prefix;
     std::vector<std::string> splits;  // listing ranges (see Lister)
+    Shard shard = {};                 // only the names in it come out
   };
   Feed(EventLoop& loop, ObjectStore& store, const Streams& streams, Spool& rows, std::function<void()> wake);
   Feed(const Feed&) = delete;

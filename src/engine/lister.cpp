@@ -24,8 +24,8 @@ std::vector<std::string> split_points(std::vector<std::string> sample, std::size
 }
 
 Lister::Lister(ObjectStore& store, Side side, std::string prefix, std::function<void()> on_progress,
-               const std::vector<std::string>& splits)
-    : store_(store), side_(side), prefix_(std::move(prefix)), on_progress_(std::move(on_progress)) {
+               const std::vector<std::string>& splits, Shard shard)
+    : store_(store), side_(side), prefix_(std::move(prefix)), on_progress_(std::move(on_progress)), shard_(shard) {
   ranges_.resize(splits.size() + 1);
   for (std::size_t i = 0; i < splits.size(); ++i) {
     ranges_[i].last = prefix_ + splits[i];
@@ -108,6 +108,7 @@ void Lister::on_page(std::size_t index, Result<s3::ListPage> page) {
         break;
       }
       r.last_key = o.key;
+      if (!shard_.owns(std::string_view(o.key).substr(prefix_.size()))) continue;  // another shard's name
       ++listed_;
       std::string name = o.key.substr(prefix_.size());
       r.buffer.push_back({std::move(name), std::move(o)});

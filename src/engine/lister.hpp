@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/shard.hpp"
 #include "engine/store.hpp"
 
 namespace assetmv::engine {
@@ -37,9 +38,11 @@ class Lister {
 
   // splits: names (without the prefix), sorted and unique; range i holds the
   // keys after splits[i-1] up to and including splits[i]. Empty: one range.
-  // on_progress is called on the loop after each page arrives.
+  // on_progress is called on the loop after each page arrives. Only names in
+  // `shard` are handed out (and counted in listed()); the others are still
+  // listed, since S3 can only list by key order.
   Lister(ObjectStore& store, Side side, std::string prefix, std::function<void()> on_progress,
-         const std::vector<std::string>& splits = {});
+         const std::vector<std::string>& splits = {}, Shard shard = {});
   // Pages in flight hold a pointer to it.
   Lister(const Lister&) = delete;
   Lister& operator=(const Lister&) = delete;
@@ -76,6 +79,7 @@ class Lister {
   std::vector<Range> ranges_;
   std::size_t current_ = 0;  // the range the consumer reads
   std::optional<Error> error_;
+  Shard shard_;
   std::uint64_t listed_ = 0;
 };
 

@@ -429,8 +429,10 @@ struct Migration::Impl {
 
   RunResult run() {
     RunResult result;
+    ScanOptions scan = o.scan;
+    scan.shard = o.shard;
     auto splits =
-        read_rows(rows, o.scan, o.legacy_prefix, o.dest_prefix, false, spool, report.counts, hooks.stop_requested);
+        read_rows(rows, scan, o.legacy_prefix, o.dest_prefix, false, spool, report.counts, hooks.stop_requested);
     report.counts.legacy_rows_found = report.counts.rows_legacy;
     if (!splits) {
       result.outcome = Outcome::Stopped;
@@ -442,7 +444,7 @@ struct Migration::Impl {
                   {{"spool_runs", spool.runs()}, {"listing_ranges", splits->size() + 1}});
 
     poll_pause();  // a run started paused copies nothing
-    feed = std::make_unique<Feed>(loop, store, Feed::Streams{o.legacy_prefix, o.dest_prefix, *splits}, spool,
+    feed = std::make_unique<Feed>(loop, store, Feed::Streams{o.legacy_prefix, o.dest_prefix, *splits, o.shard}, spool,
                                   [this] { pump(); });
     tick_timer = loop.call_after(o.flush_interval, [this] { tick(); });
     if (auto w = loop.run_until("the migration to finish", [this] { return finished(); }); !w) stop_fatal(w.error());

@@ -30,6 +30,7 @@
 #include "core/error.hpp"
 #include "core/loop.hpp"
 #include "core/retry.hpp"
+#include "core/shard.hpp"
 #include "engine/forecast.hpp"
 #include "engine/plan.hpp"
 #include "engine/report.hpp"
@@ -74,6 +75,9 @@ struct MigrationOptions {
   // services (--memory-budget): bounds the process's memory whatever the
   // object sizes and the number of copies in flight.
   std::uint64_t memory_budget = 256ULL << 20;
+  // --shard K/N: only the names in this shard, in the table scan, both
+  // listings and so every action; N such runs together do what one does.
+  Shard shard;
   std::function<std::chrono::system_clock::time_point()> clock = [] { return std::chrono::system_clock::now(); };
   ScanOptions scan;
 };

@@ -54,7 +54,7 @@ Result<void> scan_rows(RowStore& db, const ScanOptions& o, Spool& spool, Counts&
   while (after < hi) {
     if (stop()) return fail(ErrorKind::Interrupted, "Interrupted", "stopped while reading the table");
     const std::int64_t upto = (hi - after > o.range_ids) ? after + o.range_ids : hi;
-    auto rows = o.audit ? db.page(after, o.batch_rows) : db.scan(after, upto, o.legacy_prefix, o.batch_rows);
+    auto rows = o.audit ? db.page(after, o.batch_rows) : db.scan(after, upto, o.legacy_prefix, o.batch_rows, o.shard);
     if (!rows) return tl::unexpected(rows.error());
     for (auto& r : *rows) {
       if (o.audit && r.id > hi) break;
@@ -65,7 +65,15 @@ Result<void> scan_rows(RowStore& db, const ScanOptions& o, Spool& spool, Counts&
         ++counts.rows_empty;
       } else if (has_prefix(*r.path, o.legacy_prefix)) {
         ++counts.rows_legacy;
-        auto a = take(r.path->substr(o.legacy_prefix.size()), r.id, kRowLegacy);
+        std::string name = r.path->substr(o.legacy_prefix.size());
+        // The database applied the shard's hash; a row it let through that
+        // this one places elsewhere would be migrated by two shards, or none.
+        if (!o.audit && !o.shard.owns(name))
+          return fail(ErrorKind::Fatal, "ShardHashMismatch",
+                      fmt::format("the database placed row {} ({:?}) in shard {}, assetmv in shard {} of {}: "
+                                  "the two hashes disagree; run without --shard",
+                                  r.id, *r.path, o.shard.to_string(), Shard::of(name, o.shard.count), o.shard.count));
+        auto a = take(std::move(name), r.id, kRowLegacy);
         if (!a) return a;
       } else if (o.audit && has_prefix(*r.path, o.dest_prefix)) {
         ++counts.rows_dest;

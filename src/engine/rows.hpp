@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "core/shard.hpp"
 #include "engine/report.hpp"
 #include "engine/spool.hpp"
 #include "engine/store.hpp"
@@ -25,6 +26,8 @@ struct ScanOptions {
   // Also spool rows under the destination prefix and count every row by
   // kind (verify); otherwise only rows under the legacy prefix (migrate).
   bool audit = false;
+  // Only rows whose name is in this shard (migrate --shard); the audit reads all.
+  Shard shard;
   std::int64_t range_ids = 100'000;  // ids per keyset range: one short statement each
   int batch_rows = 10'000;           // rows per statement at most
 };

@@ -77,8 +77,8 @@ class RowStore {
   // The scan, before anything else is in flight: synchronous, retried inside.
   // See db::PathTable for what each reads.
   virtual Result<Bounds> id_bounds() = 0;
-  virtual Result<std::vector<db::Row>> scan(std::int64_t after, std::int64_t upto, const std::string& prefix,
-                                            int limit) = 0;
+  virtual Result<std::vector<db::Row>> scan(std::int64_t after, std::int64_t upto, const std::string& prefix, int limit,
+                                            const Shard& shard) = 0;
   virtual Result<std::vector<db::Row>> page(std::int64_t after, int limit) = 0;
   // One compare-and-set statement, retried on the loop's timers (the loop
   // keeps serving the copies meanwhile). Delivers the ids updated.

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <set>
 
 #include "db/table.hpp"
 #include "seed/seeder.hpp"
@@ -245,4 +246,32 @@ TEST_F(Db, UriAndConninfoFormsBothConnect) {
   EXPECT_TRUE(Connection::open(fmt::format("postgres://{}@{}:{}/{}", user, host, port, db)));
   EXPECT_TRUE(Connection::open(fmt::format("host={} port={} user={} dbname={}", host, port, user, db)));
   EXPECT_TRUE(Connection::open(""));  // PG* variables alone
+}
+
+// The table scan filters a shard on the server: its SQL hash must place
+// every name exactly where Shard::of does, odd names and a prefix with
+// multi-byte characters included, or two workers would both move a name.
+TEST_F(Db, AShardsScanReturnsExactlyTheNamesShardOfPlacesInIt) {
+  const std::string prefix = "imäge/";  // char_length, not bytes, finds where the name starts
+  std::vector<std::string> names = {"a.png", "ü/é.png", "emoji-\xf0\x9f\x98\x80.png", "sp ace%20.png",
+                                    "x",     "",        "dir/sub/deep.png",           "\xe4\xb8\xad\xe6\x96\x87.png"};
+  for (int i = 0; i < 400; ++i) names.push_back(fmt::format("avatar-{}.png", i));
+  std::vector<std::optional<std::string>> paths;
+  for (const auto& n : names) paths.emplace_back(prefix + n);
+  paths.emplace_back("avatar/modern.png");
+  auto t = make_table("avatars", "id", "path", paths);
+  PathTable table(*conn, t);
+  constexpr std::uint32_t kN = 4;
+  std::multiset<std::string> seen;
+  for (std::uint32_t k = 0; k < kN; ++k) {
+    auto rows = table.scan(0, 100'000, prefix, 100'000, Shard{k, kN});
+    ASSERT_TRUE(rows) << rows.error().describe();
+    EXPECT_GT(rows->size(), 60U);
+    for (const auto& r : *rows) {
+      const std::string name = r.path->substr(prefix.size());
+      EXPECT_EQ(Shard::of(name, kN), k) << name;
+      seen.insert(name);
+    }
+  }
+  EXPECT_EQ(seen, std::multiset<std::string>(names.begin(), names.end()));
 }

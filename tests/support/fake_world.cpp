@@ -201,11 +201,12 @@ Result<engine::RowStore::Bounds> FakeRows::id_bounds() {
   return Bounds{std::pair{rows.begin()->first, rows.rbegin()->first}};
 }
 
-Result<std::vector<db::Row>> FakeRows::scan(std::int64_t after, std::int64_t upto, const std::string& prefix,
-                                            int limit) {
+Result<std::vector<db::Row>> FakeRows::scan(std::int64_t after, std::int64_t upto, const std::string& prefix, int limit,
+                                            const Shard& shard) {
   std::vector<db::Row> out;
   for (auto it = rows.upper_bound(after); it != rows.end() && it->first <= upto; ++it) {
     if (!it->second || !starts_with(*it->second, prefix)) continue;
+    if (!shard.owns(std::string_view(*it->second).substr(prefix.size()))) continue;
     out.push_back({it->first, it->second});
     if (out.size() == static_cast<std::size_t>(limit)) break;
   }

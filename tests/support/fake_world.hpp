@@ -124,8 +124,8 @@ class FakeRows final : public engine::RowStore {
   std::vector<std::string> violations;
 
   Result<Bounds> id_bounds() override;
-  Result<std::vector<db::Row>> scan(std::int64_t after, std::int64_t upto, const std::string& prefix,
-                                    int limit) override;
+  Result<std::vector<db::Row>> scan(std::int64_t after, std::int64_t upto, const std::string& prefix, int limit,
+                                    const Shard& shard) override;
   Result<std::vector<db::Row>> page(std::int64_t after, int limit) override;
   void compare_and_set(std::vector<db::CasItem> items, std::function<void(Result<Ids>)> done) override;
 

@@ -5,6 +5,8 @@
 #include <rapidcheck/gtest.h>
 #include <unistd.h>
 
+#include <map>
+
 #include "core/byte_budget.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
@@ -12,6 +14,7 @@
 #include "core/pacer.hpp"
 #include "core/retry.hpp"
 #include "core/secret.hpp"
+#include "core/shard.hpp"
 
 using namespace assetmv;
 using namespace std::chrono_literals;
@@ -446,4 +449,60 @@ TEST(ByteBudget, AGrantThatAsksAgainFromInsideItsCallbackIsServedInOrder) {
   EXPECT_EQ(granted, 4);
   EXPECT_EQ(b.held(), 10U);
   EXPECT_EQ(b.peak(), 10U);
+}
+
+// ---- shards ------------------------------------------------------------------
+
+TEST(Shard, AHashThatNeverChangesTheFirst32BitsOfTheNamesMD5) {
+  // Values from Python's hashlib: int.from_bytes(md5(name.encode()).digest()[:4], "big") % N.
+  EXPECT_EQ(Shard::of("a.png", 4), 2U);
+  EXPECT_EQ(Shard::of("avatar-32425.png", 4), 3U);
+  EXPECT_EQ(Shard::of("avatar-32425.png", 7), 5U);
+  EXPECT_EQ(Shard::of("\xc3\xa9/\xc3\xbc.png", 7), 4U);  // UTF-8 bytes, as S3 and the table hold them
+  EXPECT_EQ(Shard::of("", 4), 1U);
+  EXPECT_EQ(Shard::of("anything", 1), 0U);
+}
+
+TEST(Shard, EveryNameBelongsToExactlyOneShardAndTheSharesAreEven) {
+  constexpr std::uint32_t kN = 8;
+  std::vector<int> per(kN);
+  for (int i = 0; i < 80'000; ++i) {
+    const auto name = fmt::format("avatar-{}.png", i);
+    int owners = 0;
+    for (std::uint32_t k = 0; k < kN; ++k) owners += Shard{k, kN}.owns(name) ? 1 : 0;
+    ASSERT_EQ(owners, 1) << name;
+    ++per[Shard::of(name, kN)];
+  }
+  for (int n : per) EXPECT_NEAR(n, 10'000, 400);  // 4 standard deviations
+  EXPECT_TRUE(Shard{}.owns("x"));
+  EXPECT_TRUE(Shard{}.whole());
+}
+
+TEST(Shard, ParsesKOfNAndRefusesTheRest) {
+  auto s = Shard::parse("3/8");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->index, 3U);
+  EXPECT_EQ(s->count, 8U);
+  EXPECT_EQ(s->to_string(), "3/8");
+  for (const char* bad : {"8/8", "1/0", "-1/4", "1", "1/", "/4", "a/4", "1/4x", "0/5000", ""})
+    EXPECT_FALSE(Shard::parse(bad)) << bad;
+}
+
+TEST(Shard, TheIndexComesFromKubernetesThenAwsBatch) {
+  std::map<std::string, std::string> env;
+  auto get = [&](const char* v) -> const char* {
+    auto it = env.find(v);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  auto none = Shard::from_env(4, get);
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("JOB_COMPLETION_INDEX"), std::string::npos);
+  env["AWS_BATCH_JOB_ARRAY_INDEX"] = "1";
+  EXPECT_EQ(Shard::from_env(4, get)->index, 1U);
+  env["JOB_COMPLETION_INDEX"] = "2";
+  EXPECT_EQ(Shard::from_env(4, get)->index, 2U);
+  env["JOB_COMPLETION_INDEX"] = "4";
+  EXPECT_FALSE(Shard::from_env(4, get));  // out of range: refused, never wrapped
+  env["JOB_COMPLETION_INDEX"] = "two";
+  EXPECT_FALSE(Shard::from_env(4, get));
 }

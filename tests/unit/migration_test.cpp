@@ -1126,3 +1126,115 @@ TEST(S3Time, ListingAndHttpDatesBothParse) {
   EXPECT_FALSE(s3::parse_s3_time("Wed, 02 Foo 2026 06:00:00 GMT"));
   EXPECT_FALSE(s3::parse_s3_time("2026-13-02T06:00:00Z"));
 }
+
+// ---- shards: N workers split the names; together they do what one run does ----
+
+namespace {
+
+// A mixed world of n names: copies with rows, orphans, identical and
+// different destinations, rows whose object is gone, dangling rows.
+void mixed_world(World& w, int n) {
+  for (int i = 0; i < n; ++i) {
+    const auto name = fmt::format("m-{:04}.png", i);
+    switch (i % 6) {
+      case 0:
+        w.legacy(name, i);
+        w.row("image/" + name);
+        w.row("image/" + name);
+        break;
+      case 1:
+        w.legacy(name, i);
+        break;  // an orphan
+      case 2:
+        w.legacy(name, i);
+        w.dest(name, i);
+        w.row("image/" + name);
+        break;  // already in place
+      case 3:
+        w.legacy(name, i);
+        w.dest(name, i + 1);
+        w.row("image/" + name);
+        break;  // a conflict
+      case 4:
+        w.dest(name, i);
+        w.row("image/" + name);
+        break;  // legacy gone: repair
+      case 5:
+        w.row("image/" + name);
+        break;  // dangling
+    }
+  }
+}
+
+Counts sum(const std::vector<Counts>& parts) {
+  Counts t;
+  for (const auto& c : parts) {
+    t.legacy_rows_found += c.legacy_rows_found;
+    t.legacy_objects_listed += c.legacy_objects_listed;
+    t.rows_rewritten += c.rows_rewritten;
+    t.objects_copied += c.objects_copied;
+    t.objects_already_in_place += c.objects_already_in_place;
+    t.orphan_objects_moved += c.orphan_objects_moved;
+    t.dangling_rows += c.dangling_rows;
+    t.conflicts += c.conflicts;
+    t.legacy_objects_deleted += c.legacy_objects_deleted;
+  }
+  return t;
+}
+
+}  // namespace
+
+TEST(MigrationShards, FourShardsTogetherDoExactlyWhatOneRunDoes) {
+  World one;
+  mixed_world(one, 240);
+  const auto whole = one.run();
+
+  World four;
+  mixed_world(four, 240);
+  std::vector<Counts> parts;
+  for (std::uint32_t k = 0; k < 4; ++k) {
+    four.o.shard = Shard{k, 4};
+    const auto r = four.run();
+    EXPECT_GT(r.counts.legacy_rows_found, 20U) << "shard " << k << " got a fair share";
+    parts.push_back(r.counts);
+  }
+  const Counts total = sum(parts);
+  EXPECT_EQ(total.legacy_rows_found, whole.counts.legacy_rows_found);
+  EXPECT_EQ(total.legacy_objects_listed, whole.counts.legacy_objects_listed);
+  EXPECT_EQ(total.rows_rewritten, whole.counts.rows_rewritten);
+  EXPECT_EQ(total.objects_copied, whole.counts.objects_copied);
+  EXPECT_EQ(total.objects_already_in_place, whole.counts.objects_already_in_place);
+  EXPECT_EQ(total.orphan_objects_moved, whole.counts.orphan_objects_moved);
+  EXPECT_EQ(total.dangling_rows, whole.counts.dangling_rows);
+  EXPECT_EQ(total.conflicts, whole.counts.conflicts);
+  EXPECT_EQ(total.legacy_objects_deleted, whole.counts.legacy_objects_deleted);
+  EXPECT_EQ(four.rows.rows, one.rows.rows);
+  EXPECT_EQ(four.store.legacy.size(), one.store.legacy.size());
+  EXPECT_EQ(four.store.dest.size(), one.store.dest.size());
+  EXPECT_EQ(four.store.started["copy"], one.store.started["copy"]);  // no name copied twice
+  four.expect_invariant();
+}
+
+TEST(MigrationShards, ARunWithAnotherNAfterAPartialOneEndsExact) {
+  World one;
+  mixed_world(one, 240);
+  one.run();
+
+  World w;
+  mixed_world(w, 240);
+  for (std::uint32_t k : {0U, 2U}) {  // two of four shards ran, then the operator chose three
+    w.o.shard = Shard{k, 4};
+    w.run();
+  }
+  const int copies_before = w.store.started["copy"];
+  for (std::uint32_t k = 0; k < 3; ++k) {
+    w.o.shard = Shard{k, 3};
+    w.run();
+  }
+  EXPECT_EQ(w.rows.rows, one.rows.rows);
+  EXPECT_EQ(w.store.legacy.size(), one.store.legacy.size());
+  EXPECT_EQ(w.store.dest.size(), one.store.dest.size());
+  EXPECT_EQ(w.store.started["copy"], one.store.started["copy"]);  // what the first shards did is not redone
+  EXPECT_GT(copies_before, 0);
+  w.expect_invariant();
+}
