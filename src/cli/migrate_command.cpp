@@ -167,7 +167,7 @@ class CommandRun {
             {"table", ctx->table.display()},
             {"db", db.describe()}};
     if (!verify_) {
-      out_["shard"] = shard_.to_string();
+      out_["shard"] = {{"index", shard_.index}, {"count", shard_.count}, {"max_rate", rate_share(a_.common.max_rate)}};
       out_["dry_run"] = a_.dry_run;
       out_["keep_source"] = a_.keep_source;
       out_["delete_grace_seconds"] = a_.delete_grace_s;
