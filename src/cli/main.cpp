@@ -1,5 +1,6 @@
 // assetmv: moves avatars from a legacy S3 bucket/prefix to the production
 // one and rewrites their paths in PostgreSQL, safely, while the site runs.
+#include <fmt/format.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/build_info.hpp"
 #include "cli/common.hpp"
 #include "cli/migrate_command.hpp"
 #include "cli/seed_command.hpp"
@@ -35,8 +37,13 @@ void mask_argv(int argc, char** argv) {
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"assetmv: move legacy S3 objects to the production bucket/prefix and rewrite their paths in PostgreSQL"};
-  app.set_version_flag("--version", "assetmv " ASSETMV_VERSION);
+  // Named, not argv[0]: usage lines (and the man page made from them) say "assetmv" wherever it runs from.
+  CLI::App app{"assetmv: move legacy S3 objects to the production bucket/prefix and rewrite their paths in PostgreSQL",
+               "assetmv"};
+  // "assetmv 0.2.0 (commit 463702e1a2b3)": the first line is what help2man
+  // and packaging read as the version.
+  app.set_version_flag("--version",
+                       fmt::format("assetmv {} (commit {})", assetmv::cli::kVersion, assetmv::cli::kCommit));
   app.require_subcommand(1);
   int exit_code = assetmv::cli::kExitOk;
   assetmv::cli::add_migrate_commands(app, exit_code);

@@ -90,7 +90,8 @@ void database_and_state(Exposition& e, const MetricsView& v) {
   e.family("assetmv_start_time_seconds", "gauge", "Unix time the run started");
   e.sample("assetmv_start_time_seconds", {}, v.start_time_seconds);
   e.family("assetmv_build_info", "gauge", "Always 1; the labels say which build and which command");
-  e.sample("assetmv_build_info", {{"version", v.version}, {"command", v.command}}, 1);
+  e.sample("assetmv_build_info",
+           {{"version", v.version}, {"revision", v.commit}, {"command", v.command}, {"shard", v.shard}}, 1);
 }
 
 }  // namespace

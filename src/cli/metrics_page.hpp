@@ -18,6 +18,8 @@ namespace assetmv::cli {
 struct MetricsView {
   std::string command;  // migrate or verify
   std::string version;
+  std::string commit;
+  std::string shard = "0/1";      // K/N: each worker of a sharded run is one target
   double start_time_seconds = 0;  // Unix time the run started
   const engine::Counts* counts = nullptr;
   engine::Progress progress;

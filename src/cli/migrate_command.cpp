@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cli/build_info.hpp"
 #include "cli/common.hpp"
 #include "cli/control.hpp"
 #include "cli/metrics_page.hpp"
@@ -160,7 +161,8 @@ class CommandRun {
     engine::DbSession db(a_.common.db, ctx->table, RetryPolicy{}, db_options);
     db_ = &db;
     out_ = {{"command", command_},
-            {"version", ASSETMV_VERSION},
+            {"version", kVersion},
+            {"commit", kCommit},
             {"started_at", utc_now()},
             {"source", ctx->source.to_string()},
             {"dest", ctx->dest.to_string()},
@@ -341,7 +343,9 @@ class CommandRun {
     last_publish_ = now;
     MetricsView v;
     v.command = command_;
-    v.version = ASSETMV_VERSION;
+    v.version = kVersion;
+    v.commit = kCommit;
+    v.shard = shard_.to_string();
     v.start_time_seconds = start_unix_;
     v.counts = live_report_ != nullptr ? &live_report_->counts : nullptr;
     v.progress = progress_;

@@ -130,6 +130,8 @@ TEST(MetricsPage, CountsByOutcomeRequestsPauseAndBuildInfo) {
   cli::MetricsView v;
   v.command = "migrate";
   v.version = "9.9";
+  v.commit = "abc";
+  v.shard = "2/4";
   v.counts = &counts;
   v.s3 = &st;
   v.progress.legacy_rows = 10;
@@ -145,6 +147,7 @@ TEST(MetricsPage, CountsByOutcomeRequestsPauseAndBuildInfo) {
         "assetmv_s3_retries_total{operation=\"CopyObject\"} 2\n",
         "assetmv_s3_request_duration_seconds_count{operation=\"CopyObject\"} 1\n",
         "assetmv_paused{reason=\"operator\"} 1\n", "assetmv_paused{reason=\"replica_lag\"} 0\n",
-        "assetmv_progress_ratio 0.5\n", "assetmv_build_info{version=\"9.9\",command=\"migrate\"} 1\n"})
+        "assetmv_progress_ratio 0.5\n",
+        "assetmv_build_info{version=\"9.9\",revision=\"abc\",command=\"migrate\",shard=\"2/4\"} 1\n"})
     EXPECT_NE(page.find(line), std::string::npos) << line << "\n" << page;
 }
