@@ -11,6 +11,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev zlib1g-dev libpugixml-dev libpq-dev libcli11-dev libfmt-dev
   libspdlog-dev nlohmann-json3-dev libexpected-dev
   libmicrohttpd-dev  # serves /metrics (src/metrics/server.hpp)
+  help2man           # the man page, generated from --help (packaging/)
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev uuid-runtime curl procps bc time wrk
   openssl  # the TLS tests make their own certificate
@@ -21,6 +22,7 @@ PACKAGES=(
   swift swift-proxy swift-account swift-container swift-object memcached
   # peers for side-by-side comparisons
   rclone awscli python3-boto3 python3-psycopg2
+  python3-yaml  # the deployment examples' test reads them (tests/e2e/test_deploy.py)
   prometheus  # scrapes an e2e run: the /metrics test queries it with PromQL
 )
 

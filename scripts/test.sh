@@ -7,6 +7,9 @@
 #   the demo          scripts/demo.sh, twice in a row (ASSETMV_DEMO=0 skips it)
 #   Swift             the mixed-world, kill -9 and verify tests against
 #                     OpenStack Swift's s3api (ASSETMV_SWIFT=0 skips them)
+#   the package       the .deb built from the plain build, installed with
+#                     dpkg -i, and /usr/bin/assetmv smoke-tested end to end
+#                     (ASSETMV_PACKAGE_TEST=0 skips it)
 #   sanitizers        all of the above again under ASan+UBSan and under TSan
 #                     (ASSETMV_SANITIZERS=0 skips them when iterating)
 #   fuzzers           each parser for ASSETMV_FUZZ_SECONDS (default 30)
@@ -19,6 +22,7 @@ cd "$ROOT"
 : "${ASSETMV_SANITIZERS:=1}"
 : "${ASSETMV_DEMO:=1}"
 : "${ASSETMV_SWIFT:=1}"
+: "${ASSETMV_PACKAGE_TEST:=1}"
 JOBS=$(nproc)
 
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -63,6 +67,22 @@ if ((ASSETMV_SWIFT)); then
   step "end-to-end tests against OpenStack Swift (s3api)"
   scripts/swift.sh start
   (eval "$(scripts/swift.sh env)" && ctest --test-dir build --output-on-failure -j "$JOBS" -L swift)
+fi
+
+# Once, from the plain build: what a user installs must work where it lands.
+if ((ASSETMV_PACKAGE_TEST)); then
+  step "the Debian package: build, dpkg -i, smoke test of /usr/bin/assetmv"
+  deb=$(scripts/package.sh build)
+  SUDO=(); [[ $(id -u) == 0 ]] || SUDO=(sudo)
+  "${SUDO[@]}" dpkg -i "$deb" >&2
+  dpkg -L assetmv >&2
+  /usr/bin/assetmv --version >&2
+  # The installed binary, man page and completion, against the real services
+  # (the mixed world, its exact end state and counts), under a wall-clock limit.
+  ASSETMV_BIN=/usr/bin/assetmv ASSETMV_MAN_PAGE=/usr/share/man/man1/assetmv.1.gz \
+    ASSETMV_COMPLETION=/usr/share/bash-completion/completions/assetmv \
+    timeout 600 /usr/bin/python3 -W ignore -m unittest -v tests.e2e.test_migrate.MigrateTest.test_mixed_world \
+    tests.e2e.test_deploy.ManualTest
 fi
 
 if ((ASSETMV_SANITIZERS)); then
