@@ -453,7 +453,7 @@ class CommandRun {
     for (const char* op : {"ListObjectsV2", "HeadObject"})
       if (auto it = run.by_operation.find(op); it != run.by_operation.end()) f.add(op, it->second.requests);
     engine::Rates rates;
-    rates.prefix_writes_per_s = a_.prefix_write_rate;
+    rates.prefix_writes_per_s = rate_share(a_.prefix_write_rate);  // the shards share the one destination prefix
     rates.max_rate = rate_share(a_.common.max_rate);
     auto j = engine::price_forecast(f, a_.prices, rates);
     logging::info("migrate.forecast",
