@@ -17,36 +17,9 @@ cd "$ROOT"
 COUNTS=("${@:-100000 1000000}")
 [[ "${COUNTS[*]}" == "0" ]] && COUNTS=()  # bench/ceiling.sh 0: only the endpoint and the peer
 read -r -a COUNTS <<<"${COUNTS[*]}"
-PORT=${ASSETMV_CEILING_PORT:-58000}
-LATENCY=${ASSETMV_CEILING_LATENCY_MS:-30}
 BIN=${ASSETMV_BENCH_BIN:-build/src/assetmv}  # another build of assetmv, to compare two versions on one machine
 read -r -a EXTRA <<<"${ASSETMV_BENCH_ARGS:-}"  # more migrate options, e.g. --metrics-addr 9464 to measure their cost
-scripts/services.sh start >/dev/null
-eval "$(scripts/services.sh env)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build assetmv s3_ceiling >/dev/null
-export CEILING_SECRET=ceilingsecretceilingsecretceiling00
-export AWS_ACCESS_KEY_ID=ceilingaccess AWS_SECRET_ACCESS_KEY=$CEILING_SECRET AWS_ENDPOINT_URL=http://127.0.0.1:$PORT
-work=$(mktemp -d)
-server=""
-stop_server() { [[ -n "$server" ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null; server=""; }
-trap 'stop_server; rm -rf "$work"' EXIT
-start_server() {  # start_server ARGS...
-  build/bench/ceiling/s3_ceiling --port "$PORT" --secret-env CEILING_SECRET --bucket legacy --bucket prod "$@" \
-    2>"$work/server.log" &
-  server=$!
-  for _ in $(seq 100); do
-    kill -0 "$server" 2>/dev/null || { echo "s3_ceiling exited (port $PORT in use?)" >&2; cat "$work/server.log" >&2; exit 1; }
-    curl -sf "$AWS_ENDPOINT_URL/__stats" >/dev/null && return
-    sleep 0.2
-  done
-  echo "s3_ceiling did not start" >&2; cat "$work/server.log" >&2; exit 1
-}
-make_table() {  # make_table COUNT: the rows of the COUNT preloaded objects
-  psql -q -c "DROP TABLE IF EXISTS ceiling_avatars" -c "CREATE TABLE ceiling_avatars (id SERIAL PRIMARY KEY, path VARCHAR)" \
-    -c "INSERT INTO ceiling_avatars (path) SELECT 'image/avatar-' || g || '.png' FROM generate_series(0, $1 - 1) g" \
-    -c "VACUUM ANALYZE ceiling_avatars" 2>/dev/null
-}
+. bench/ceiling_lib.sh
 
 echo "== 1. the endpoint's own capacity (no latency, no rate limit, SigV4 checked on every request)"
 start_server --latency-ms 0 --write-rate 0 --read-rate 0 --preload legacy/image/:10
