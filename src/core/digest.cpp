@@ -1,36 +1,84 @@
 #include "core/digest.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
+#include <algorithm>
+#include <initializer_list>
+#include <memory>
 #include <stdexcept>
 
 namespace assetmv {
 
-Sha256 sha256(std::string_view data) {
-  Sha256 out{};
+namespace {
+
+// OpenSSL 3 looks an algorithm up in its provider tables on every implicit
+// use (EVP_sha256(), HMAC()): measured at ~20,000 instructions per HMAC, a
+// quarter of the client's work per object. The algorithms are fetched once,
+// and each thread keeps one digest context that every hash reuses.
+const EVP_MD* fetched(const char* name) {
+  EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
+  if (md == nullptr) throw std::runtime_error(std::string("EVP_MD_fetch failed: ") + name);
+  return md;  // kept for the process's life
+}
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = fetched("SHA256");
+  return md;
+}
+const EVP_MD* md5_md() {
+  static const EVP_MD* md = fetched("MD5");
+  return md;
+}
+
+struct CtxDeleter {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
+EVP_MD_CTX* thread_ctx() {
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx(EVP_MD_CTX_new());
+  if (!ctx) throw std::runtime_error("EVP_MD_CTX_new failed");
+  return ctx.get();
+}
+
+// One digest over the concatenation of the parts.
+template <std::size_t N>
+std::array<std::uint8_t, N> digest(const EVP_MD* md, std::initializer_list<std::string_view> parts) {
+  std::array<std::uint8_t, N> out{};
+  EVP_MD_CTX* ctx = thread_ctx();
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("EVP_Digest(sha256) failed");
+  bool ok = EVP_DigestInit_ex2(ctx, md, nullptr) == 1;
+  for (auto p : parts) ok = ok && EVP_DigestUpdate(ctx, p.data(), p.size()) == 1;
+  if (!ok || EVP_DigestFinal_ex(ctx, out.data(), &len) != 1 || len != N) throw std::runtime_error("digest failed");
   return out;
 }
 
+constexpr std::size_t kSha256Block = 64;  // SHA-256's block size, which HMAC pads the key to
+
+}  // namespace
+
+Sha256 sha256(std::string_view data) { return digest<32>(sha256_md(), {data}); }
+
+// HMAC as RFC 2104 defines it: H((K ^ opad) || H((K ^ ipad) || data)), K
+// padded to the block size (hashed first when longer).
 Sha256 hmac_sha256(std::string_view key, std::string_view data) {
-  Sha256 out{};
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-           data.size(), out.data(), &len) == nullptr)
-    throw std::runtime_error("HMAC(sha256) failed");
+  std::array<std::uint8_t, kSha256Block> k{};
+  if (key.size() > kSha256Block) {
+    const Sha256 h = sha256(key);
+    std::copy(h.begin(), h.end(), k.begin());
+  } else {
+    std::copy(key.begin(), key.end(), k.begin());
+  }
+  std::array<std::uint8_t, kSha256Block> pad{};
+  for (std::size_t i = 0; i < kSha256Block; ++i) pad[i] = k[i] ^ 0x36;
+  const Sha256 inner = digest<32>(sha256_md(), {as_view(pad), data});
+  for (std::size_t i = 0; i < kSha256Block; ++i) pad[i] = k[i] ^ 0x5c;
+  Sha256 out = digest<32>(sha256_md(), {as_view(pad), as_view(inner)});
+  OPENSSL_cleanse(k.data(), k.size());  // the key (a secret, or derived from one) does not linger
+  OPENSSL_cleanse(pad.data(), pad.size());
   return out;
 }
 
-Md5 md5(std::string_view data) {
-  Md5 out{};
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_md5(), nullptr) != 1)
-    throw std::runtime_error("EVP_Digest(md5) failed");
-  return out;
-}
+Md5 md5(std::string_view data) { return digest<16>(md5_md(), {data}); }
 
 std::string hex(const std::uint8_t* data, std::size_t size) {
   static constexpr char kDigits[] = "0123456789abcdef";

@@ -288,7 +288,9 @@ http::Request to_http(const S3Request& r, const Bucket& bucket, std::chrono::sys
   ts.query = r.query;
   ts.headers = r.headers;
   ts.headers.push_back({"host", a.host});
-  ts.payload_hash = bucket.unsigned_payload ? std::string(sigv4::kUnsignedPayload) : hex(sha256(r.body));
+  ts.payload_hash = bucket.unsigned_payload ? std::string(sigv4::kUnsignedPayload)
+                    : r.body.empty()        ? std::string(sigv4::kEmptyPayloadHash)
+                                            : hex(sha256(r.body));
   const auto authz = sigv4::sign(ts, bucket.credentials, {bucket.endpoint.region, "s3", sigv4::PathMode::S3, now});
   http::Request out;
   out.method = r.method;

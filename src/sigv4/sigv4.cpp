@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <ctime>
 
 namespace assetmv::sigv4 {
@@ -198,6 +200,50 @@ std::string authorization(std::string_view access_key_id, std::string_view scope
                      signed_headers, sig);
 }
 
+namespace {
+
+// The signing key depends only on the secret, the day, the region and the
+// service, so it is derived once per day and credential rather than with four
+// HMACs per request (a fifth of the client's work per object, measured). A
+// few entries per thread: a copy between two services signs with two keys.
+class SigningKeys {
+ public:
+  SigningKeys() = default;
+  SigningKeys(const SigningKeys&) = delete;
+  SigningKeys& operator=(const SigningKeys&) = delete;
+  ~SigningKeys() {
+    for (auto& e : entries_) {
+      volatile std::uint8_t* k = e.key.data();  // derived from the secret: wiped like it
+      for (std::size_t i = 0; i < e.key.size(); ++i) k[i] = 0;
+    }
+  }
+
+  const Sha256& get(const Credentials& c, std::string_view day, std::string_view region, std::string_view service) {
+    for (const auto& e : entries_)
+      if (e.day == day && e.region == region && e.service == service && e.access_key_id == c.access_key_id &&
+          e.secret == c.secret_access_key)
+        return e.key;
+    Entry& e = entries_[next_++ % entries_.size()];
+    e = {c.access_key_id,     c.secret_access_key,  std::string(day),
+         std::string(region), std::string(service), signing_key(c.secret_access_key, day, region, service)};
+    return e.key;
+  }
+
+ private:
+  struct Entry {
+    std::string access_key_id;
+    Secret secret;
+    std::string day;  // empty: unused
+    std::string region;
+    std::string service;
+    Sha256 key{};
+  };
+  std::array<Entry, 4> entries_;
+  std::size_t next_ = 0;
+};
+
+}  // namespace
+
 std::string sign(RequestToSign& req, const Credentials& creds, const SignParams& p) {
   const auto date = amz_date(p.now);
   const auto day = date.substr(0, 8);
@@ -207,7 +253,8 @@ std::string sign(RequestToSign& req, const Credentials& creds, const SignParams&
   const auto scope = credential_scope(day, p.region, p.service);
   const auto ch = canonical_headers(req.headers);
   const auto sts = string_to_sign(date, scope, canonical_request(req, p.path_mode, ch));
-  const auto key = signing_key(creds.secret_access_key, day, p.region, p.service);
+  thread_local SigningKeys keys;
+  const auto& key = keys.get(creds, day, p.region, p.service);
   return authorization(creds.access_key_id, scope, ch.signed_headers, signature(key, sts));
 }
 

@@ -41,6 +41,9 @@ enum class PathMode { S3, Generic };
 
 // Payload hash for requests whose body is not signed (allowed by S3 over TLS).
 inline constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
+// The SHA-256 of an empty payload (a CopyObject, a HEAD, a GET), known without hashing.
+inline constexpr std::string_view kEmptyPayloadHash =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 // Percent-encodes every byte outside A-Z a-z 0-9 - . _ ~ as %XX (upper-case
 // hex); '/' is kept when keep_slash is set (object key paths).

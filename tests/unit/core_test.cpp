@@ -408,6 +408,27 @@ TEST(Digests, KnownValues) {
   EXPECT_EQ(base64("f"), "Zg==");
   EXPECT_EQ(base64("fo"), "Zm8=");
   EXPECT_EQ(base64("foo"), "Zm9v");
+  EXPECT_EQ(hex(md5("The quick brown fox jumps over the lazy dog")), "9e107d9d372bb6826bd81d3542a419d6");
+}
+
+// RFC 4231's vectors (1, 2, 6), and keys at and past the block size and
+// empty, against Python's hmac: hmac_sha256 is written out from RFC 2104.
+TEST(Digests, HmacSha256MatchesRfc4231AndTheBlockBoundaries) {
+  EXPECT_EQ(hex(hmac_sha256(std::string(20, '\x0b'), "Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(hex(hmac_sha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(hex(hmac_sha256(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(hex(hmac_sha256(std::string(64, 'k'), "exactly one block of key")),
+            "baa93ea4ccc7062ed6870c5e7937dbd35ad7791df4e29df9addeb429ff491acf");
+  EXPECT_EQ(hex(hmac_sha256(std::string(65, 'k'), "one byte over")),
+            "c78ea6bbaae214df9544b7aa49b4291b604e38d68a2d0d822359b1c974d7bd0f");
+  EXPECT_EQ(hex(hmac_sha256("", "")), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  // A digest between two HMACs leaves the shared context fit for the next.
+  EXPECT_EQ(hex(sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(hex(hmac_sha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 TEST(ByteBudget, GrantsInOrderWithinTheCapacityAndALargeAskWhenAloneHeld) {

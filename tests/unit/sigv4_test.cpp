@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 using namespace assetmv;
 using namespace assetmv::sigv4;
@@ -211,4 +212,38 @@ TEST(SigV4S3, SessionTokenIsSignedAndPayloadHashHeaderAdded) {
             req.headers.end());
   EXPECT_EQ(authz.find("SK"), std::string::npos);
   EXPECT_EQ(authz.find("TOKEN"), std::string::npos);
+}
+
+// sign() keeps the signing keys it derived (a few per thread): a key must
+// be reused only for the same secret, day, region and service. Six
+// credentials, days and regions signed in turn (more than it keeps, so some
+// are evicted) give exactly what a fresh thread, deriving every key, gives.
+TEST(SigV4S3, ReusedSigningKeysNeverCrossASecretADayOrARegion) {
+  struct Case {
+    std::string secret, date, region;
+  };
+  const std::vector<Case> cases = {{"secretA", "20200101T000000Z", "us-east-1"},
+                                   {"secretB", "20200101T000000Z", "us-east-1"},  // same key id, other secret
+                                   {"secretA", "20200102T000000Z", "us-east-1"},  // the next day
+                                   {"secretA", "20200101T235959Z", "eu-west-1"},
+                                   {"secretC", "20200101T000000Z", "us-east-1"},
+                                   {"secretD", "20200101T000000Z", "us-east-1"}};
+  auto sign_case = [](const Case& c) {
+    RequestToSign req;
+    req.method = "GET";
+    req.path = "/bucket/key";
+    req.headers = {{"host", "s3.example"}};
+    req.payload_hash = std::string(kUnsignedPayload);
+    const Credentials creds{"AKID", Secret(c.secret), Secret()};
+    return sign(req, creds, {c.region, "s3", PathMode::S3, parse_amz_date(c.date)});
+  };
+  std::vector<std::string> fresh;
+  for (const auto& c : cases) {
+    std::thread t([&] { fresh.push_back(sign_case(c)); });  // a new thread: nothing kept
+    t.join();
+  }
+  for (int round = 0; round < 3; ++round)
+    for (std::size_t i = 0; i < cases.size(); ++i) EXPECT_EQ(sign_case(cases[i]), fresh[i]) << round << " " << i;
+  EXPECT_NE(fresh[0], fresh[1]);
+  EXPECT_EQ(kEmptyPayloadHash, hex(sha256("")));
 }
