@@ -448,20 +448,26 @@ Response Server::handle(const Request& r) {
   Bucket& b = bit->second;
 
   const bool write = r.method == "PUT" || r.method == "POST" || r.method == "DELETE";
-  std::string op = r.method == "GET" && key.empty()                     ? "ListObjectsV2"
-                   : r.method == "POST"                                 ? "DeleteObjects"
-                   : r.method == "PUT" && r.header("x-amz-copy-source") ? "CopyObject"
-                   : r.method == "PUT"                                  ? "PutObject"
-                   : r.method == "HEAD" && key.empty()                  ? "HeadBucket"
-                   : r.method == "HEAD"                                 ? "HeadObject"
-                   : r.method == "DELETE"                               ? "DeleteObject"
-                   : r.param("tagging") != nullptr                      ? "GetObjectTagging"
-                                                                        : "GetObject";
+  std::string op = r.method == "GET" && key.empty() && r.param("versioning") ? "GetBucketVersioning"
+                   : r.method == "GET" && key.empty()                        ? "ListObjectsV2"
+                   : r.method == "POST"                                      ? "DeleteObjects"
+                   : r.method == "PUT" && r.header("x-amz-copy-source")      ? "CopyObject"
+                   : r.method == "PUT"                                       ? "PutObject"
+                   : r.method == "HEAD" && key.empty()                       ? "HeadBucket"
+                   : r.method == "HEAD"                                      ? "HeadObject"
+                   : r.method == "DELETE"                                    ? "DeleteObject"
+                   : r.param("tagging") != nullptr                           ? "GetObjectTagging"
+                                                                             : "GetObject";
   ++stats_.ops[op];
   if (!admit(bucket, op == "ListObjectsV2" || op == "DeleteObjects" ? std::string_view() : std::string_view(key),
              write)) {
     ++stats_.slowdowns;
     return error(503, "SlowDown", "Please reduce your request rate.");
+  }
+  if (op == "GetBucketVersioning") {  // the preflight asks; versioning was never enabled here
+    Response resp;
+    resp.body = R"(<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration/>)";
+    return resp;
   }
   if (op == "ListObjectsV2") return list(b, bucket, r);
   if (op == "DeleteObjects") return delete_objects(b, r);
