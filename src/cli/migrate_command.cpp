@@ -254,12 +254,16 @@ class CommandRun {
   std::optional<std::string> steer(ControlFiles& control) {
     const Control c = control.poll();
     for (const auto& p : c.problems) logging::warn("control.ignored", p + "; ignored, the run goes on");
-    const double rate = rate_share(c.max_rate.value_or(a_.common.max_rate));
+    const double total = c.max_rate.value_or(a_.common.max_rate);
+    const double rate = rate_share(total);
     auto& pacer = ctx_->s3->pacer();
     if (rate != pacer.max_rate()) {
-      logging::info("control.max_rate",
-                    rate > 0 ? fmt::format("request rate capped at {} per second", rate) : "request rate not capped",
-                    {{"max_rate", rate}});
+      const std::string share =
+          shard_.whole() ? "" : fmt::format(" (shard {}'s 1/{} of {})", shard_.to_string(), shard_.count, total);
+      logging::info(
+          "control.max_rate",
+          rate > 0 ? fmt::format("request rate capped at {} per second{}", rate, share) : "request rate not capped",
+          {{"max_rate", rate}, {"max_rate_total", total}});
       pacer.set_max_rate(rate);
     }
     if (!c.paused) return std::nullopt;
