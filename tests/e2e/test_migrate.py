@@ -12,7 +12,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from world import IMPLEMENTATION, ODD_NAMES, Actors, World, make_role  # noqa: E402
+from world import IMPLEMENTATION, ODD_NAMES, Actors, World, assert_state, make_role  # noqa: E402
 
 SEED = int(os.environ.get("ASSETMV_E2E_OBJECTS", "5000"))
 
@@ -24,10 +24,7 @@ class MigrateTest(unittest.TestCase):
         return w
 
     def assertState(self, got, want):
-        for part in ("rows", "legacy", "dest"):
-            missing = {k: v for k, v in want[part].items() if got[part].get(k, "<absent>") != v}
-            extra = {k: v for k, v in got[part].items() if k not in want[part]}
-            self.assertEqual((missing, extra), ({}, {}), f"{part}: differs from the expected end state")
+        assert_state(self, got, want)
 
     def test_mixed_world(self):
         w = self.world("mixed")
@@ -164,20 +161,8 @@ class MigrateTest(unittest.TestCase):
         self.assertGreater(len(app["inserted"]), 10)  # the application was busy during the run
         self.assertGreater(len(app["changed"]), 0)
 
-        want = w.expected_after(before)
-        for rid, path in app["inserted"].items():
-            want["rows"][int(rid)] = path
-            want["dest"][path] = None
-        for rid, path in app["changed"].items():
-            want["rows"][int(rid)] = path  # the application's write wins
-            want["dest"][path] = None
-        for key in app["uploaded"]:
-            want["dest"][key] = None
         got = w.snapshot()
-        for k, v in want["dest"].items():  # the app's own objects: any ETag
-            if v is None and k in got["dest"]:
-                want["dest"][k] = got["dest"][k]
-        self.assertState(got, want)
+        self.assertState(got, w.expected_with_app(before, app, got))
         c = report["counts"]
         self.assertLessEqual(c["rows_superseded"], len(app["changed"]))
         legacy_rows = sum(1 for p in before["rows"].values() if p and p.startswith(w.legacy_prefix))

@@ -14,7 +14,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from world import IMPLEMENTATION, Actors, World  # noqa: E402
+from world import IMPLEMENTATION, Actors, World, assert_state  # noqa: E402
 
 SEED = int(os.environ.get("ASSETMV_E2E_OBJECTS", "5000"))
 RUN_TIMEOUT = 600  # seconds any one shard may take before the test fails
@@ -68,10 +68,7 @@ class ShardsTest(unittest.TestCase):
         return w
 
     def assertState(self, got, want):
-        for part in ("rows", "legacy", "dest"):
-            missing = {k: v for k, v in want[part].items() if got[part].get(k, "<absent>") != v}
-            extra = {k: v for k, v in got[part].items() if k not in want[part]}
-            self.assertEqual((missing, extra), ({}, {}), f"{part}: differs from the expected end state")
+        assert_state(self, got, want)
 
     def test_four_shards_count_exactly_what_one_run_counts(self):
         one, four = self.world("one"), self.world("four")
@@ -134,20 +131,8 @@ class ShardsTest(unittest.TestCase):
         self.assertGreater(probe["checks"], 200)
         self.assertGreater(len(app["inserted"]), 10)
 
-        want = w.expected_after(before)
-        for rid, path in app["inserted"].items():
-            want["rows"][int(rid)] = path
-            want["dest"][path] = None
-        for rid, path in app["changed"].items():
-            want["rows"][int(rid)] = path  # the application's write wins
-            want["dest"][path] = None
-        for key in app["uploaded"]:
-            want["dest"][key] = None
         got = w.snapshot()
-        for k, v in want["dest"].items():  # the app's own objects: any ETag
-            if v is None and k in got["dest"]:
-                want["dest"][k] = got["dest"][k]
-        self.assertState(got, want)
+        self.assertState(got, w.expected_with_app(before, app, got))
         counts = summed([r for _, r, _ in results])
         self.assertEqual(counts["conflicts"], len(w.conflicts))
         self.assertEqual(counts["dangling_rows"], len(w.dangling))

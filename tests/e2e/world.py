@@ -254,6 +254,24 @@ class World:
             rows[rid] = path
         return {"rows": rows, "legacy": legacy_objs, "dest": dest_objs}
 
+    def expected_with_app(self, before, app, got):
+        """expected_after(before), plus what the live application (actors.py's
+        live_app result `app`) wrote during the run: its rows win, and its own
+        objects are expected with whatever ETag `got` shows."""
+        want = self.expected_after(before)
+        for rid, path in app["inserted"].items():
+            want["rows"][int(rid)] = path
+            want["dest"][path] = None
+        for rid, path in app["changed"].items():
+            want["rows"][int(rid)] = path  # the application's write wins
+            want["dest"][path] = None
+        for key in app["uploaded"]:
+            want["dest"][key] = None
+        for k, v in want["dest"].items():  # the app's own objects: any ETag
+            if v is None and k in got["dest"]:
+                want["dest"][k] = got["dest"][k]
+        return want
+
     def copy_ops(self):
         """copy_obj operations the gateway counted for the destination bucket (its usage log)."""
         out = subprocess.run(["radosgw-admin", "-c", os.path.join(ROOT, ".local", "ceph", "ceph.conf"),
@@ -276,6 +294,14 @@ class World:
 
     def close(self):
         self.db.close()
+
+
+def assert_state(test, got, want):
+    """Fails `test` naming what differs, part by part, between a snapshot and the expected end state."""
+    for part in ("rows", "legacy", "dest"):
+        missing = {k: v for k, v in want[part].items() if got[part].get(k, "<absent>") != v}
+        extra = {k: v for k, v in got[part].items() if k not in want[part]}
+        test.assertEqual((missing, extra), ({}, {}), f"{part}: differs from the expected end state")
 
 
 class Actors:
