@@ -281,24 +281,25 @@ Address address(const S3Request& r, const Endpoint& ep) {
 }
 
 http::Request to_http(const S3Request& r, const Bucket& bucket, std::chrono::system_clock::time_point now) {
-  const auto a = address(r, bucket.endpoint);
+  auto a = address(r, bucket.endpoint);
   sigv4::RequestToSign ts;
   ts.method = r.method;
-  ts.path = a.path;
+  ts.path = std::move(a.path);
   ts.query = r.query;
+  ts.headers.reserve(r.headers.size() + 4);  // + host, and what sign() adds: date, payload hash, token
   ts.headers = r.headers;
-  ts.headers.push_back({"host", a.host});
+  ts.headers.push_back({"host", std::move(a.host)});
   ts.payload_hash = bucket.unsigned_payload ? std::string(sigv4::kUnsignedPayload)
                     : r.body.empty()        ? std::string(sigv4::kEmptyPayloadHash)
                                             : hex(sha256(r.body));
-  const auto authz = sigv4::sign(ts, bucket.credentials, {bucket.endpoint.region, "s3", sigv4::PathMode::S3, now});
+  auto authz = sigv4::sign(ts, bucket.credentials, {bucket.endpoint.region, "s3", sigv4::PathMode::S3, now});
   http::Request out;
   out.method = r.method;
-  out.url = a.url;
+  out.url = std::move(a.url);
   out.body = r.body;
   out.headers.reserve(ts.headers.size() + 1);
   for (auto& h : ts.headers) out.headers.push_back({std::move(h.name), std::move(h.value)});
-  out.headers.push_back({"authorization", authz});
+  out.headers.push_back({"authorization", std::move(authz)});
   return out;
 }
 

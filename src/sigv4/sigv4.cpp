@@ -23,28 +23,39 @@ int hex_value(char c) {
   return -1;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
+// ASCII only, as SigV4 lower-cases header names; independent of the locale.
+char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+void append_lower(std::string& out, std::string_view s) {
+  for (char c : s) out.push_back(lower_ascii(c));
 }
 
-// Trims and folds runs of spaces to one, as SigV4 canonical header values require.
-std::string fold_spaces(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
+// Case-insensitive order of header names: the order of their lower-cased forms.
+bool name_less(std::string_view a, std::string_view b) {
+  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return static_cast<unsigned char>(lower_ascii(x)) < static_cast<unsigned char>(lower_ascii(y));
+  });
+}
+
+bool name_equal(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](char x, char y) { return lower_ascii(x) == lower_ascii(y); });
+}
+
+// Appends v trimmed, with runs of spaces folded to one, as SigV4 canonical header values require.
+void append_folded(std::string& out, std::string_view v) {
   bool space = false;
+  bool any = false;
   for (char c : v) {
     if (c == ' ' || c == '\t') {
       space = true;
       continue;
     }
-    if (space && !out.empty()) out.push_back(' ');
+    if (space && any) out.push_back(' ');
     space = false;
+    any = true;
     out.push_back(c);
   }
-  return out;
 }
 
 // Removes "." and ".." segments and empty segments, keeping a trailing slash.
@@ -146,22 +157,45 @@ std::string canonical_query(const std::vector<QueryParam>& query) {
 }
 
 CanonicalHeaders canonical_headers(const std::vector<Header>& headers) {
-  // Stable sort by lower-cased name keeps the order of repeated headers, whose
-  // values join with ',' in the order they appeared.
-  std::vector<std::pair<std::string, std::string>> hs;
-  hs.reserve(headers.size());
-  for (const auto& h : headers) hs.emplace_back(lower(h.name), fold_spaces(h.value));
-  std::stable_sort(hs.begin(), hs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Sorted by lower-cased name, built straight into the two strings (no
+  // lower-cased copy of each header): this runs for every request. A stable
+  // sort keeps the order of repeated headers, whose values join with ','.
+  std::array<std::uint8_t, 32> small{};  // a request signs about ten headers
+  std::vector<std::size_t> large;
+  const std::size_t n = headers.size();
+  std::size_t bytes = 0;
+  for (const auto& h : headers) bytes += h.name.size() + h.value.size() + 2;
   CanonicalHeaders out;
-  for (std::size_t i = 0; i < hs.size(); ++i) {
-    if (i > 0 && hs[i].first == hs[i - 1].first) {
-      out.block.pop_back();  // the '\n'
-      out.block += ',' + hs[i].second + '\n';
-      continue;
+  out.block.reserve(bytes);
+  out.signed_headers.reserve(bytes);
+  auto emit = [&](auto begin, auto end) {
+    // Insertion sort: stable, and unlike std::stable_sort it allocates no buffer.
+    for (auto it = begin; it != end; ++it)
+      for (auto j = it; j != begin && name_less(headers[*j].name, headers[*(j - 1)].name); --j)
+        std::iter_swap(j, j - 1);
+    const Header* prev = nullptr;
+    for (auto it = begin; it != end; ++it) {
+      const Header& h = headers[*it];
+      if (prev != nullptr && name_equal(h.name, prev->name)) {
+        out.block.back() = ',';  // was the '\n'
+      } else {
+        if (!out.signed_headers.empty()) out.signed_headers += ';';
+        append_lower(out.signed_headers, h.name);
+        append_lower(out.block, h.name);
+        out.block += ':';
+      }
+      append_folded(out.block, h.value);
+      out.block += '\n';
+      prev = &h;
     }
-    if (!out.signed_headers.empty()) out.signed_headers += ';';
-    out.signed_headers += hs[i].first;
-    out.block += hs[i].first + ':' + hs[i].second + '\n';
+  };
+  if (n <= small.size()) {
+    for (std::size_t i = 0; i < n; ++i) small[i] = static_cast<std::uint8_t>(i);
+    emit(small.begin(), small.begin() + static_cast<std::ptrdiff_t>(n));
+  } else {
+    large.resize(n);
+    for (std::size_t i = 0; i < n; ++i) large[i] = i;
+    emit(large.begin(), large.end());
   }
   return out;
 }
