@@ -158,13 +158,105 @@ Result<ListPage> parse_list_objects_v2(std::string_view body) {
   return page;
 }
 
-Result<std::string> parse_copy_result(std::string_view body) {
+std::optional<std::string> scan_copy_result(std::string_view b) {
+  const auto skip_space = [&b] {
+    while (!b.empty() && (b.front() == ' ' || b.front() == '\t' || b.front() == '\n')) b.remove_prefix(1);
+  };
+  const auto is_letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
+  const auto is_name_char = [&](char c) { return is_letter(c) || (c >= '0' && c <= '9'); };
+  if (b.find('\0') != std::string_view::npos) return std::nullopt;  // the DOM stops at a NUL
+  skip_space();
+  if (b.starts_with("<?xml ")) {
+    const auto end = b.find("?>");
+    if (end == std::string_view::npos) return std::nullopt;
+    b.remove_prefix(end + 2);
+    skip_space();
+  }
+  std::string_view root;
+  for (std::string_view r : {"CopyObjectResult", "CopyPartResult"}) {
+    if (b.size() > r.size() + 1 && b[0] == '<' && b.substr(1, r.size()) == r &&
+        (b[r.size() + 1] == '>' || b[r.size() + 1] == ' '))
+      root = r;
+  }
+  if (root.empty()) return std::nullopt;
+  b.remove_prefix(root.size() + 1);
+  while (b.size() > 1 && b.front() == ' ') {  // attributes (xmlns="..."): name="value", no entity
+    b.remove_prefix(1);
+    std::size_t n = 0;
+    while (n < b.size() && (is_name_char(b[n]) || b[n] == ':')) ++n;
+    if (n == 0 || !is_letter(b[0]) || n + 2 > b.size() || b[n] != '=' || (b[n + 1] != '"' && b[n + 1] != '\''))
+      return std::nullopt;
+    const auto end = b.find(b[n + 1], n + 2);
+    if (end == std::string_view::npos ||
+        b.substr(n + 2, end - n - 2).find_first_of("<&\r\n\t") != std::string_view::npos)
+      return std::nullopt;
+    b.remove_prefix(end + 1);
+  }
+  if (b.empty() || b.front() != '>') return std::nullopt;
+  b.remove_prefix(1);  // '>'
+  std::optional<std::string_view> etag;
+  for (;;) {
+    skip_space();
+    if (b.size() < 3 || b[0] != '<') return std::nullopt;
+    if (b[1] == '/') {
+      b.remove_prefix(2);
+      if (!b.starts_with(root) || b.size() < root.size() + 1 || b[root.size()] != '>') return std::nullopt;
+      b.remove_prefix(root.size() + 1);
+      skip_space();
+      if (!b.empty()) return std::nullopt;
+      break;
+    }
+    std::size_t n = 1;
+    while (n < b.size() && is_name_char(b[n])) ++n;
+    if (n == 1 || !is_letter(b[1]) || n >= b.size() || b[n] != '>') return std::nullopt;
+    const std::string_view name = b.substr(1, n - 1);
+    b.remove_prefix(n + 1);
+    const auto close = b.find('<');
+    if (close == std::string_view::npos) return std::nullopt;
+    const std::string_view text = b.substr(0, close);
+    if (text.find('\r') != std::string_view::npos) return std::nullopt;  // the DOM normalises line ends
+    b.remove_prefix(close);
+    if (b.size() < name.size() + 3 || b[1] != '/' || b.substr(2, name.size()) != name || b[name.size() + 2] != '>')
+      return std::nullopt;
+    b.remove_prefix(name.size() + 3);
+    if (name == "ETag" && !etag)
+      etag = text;
+    else if (text.find('&') != std::string_view::npos)
+      return std::nullopt;
+  }
+  // A text of spaces only is no text to the DOM (it drops whitespace-only text).
+  if (!etag || etag->find_first_not_of(" \t\n") == std::string_view::npos) return std::nullopt;
+  // &quot; is the only entity taken here; the DOM decodes the rest.
+  std::string raw;
+  raw.reserve(etag->size());
+  for (std::string_view t = *etag; !t.empty();) {
+    if (t.front() != '&') {
+      raw.push_back(t.front());
+      t.remove_prefix(1);
+    } else if (t.starts_with("&quot;")) {
+      raw.push_back('"');
+      t.remove_prefix(6);
+    } else {
+      return std::nullopt;
+    }
+  }
+  auto unquoted = unquote_etag(raw);
+  if (unquoted.empty()) return std::nullopt;  // the DOM path says why
+  return unquoted;
+}
+
+Result<std::string> parse_copy_result_dom(std::string_view body) {
   pugi::xml_document doc;
   auto root = load_answer(doc, body, "CopyObject", {"CopyObjectResult", "CopyPartResult"});
   if (!root) return tl::unexpected(root.error());
   auto etag = unquote_etag(text(*root, "ETag"));
   if (etag.empty()) return tl::unexpected(malformed("CopyObject", "no ETag in the result"));
   return etag;
+}
+
+Result<std::string> parse_copy_result(std::string_view body) {
+  if (auto etag = scan_copy_result(body)) return std::move(*etag);
+  return parse_copy_result_dom(body);
 }
 
 Result<DeleteResult> parse_delete_result(std::string_view body) {

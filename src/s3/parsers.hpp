@@ -65,6 +65,17 @@ Result<ListPage> parse_list_objects_v2(std::string_view body);
 // CopyObjectResult or CopyPartResult: the new ETag. A 200 whose body is an
 // <Error> (S3 may fail a copy after sending 200) comes back as that Error.
 Result<std::string> parse_copy_result(std::string_view body);
+// The same read through the DOM only: what the scan below must agree with
+// wherever it answers (the fuzzer compares them).
+Result<std::string> parse_copy_result_dom(std::string_view body);
+// The usual copy result read by a scan instead of a DOM (one per object: the
+// DOM's pages and copies were most of the client's parsing work). Takes only
+// the plain shape S3 and RGW send: an optional declaration, <CopyObjectResult>
+// or <CopyPartResult> (plain attributes) holding flat <Name>text</Name>
+// elements, closed at the end; the ETag's text may hold &quot; only. Anything
+// else (an <Error>, a prefix, another entity, CDATA, a comment, nesting, a
+// truncated body) gives nullopt, and parse_copy_result asks the DOM.
+std::optional<std::string> scan_copy_result(std::string_view body);
 Result<DeleteResult> parse_delete_result(std::string_view body);
 Result<std::string> parse_initiate_multipart(std::string_view body);  // the UploadId
 Result<std::vector<Tag>> parse_tagging(std::string_view body);        // GetObjectTagging's TagSet

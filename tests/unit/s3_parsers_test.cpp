@@ -116,6 +116,38 @@ TEST(CopyParser, RgwResultWithoutQuotesAndAwsPartResultWithQuotes) {
   EXPECT_EQ(*part, "9b2cf535f27731c974343645a3985328");
 }
 
+TEST(CopyParser, TheUsualResultsAreReadByTheScanAndAgreeWithTheDom) {
+  for (const char* file : {"rgw_copy_result.xml", "aws_copy_part_result.xml", "aws_copy_result.xml"}) {
+    SCOPED_TRACE(file);
+    const auto b = body(file);
+    const auto scanned = scan_copy_result(b);
+    ASSERT_TRUE(scanned);
+    const auto dom = parse_copy_result_dom(b);
+    ASSERT_TRUE(dom);
+    EXPECT_EQ(*scanned, *dom);
+  }
+  EXPECT_EQ(scan_copy_result(body("aws_copy_result.xml")), "9b2cf535f27731c974343645a3985328");
+}
+
+TEST(CopyParser, AnythingButThePlainShapeIsLeftToTheDom) {
+  for (const std::string& b : {
+           body("aws_copy_200_error_internal.xml"),
+           std::string(R"(<s3:CopyObjectResult xmlns:s3="x"><s3:ETag>"e"</s3:ETag></s3:CopyObjectResult>)"),
+           std::string(R"(<CopyObjectResult><ETag><![CDATA["e"]]></ETag></CopyObjectResult>)"),
+           std::string(R"(<CopyObjectResult><ETag>&#34;e&#34;</ETag></CopyObjectResult>)"),
+           std::string(R"(<CopyObjectResult><!-- c --><ETag>"e"</ETag></CopyObjectResult>)"),
+           std::string(R"(<CopyObjectResult><ETag>"e"</ETag></CopyObjectResult><x/>)"),
+           std::string(R"(<CopyObjectResult><ETag>"e"</ETag>)"),  // truncated
+           std::string(R"(<CopyObjectResult><ETag>"e"</ETag></CopyObjectResult)"),
+           std::string(R"(<CopyObjectResult><ETag>   </ETag></CopyObjectResult>)"),
+           std::string(R"(<CopyObjectResult a><ETag>"e"</ETag></CopyObjectResult>)"),
+           std::string("<CopyObjectResult><ETag>\"e\"\r\n</ETag></CopyObjectResult>"),
+       }) {
+    SCOPED_TRACE(b);
+    EXPECT_FALSE(scan_copy_result(b));
+  }
+}
+
 TEST(CopyParser, A200CarryingAnErrorIsThatErrorAndRetryable) {
   auto r = parse_copy_result(body("aws_copy_200_error_internal.xml"));
   ASSERT_FALSE(r);
