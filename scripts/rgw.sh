@@ -71,6 +71,14 @@ CONF
 
 running() { pid_alive "$DIR/run/client.rgw.local.pid"; }
 
+# fail MESSAGE LOG: says why, shows the daemon's last log lines (a CI checkout
+# and its logs are deleted after the run), and stops.
+fail() {
+  log "$1; see $DIR/log"
+  [[ -s "$DIR/log/$2" ]] && { log "last lines of $2:"; tail -n 40 "$DIR/log/$2" >&2; }
+  exit 1
+}
+
 gw_ok() { curl -fsS -o /dev/null "http://127.0.0.1:$ASSETMV_RGW_PORT/" || curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ASSETMV_RGW_PORT/" | grep -q 403; }
 
 start() {
@@ -88,17 +96,17 @@ start() {
   monmaptool --create --clobber --fsid "$fsid" --addv a "[v2:127.0.0.1:$ASSETMV_MON_PORT]" "$DIR/monmap" >/dev/null
   ceph-mon "${C[@]}" --mkfs -i a --monmap "$DIR/monmap" >/dev/null
   ceph-mon "${C[@]}" -i a
-  wait_for 30 timeout 5 ceph "${C[@]}" mon stat || { log "monitor did not answer; see $DIR/log"; exit 1; }
+  wait_for 30 timeout 5 ceph "${C[@]}" mon stat || fail "monitor did not answer" mon.a.log
 
   local id uuid
   uuid=$(uuidgen)
   id=$(timeout 20 ceph "${C[@]}" osd new "$uuid")
   ceph-osd "${C[@]}" -i "$id" --mkfs --osd-uuid "$uuid" >/dev/null 2>&1
   ceph-osd "${C[@]}" -i "$id" 2>/dev/null
-  wait_for 60 bash -c "timeout 5 ceph -c '$CONF' osd stat | grep -q '1 up'" || { log "OSD did not come up; see $DIR/log"; exit 1; }
+  wait_for 60 bash -c "timeout 5 ceph -c '$CONF' osd stat | grep -q '1 up'" || fail "OSD did not come up" osd.0.log
 
   radosgw "${C[@]}" -n client.rgw.local
-  wait_for 120 gw_ok || { log "gateway did not answer; see $DIR/log"; exit 1; }
+  wait_for 120 gw_ok || fail "gateway did not answer" client.rgw.local.log
   # Storage classes beyond STANDARD, so that a copy can be seen to keep its
   # class. The gateway stores GLACIER like any other class (it cannot
   # archive): a listed GLACIER object exercises the archived-object path. The
@@ -112,7 +120,7 @@ start() {
   done
   stop_pid "$DIR/run/client.rgw.local.pid"
   radosgw "${C[@]}" -n client.rgw.local
-  wait_for 120 gw_ok || { log "gateway did not answer after its restart; see $DIR/log"; exit 1; }
+  wait_for 120 gw_ok || fail "gateway did not answer after its restart" client.rgw.local.log
 
   radosgw-admin "${C[@]}" user create --uid=assetmv --display-name=assetmv \
     --access-key="$ASSETMV_S3_ACCESS_KEY" --secret="$ASSETMV_S3_SECRET_KEY" >/dev/null
