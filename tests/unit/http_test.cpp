@@ -1,6 +1,6 @@
-// The http layer on its own: pooled transfers are reused across requests of
-// every verb, so nothing of one exchange (verb, body, NOBODY, headers) may
-// leak into the next one on the same handle.
+// The http layer on its own: pooled easy handles keep their options across
+// requests of every verb, so nothing of one exchange (verb, body, NOBODY,
+// headers) may leak into the next one on the same handle.
 #include "http/http.hpp"
 
 #include <gtest/gtest.h>
@@ -24,7 +24,7 @@ std::string lower(std::string s) {
 }
 }  // namespace
 
-TEST(HttpClient, AReusedTransferCarriesNothingOfTheLastExchange) {
+TEST(HttpClient, AReusedHandleCarriesNothingOfTheLastExchange) {
   std::mutex mu;
   std::vector<FakeRequest> seen;
   FakeHttpServer server([&](const FakeRequest& r) {
@@ -42,7 +42,7 @@ TEST(HttpClient, AReusedTransferCarriesNothingOfTheLastExchange) {
     std::vector<http::Header> headers;
     std::string body;
   };
-  // One at a time, so each request takes the transfer the previous one left.
+  // One at a time, so each request takes the handle the previous one left.
   const std::vector<Step> steps = {
       {"PUT", {{"x-amz-meta-a", "1"}, {"Content-Type", "image/png"}}, "png bytes"},
       {"HEAD", {{"x-amz-meta-b", "2"}}, ""},
