@@ -120,8 +120,9 @@ class OperationsTest(unittest.TestCase):
         ctl = os.path.join(ctl_dir, "control")
         # Slow at first so the run lasts several scrapes; lingers so the last values are scraped. The
         # first cap is low enough that the 3x the change must show stays within what a sanitizer build
-        # copies per second here (at 60 a TSan run once reached 169/s against the 3 x 70 asked).
-        p, err = self.start(w, "--metrics-addr", str(port), "--metrics-linger", "30", "--max-rate", "30",
+        # copies per second here beside the other tests (at 60 a TSan run once reached 169/s against the
+        # 3 x 70 asked; at 30 one reached 68/s in the second after the change against 3 x 31).
+        p, err = self.start(w, "--metrics-addr", str(port), "--metrics-linger", "30", "--max-rate", "15",
                             "--control-file", ctl)
         prom.wait_for('assetmv_build_info{command="migrate"}', 1.0, 30)
         mid_copied = prom.scalar('assetmv_objects_total{outcome="copied"}')  # scraped while it runs
@@ -138,13 +139,14 @@ class OperationsTest(unittest.TestCase):
         watcher.start()
         time.sleep(1)  # read within 0.2 s; the tokens of the new rate start at once
         c2 = self.dest_count(w)
-        time.sleep(1)
+        time.sleep(2)  # two seconds, not one: a sanitizer build's rate varies second to second
         c3 = self.dest_count(w)
         watcher.join(timeout=30)
         self.assertTrue(seen, "Prometheus never showed the new cap")
-        print(f"\nrate change: {(c1 - c0) / 2:.0f} copies/s at max-rate 30, {c3 - c2} copies/s in the second "
-              f"after the change to 400; Prometheus showed the new cap {seen[0]:.1f} s after the write", file=sys.stderr)
-        self.assertGreater(c3 - c2, 3 * max((c1 - c0) / 2, 1), "the new rate was not followed within 2 s")
+        print(f"\nrate change: {(c1 - c0) / 2:.0f} copies/s at max-rate 15, {(c3 - c2) / 2:.0f} copies/s in the "
+              f"2 s from 1 s after the change to 400; Prometheus showed the new cap {seen[0]:.1f} s after the write",
+              file=sys.stderr)
+        self.assertGreater((c3 - c2) / 2, 3 * max((c1 - c0) / 2, 1), "the new rate was not followed within 3 s")
         self.assertLess(seen[0], 5)  # the control file (0.2 s), the page (1 s), the scrape (1 s), and slack
         prom.wait_for("assetmv_finished", 1.0, LIMIT)
         copied = prom.scalar('assetmv_objects_total{outcome="copied"}')
