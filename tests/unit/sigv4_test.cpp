@@ -243,6 +243,18 @@ TEST(SigV4Dates, FormatsUtc) {
   EXPECT_EQ(amz_day(t), "20150830");
 }
 
+TEST(SigV4Dates, TheTextKeptForOneSecondIsNeverAnothersSecond) {
+  using std::chrono::milliseconds;
+  const auto t = parse_amz_date("20151231T235959Z");
+  EXPECT_EQ(amz_date(t), "20151231T235959Z");
+  EXPECT_EQ(amz_date(t + milliseconds(999)), "20151231T235959Z");
+  EXPECT_EQ(amz_date(t + milliseconds(1000)), "20160101T000000Z");
+  EXPECT_EQ(amz_date(t), "20151231T235959Z");  // back in time: a clock step
+  EXPECT_EQ(amz_date(std::chrono::system_clock::time_point{}), "19700101T000000Z");
+  EXPECT_EQ(amz_date(std::chrono::system_clock::time_point{} - std::chrono::seconds(1)), "19691231T235959Z");
+  EXPECT_EQ(amz_date(std::chrono::system_clock::time_point{}), "19700101T000000Z");
+}
+
 TEST(SigV4S3, SessionTokenIsSignedAndPayloadHashHeaderAdded) {
   RequestToSign req{"GET", "/b/k", {}, {{"host", "h"}}, std::string(kUnsignedPayload)};
   Credentials creds{"AK", Secret("SK"), Secret("TOKEN")};
