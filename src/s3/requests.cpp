@@ -57,7 +57,9 @@ std::string copy_source(const std::string& bucket, const std::string& key) {
 S3Request copy_object(std::string dest_bucket, const CopyParams& p) {
   S3Request r{"CopyObject", "PUT", std::move(dest_bucket), p.dest_key, {}, {}, {}};
   r.headers.push_back({"x-amz-copy-source", copy_source(p.source_bucket, p.source_key)});
-  r.headers.push_back({"x-amz-metadata-directive", p.replace_metadata ? "REPLACE" : "COPY"});
+  // COPY is S3's default (and RGW's and Swift's): said only when it is REPLACE,
+  // which spares ~60 bytes signed and sent on every plain copy.
+  if (p.replace_metadata) r.headers.push_back({"x-amz-metadata-directive", "REPLACE"});
   const auto sent = p.replace_metadata ? with_overrides(p.replace_headers, p.dest_headers) : p.dest_headers;
   for (const auto& h : sent) r.headers.push_back({h.name, h.value});
   if (!p.if_match.empty()) {
