@@ -245,7 +245,9 @@ struct Client::Impl {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opt.verify_tls ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opt.verify_tls ? 2L : 0L);
     if (!opt.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, opt.ca_file.c_str());
-    curl_easy_setopt(e, CURLOPT_USERAGENT, opt.user_agent.c_str());
+    // No CURLOPT_USERAGENT: curl would format "User-Agent: ..." afresh for
+    // every request and then copy it into the request; configure() sends it
+    // as one of the request's header lines instead.
     // Send the path as signed: curl would otherwise squash "/./" and "/../",
     // which are legal in S3 keys, and the signature would no longer match.
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
@@ -302,6 +304,7 @@ struct Client::Impl {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, nullptr);
+    bool posts = false;  // a body given as POSTFIELDS, to which curl adds its own headers
     if (rq.method == "HEAD") {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (rq.method != "GET") {
@@ -310,15 +313,25 @@ struct Client::Impl {
         // POSTFIELDS sends Content-Length even for an empty body, which S3 wants on PUT.
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(rq.body.size()));
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq.body.data());
+        posts = true;
       }
     }
 
-    // No "Expect: 100-continue" round trip, and no form Content-Type that
-    // curl would otherwise add to a body we did not label.
+    // No "Expect: 100-continue" round trip (curl asks it only before a body),
+    // no form Content-Type that curl would otherwise add to POSTFIELDS we did
+    // not label, and no "Accept: */*". Every header byte goes through curl
+    // 7.88's printf one byte at a time, and every line here is compared with
+    // each header name curl looks for: only the lines that change something.
     constexpr std::string_view kNoExpect = "Expect:";
     constexpr std::string_view kNoContentType = "Content-Type:";
-    const bool no_content_type = !has_header(rq.headers, "content-type");
-    std::size_t bytes = kNoExpect.size() + 1 + kNoContentType.size() + 1;
+    constexpr std::string_view kNoAccept = "Accept:";
+    constexpr std::string_view kUserAgent = "User-Agent";
+    const bool no_expect = !rq.body.empty();
+    const bool no_content_type = posts && !has_header(rq.headers, "content-type");
+    const bool no_accept = !has_header(rq.headers, "accept");
+    const bool user_agent = !opt.user_agent.empty() && !has_header(rq.headers, "user-agent");
+    std::size_t bytes = kNoExpect.size() + 1 + kNoContentType.size() + 1 + kNoAccept.size() + 1 + kUserAgent.size() +
+                        2 + opt.user_agent.size() + 1;
     for (const auto& h : rq.headers) bytes += h.name.size() + 2 + h.value.size() + 1;
     auto& text = t.header_text;
     text.clear();
@@ -330,9 +343,11 @@ struct Client::Impl {
       text.append(name).append(sep).append(value).push_back('\0');
       nodes.push_back({text.data() + at, nullptr});
     };
+    if (user_agent) line(kUserAgent, ": ", opt.user_agent);
     for (const auto& h : rq.headers) line(h.name, ": ", h.value);
-    line(kNoExpect, "", "");
+    if (no_expect) line(kNoExpect, "", "");
     if (no_content_type) line(kNoContentType, "", "");
+    if (no_accept) line(kNoAccept, "", "");
     for (std::size_t i = 0; i + 1 < nodes.size(); ++i) nodes[i].next = &nodes[i + 1];
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, nodes.data());
   }

@@ -47,7 +47,7 @@ TEST(HttpClient, AReusedHandleCarriesNothingOfTheLastExchange) {
       {"PUT", {{"x-amz-meta-a", "1"}, {"Content-Type", "image/png"}}, "png bytes"},
       {"HEAD", {{"x-amz-meta-b", "2"}}, ""},
       {"GET", {}, ""},
-      {"POST", {{"content-type", "application/xml"}}, "<Delete/>"},
+      {"POST", {{"content-type", "application/xml"}, {"Accept", "application/xml"}}, "<Delete/>"},
       {"DELETE", {}, ""},
       {"PUT", {}, ""},
       {"GET", {{"Range", "bytes=0-1"}}, ""},
@@ -78,6 +78,8 @@ TEST(HttpClient, AReusedHandleCarriesNothingOfTheLastExchange) {
     EXPECT_EQ(r.method, s.method);
     EXPECT_EQ(r.body, s.body);
     EXPECT_EQ(r.headers.count("expect"), 0U);
+    ASSERT_EQ(r.headers.count("user-agent"), 1U);
+    EXPECT_EQ(r.headers.at("user-agent"), client.options().user_agent);
     // PUT and POST always say their length (S3 wants it on an empty PUT); the others send no body.
     const bool has_body_verb = s.method == "PUT" || s.method == "POST";
     EXPECT_EQ(r.headers.count("content-length"), has_body_verb ? 1U : 0U);
@@ -90,8 +92,8 @@ TEST(HttpClient, AReusedHandleCarriesNothingOfTheLastExchange) {
       ASSERT_EQ(r.headers.count(lower(h.name)), 1U) << h.name;
       EXPECT_EQ(r.headers.at(lower(h.name)), h.value);
     }
-    // No header of an earlier step, and never curl's form Content-Type unasked.
-    for (const char* other : {"x-amz-meta-a", "x-amz-meta-b", "range", "content-type"}) {
+    // No header of an earlier step, and never curl's form Content-Type or Accept unasked.
+    for (const char* other : {"x-amz-meta-a", "x-amz-meta-b", "range", "content-type", "accept"}) {
       if (sent.count(other) == 0) {
         EXPECT_EQ(r.headers.count(other), 0U) << other;
       }
