@@ -42,19 +42,51 @@ running() { "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "${1:-$DIR}" status >/dev/null 2>&
 # primary_conninfo and standby.signal). It reports its replay position every
 # second instead of ten, so the primary's pg_stat_replication.replay_lag
 # follows a paused replay within a second or two. Rebuilt when the primary
-# was created anew (its WAL would not match).
-start_replica() {
-  if [[ ${1:-} == fresh || ! -f "$RDIR/standby.signal" ]]; then
-    rm -rf "$RDIR"
-    install -d -m 700 "$RDIR"
-    [[ $(id -u) == 0 ]] && chown postgres:postgres "$RDIR"
-    "${RUN_AS[@]}" "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$ASSETMV_PG_PORT" -U postgres -D "$RDIR" -R -X stream \
-      --no-sync --checkpoint=fast >"$ASSETMV_STATE/pg-basebackup.log" 2>&1
-  fi
-  if running "$RDIR"; then return; fi
+# was created anew (its WAL would not match). A physical replication slot
+# keeps on the primary the WAL the replica has not received, so a replica
+# stopped while the primary went on (another session's tests) catches up on
+# its next start; one that still cannot stream (a replica from before the
+# slot, whose WAL is gone) is rebuilt rather than left behind for the
+# replica-lag tests to fail on.
+SLOT=assetmv_replica
+psql_primary() { "${RUN_AS[@]}" "$PGBIN/psql" -h 127.0.0.1 -p "$ASSETMV_PG_PORT" -U postgres -d postgres -qAtc "$1"; }
+
+build_replica() {
+  if running "$RDIR"; then "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "$RDIR" -m immediate -w stop >/dev/null; fi
+  rm -rf "$RDIR"
+  install -d -m 700 "$RDIR"
+  [[ $(id -u) == 0 ]] && chown postgres:postgres "$RDIR"
+  psql_primary "SELECT pg_drop_replication_slot('$SLOT') FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null
+  "${RUN_AS[@]}" "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$ASSETMV_PG_PORT" -U postgres -D "$RDIR" -R -X stream \
+    -C -S "$SLOT" --no-sync --checkpoint=fast >"$ASSETMV_STATE/pg-basebackup.log" 2>&1
+}
+
+run_replica() {
   "${RUN_AS[@]}" "$PGBIN/pg_ctl" -D "$RDIR" -w -t 60 -l "$RDIR/server.log" start \
     -o "-c listen_addresses=127.0.0.1 -p $ASSETMV_PG_REPLICA_PORT -k $RDIR -c fsync=off -c max_connections=200 -c wal_receiver_status_interval=1s" >/dev/null
-  log "replica started on 127.0.0.1:$ASSETMV_PG_REPLICA_PORT (cluster in $RDIR)"
+}
+
+# True once the primary sees the replica streaming, within 20 s.
+streaming() {
+  for _ in $(seq 40); do
+    [[ $(psql_primary "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") -ge 1 ]] && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
+start_replica() {
+  if [[ ${1:-} == fresh || ! -f "$RDIR/standby.signal" ]]; then build_replica; fi
+  if ! running "$RDIR"; then
+    run_replica
+    log "replica started on 127.0.0.1:$ASSETMV_PG_REPLICA_PORT (cluster in $RDIR)"
+  fi
+  streaming && return
+  log "the replica cannot stream from the primary: $(grep FATAL "$RDIR/server.log" | tail -n1); rebuilding it"
+  build_replica
+  run_replica
+  streaming || { log "the rebuilt replica does not stream either; its log:"; tail -n 20 "$RDIR/server.log" >&2; exit 1; }
+  log "replica rebuilt and streaming on 127.0.0.1:$ASSETMV_PG_REPLICA_PORT"
 }
 
 start() {
