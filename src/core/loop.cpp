@@ -78,13 +78,27 @@ void EventLoop::watch(int fd, bool want_read, bool want_write, IoCallback cb) {
       epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
     }
   }
-  watches_[fd] = std::move(cb);
+  auto& w = watches_[fd];
+  if (w.passive) --passive_;
+  w = {std::move(cb), false};
 }
 
 void EventLoop::unwatch(int fd) {
-  if (watches_.erase(fd) == 0) return;
+  auto it = watches_.find(fd);
+  if (it == watches_.end()) return;
+  if (it->second.passive) --passive_;
+  watches_.erase(it);
   // Fails harmlessly with EBADF when the descriptor is already closed.
   epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+}
+
+bool EventLoop::rebind(int fd, IoCallback cb, bool passive) {
+  auto it = watches_.find(fd);
+  if (it == watches_.end()) return false;
+  if (it->second.passive) --passive_;
+  if (passive) ++passive_;
+  it->second = {std::move(cb), passive};
+  return true;
 }
 
 int EventLoop::run_posted() {
@@ -134,7 +148,7 @@ int EventLoop::run_once(Clock::duration max_wait) {
     const auto e = events[static_cast<std::size_t>(i)].events;
     auto it = watches_.find(fd);
     if (it == watches_.end()) continue;  // unwatched by an earlier callback of this batch
-    auto cb = it->second;                // a copy: the callback may replace its own watch
+    auto cb = it->second.cb;             // a copy: the callback may replace its own watch
     cb((e & (EPOLLIN | EPOLLHUP)) != 0, (e & EPOLLOUT) != 0, (e & EPOLLERR) != 0);
     ++ran;
   }
@@ -143,7 +157,8 @@ int EventLoop::run_once(Clock::duration max_wait) {
 }
 
 bool EventLoop::nothing_pending() {
-  if (!posted_.empty() || !timers_.empty() || watches_.size() > 1) return false;  // watches_ holds wakefd_
+  // watches_ holds wakefd_, and passive watches cannot end a wait.
+  if (!posted_.empty() || !timers_.empty() || watches_.size() - passive_ > 1) return false;
   std::lock_guard lock(foreign_mu_);
   return foreign_.empty();
 }

@@ -45,6 +45,11 @@ class EventLoop {
   // Watches fd for the given readiness, replacing any earlier watch of fd.
   void watch(int fd, bool want_read, bool want_write, IoCallback cb);
   void unwatch(int fd);
+  // Replaces the callback of a watched fd, keeping its registration (no
+  // system call); false when fd is not watched. A passive watch is one that
+  // cannot end a wait by itself (an idle kept-alive connection, registered
+  // only to learn of its closing): it does not count in nothing_pending().
+  bool rebind(int fd, IoCallback cb, bool passive);
 
   // One iteration: waits at most max_wait for I/O or the next timer, then runs
   // what is due. Returns the number of callbacks run.
@@ -69,6 +74,7 @@ class EventLoop {
   void set_coalescing(Clock::duration window) { coalesce_ = window; }
 
   std::size_t timers() const { return timers_.size(); }
+  std::size_t passive_watches() const { return passive_; }
 
  private:
   int run_posted();
@@ -82,7 +88,12 @@ class EventLoop {
   TimerId next_timer_ = 1;
   std::map<std::pair<Clock::time_point, TimerId>, Callback> timers_;
   std::unordered_map<TimerId, Clock::time_point> timer_when_;
-  std::unordered_map<int, IoCallback> watches_;
+  struct Watch {
+    IoCallback cb;
+    bool passive = false;
+  };
+  std::unordered_map<int, Watch> watches_;
+  std::size_t passive_ = 0;  // how many of watches_ are passive
   std::deque<Callback> posted_;
   std::mutex foreign_mu_;
   std::vector<Callback> foreign_;

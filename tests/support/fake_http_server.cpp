@@ -144,7 +144,8 @@ void FakeHttpServer::serve(int fd) {
     if (req.method != "HEAD") {
       out += resp.mode == FakeResponse::Mode::TruncateBody ? resp.body.substr(0, resp.body.size() / 2) : resp.body;
     }
-    if (!send_all(fd, out) || resp.mode == FakeResponse::Mode::TruncateBody) {
+    if (!send_all(fd, out) || resp.mode == FakeResponse::Mode::TruncateBody ||
+        resp.mode == FakeResponse::Mode::AnswerThenClose) {
       ::close(fd);
       return;
     }

@@ -22,7 +22,9 @@ struct FakeRequest {
 };
 
 struct FakeResponse {
-  enum class Mode { Normal, CloseWithoutAnswer, TruncateBody, Hang };
+  // AnswerThenClose: a whole keep-alive answer, then the connection closed,
+  // as a server closes an idle connection.
+  enum class Mode { Normal, CloseWithoutAnswer, TruncateBody, Hang, AnswerThenClose };
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;

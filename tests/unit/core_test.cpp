@@ -356,6 +356,48 @@ TEST(LoopGuard, AnyPendingTimerTaskOrWatchKeepsTheWaitAlive) {
   EXPECT_FALSE(loop.run_until("nothing any more", [] { return false; }));
 }
 
+// An idle kept-alive connection stays registered under a passive watch: it
+// still delivers readiness, but cannot keep a wait alive on its own.
+TEST(LoopGuard, APassiveWatchDeliversButKeepsNoWaitAlive) {
+  EventLoop loop;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  EXPECT_FALSE(loop.rebind(
+      fds[0], [](bool, bool, bool) {}, true));  // not watched: nothing to rebind
+  int active = 0;
+  int passive = 0;
+  loop.watch(fds[0], true, false, [&](bool, bool, bool) { ++active; });
+  EXPECT_FALSE(loop.nothing_pending());
+  ASSERT_TRUE(loop.rebind(
+      fds[0], [&](bool, bool, bool) { ++passive; }, true));
+  EXPECT_EQ(loop.passive_watches(), 1U);
+  EXPECT_TRUE(loop.nothing_pending());
+  auto r = loop.run_until("an idle connection", [] { return false; });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "WaitWithNothingPending");
+  // Still registered: readiness reaches the passive callback, with no new epoll_ctl.
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  loop.run_once(100ms);
+  EXPECT_EQ(passive, 1);
+  EXPECT_EQ(active, 0);
+  // Back to an active watch, then a plain watch over a passive one: the count follows.
+  ASSERT_TRUE(loop.rebind(
+      fds[0], [&](bool, bool, bool) { ++active; }, false));
+  EXPECT_EQ(loop.passive_watches(), 0U);
+  EXPECT_FALSE(loop.nothing_pending());
+  ASSERT_TRUE(loop.rebind(
+      fds[0], [](bool, bool, bool) {}, true));
+  loop.watch(fds[0], true, false, [&](bool, bool, bool) { ++active; });
+  EXPECT_EQ(loop.passive_watches(), 0U);
+  ASSERT_TRUE(loop.rebind(
+      fds[0], [](bool, bool, bool) {}, true));
+  loop.unwatch(fds[0]);
+  EXPECT_EQ(loop.passive_watches(), 0U);
+  EXPECT_TRUE(loop.nothing_pending());
+  close(fds[0]);
+  close(fds[1]);
+}
+
 TEST(Loop, CoalescingBatchesTricklingEventsButNeverDelaysATimer) {
   EventLoop loop;
   loop.set_coalescing(200ms);

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cctype>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -21,6 +23,18 @@ namespace {
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
+}
+
+// One request, the loop run until its answer.
+http::Response exchange(EventLoop& loop, http::Client& client, http::Request rq) {
+  bool done = false;
+  http::Response got;
+  client.send(std::move(rq), [&](http::Response r) {
+    got = std::move(r);
+    done = true;
+  });
+  EXPECT_TRUE(loop.run_until("one request", [&] { return done; }));
+  return got;
 }
 }  // namespace
 
@@ -58,13 +72,7 @@ TEST(HttpClient, AReusedHandleCarriesNothingOfTheLastExchange) {
     rq.url = server.url() + "/k";
     rq.headers = s.headers;
     rq.body = s.body;
-    bool done = false;
-    http::Response got;
-    client.send(std::move(rq), [&](http::Response r) {
-      got = std::move(r);
-      done = true;
-    });
-    ASSERT_TRUE(loop.run_until("one request", [&] { return done; }));
+    const auto got = exchange(loop, client, std::move(rq));
     ASSERT_TRUE(got.transport_ok()) << s.method << ": " << got.curl_error;
     EXPECT_EQ(got.status, 200);
     EXPECT_EQ(got.header("x-seen"), s.method);
@@ -100,4 +108,44 @@ TEST(HttpClient, AReusedHandleCarriesNothingOfTheLastExchange) {
     }
   }
   EXPECT_EQ(client.stats().connections_opened, 1U);
+}
+
+// An idle connection stays registered with the loop under a passive watch (no
+// epoll_ctl per request), keeps no wait alive, and its closing by the server
+// is noticed: the registration goes, and the next request connects anew.
+TEST(HttpClient, AnIdleConnectionIsWatchedPassivelyUntilTheServerClosesIt) {
+  std::atomic<int> n{0};
+  FakeHttpServer server([&](const FakeRequest&) {
+    FakeResponse r{200, {}, "ok"};
+    if (++n == 2) r.mode = FakeResponse::Mode::AnswerThenClose;
+    return r;
+  });
+  EventLoop loop;
+  http::ClientOptions opt;
+  opt.max_connections = 1;
+  http::Client client(loop, opt);
+  auto get = [&] {
+    http::Request rq;
+    rq.method = "GET";
+    rq.url = server.url() + "/k";
+    return exchange(loop, client, std::move(rq));
+  };
+  auto r1 = get();
+  ASSERT_TRUE(r1.transport_ok()) << r1.curl_error;
+  EXPECT_EQ(loop.passive_watches(), 1U);
+  EXPECT_TRUE(loop.nothing_pending());
+  EXPECT_FALSE(loop.run_until("nothing, with only an idle connection", [] { return false; }));
+
+  auto r2 = get();  // the same connection, which the server then closes
+  ASSERT_TRUE(r2.transport_ok()) << r2.curl_error;
+  EXPECT_EQ(server.connections_accepted(), 1);
+  for (int i = 0; i < 40 && loop.passive_watches() > 0; ++i) loop.run_once(std::chrono::milliseconds(50));
+  EXPECT_EQ(loop.passive_watches(), 0U) << "the closing of the idle connection went unnoticed";
+
+  auto r3 = get();
+  ASSERT_TRUE(r3.transport_ok()) << r3.curl_error;
+  EXPECT_EQ(r3.status, 200);
+  EXPECT_EQ(server.connections_accepted(), 2);
+  EXPECT_EQ(client.stats().connections_opened, 2U);
+  EXPECT_EQ(loop.passive_watches(), 1U);
 }
