@@ -21,6 +21,14 @@ ASSETMV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 
+# fail MESSAGE LOG: says why, shows the daemon's last log lines (a CI checkout
+# and its logs are deleted after the run), and stops.
+fail() {
+  log "$1; see $DIR/log"
+  [[ -n ${2:-} && -s "$DIR/log/$2" ]] && { log "last lines of $2:"; tail -n 40 "$DIR/log/$2" >&2; }
+  exit 1
+}
+
 # pid_alive FILE: true when FILE names a running process.
 pid_alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 

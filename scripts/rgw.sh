@@ -71,14 +71,6 @@ CONF
 
 running() { pid_alive "$DIR/run/client.rgw.local.pid"; }
 
-# fail MESSAGE LOG: says why, shows the daemon's last log lines (a CI checkout
-# and its logs are deleted after the run), and stops.
-fail() {
-  log "$1; see $DIR/log"
-  [[ -s "$DIR/log/$2" ]] && { log "last lines of $2:"; tail -n 40 "$DIR/log/$2" >&2; }
-  exit 1
-}
-
 gw_ok() { curl -fsS -o /dev/null "http://127.0.0.1:$ASSETMV_RGW_PORT/" || curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ASSETMV_RGW_PORT/" | grep -q 403; }
 
 start() {

@@ -114,9 +114,9 @@ start() {
     nohup "swift-$s-server" "$ETC/$s-server.conf" >"$DIR/log/$s.log" 2>&1 &
     echo $! >"$DIR/run/$s.pid"
   done
-  wait_for 60 proxy_ok || { log "Swift proxy did not answer; see $DIR/log"; exit 1; }
+  wait_for 60 proxy_ok || fail "Swift proxy did not answer" proxy.log
   for s in account container object; do
-    wait_for 60 bash -c "</dev/tcp/127.0.0.1/$(port_of "$s")" || { log "Swift $s server did not listen; see $DIR/log"; exit 1; }
+    wait_for 60 bash -c "</dev/tcp/127.0.0.1/$(port_of "$s")" || fail "Swift $s server did not listen" "$s.log"
   done
   # Buckets are containers: created through Swift's own API, since curl's
   # SigV4 cannot carry an access key with a colon in it. Secrets go through
