@@ -128,9 +128,10 @@ struct Client::Impl {
   // no system call, and readiness while idle (the server closing it) drops
   // the registration, for curl to find the connection dead before reuse.
   // Other sockets (a resolver's) are watched and unwatched as curl says.
-  struct ConnSocket {
-    bool registered_read_only = false;  // registered with the loop for reading, nothing else
-    bool idle = false;                  // under the passive watch
+  enum class ConnSocket {
+    Other,    // not registered with the loop, or registered for writing too
+    Reading,  // registered for reading only, a request on it
+    Idle,     // registered for reading only, under the passive watch
   };
   std::unordered_map<curl_socket_t, ConnSocket> conn_sockets;
 
@@ -145,37 +146,37 @@ struct Client::Impl {
     auto* self = static_cast<Impl*>(userp);
     auto conn = self->conn_sockets.find(s);
     if (what == CURL_POLL_REMOVE) {
-      if (conn != self->conn_sockets.end() && conn->second.registered_read_only) {
-        conn->second.idle = true;
+      if (conn != self->conn_sockets.end() && conn->second != ConnSocket::Other) {
+        conn->second = ConnSocket::Idle;
         self->loop.rebind(
             s, [self, s](bool, bool, bool) { self->on_idle_ready(s); }, true);
         return 0;
       }
       self->loop.unwatch(s);
-      if (conn != self->conn_sockets.end()) conn->second = {};
+      if (conn != self->conn_sockets.end()) conn->second = ConnSocket::Other;
       return 0;
     }
     const bool rd = what == CURL_POLL_IN || what == CURL_POLL_INOUT;
     const bool wr = what == CURL_POLL_OUT || what == CURL_POLL_INOUT;
-    if (conn != self->conn_sockets.end() && conn->second.idle && conn->second.registered_read_only && rd && !wr &&
+    if (conn != self->conn_sockets.end() && conn->second == ConnSocket::Idle && rd && !wr &&
         self->loop.rebind(s, self->active_watch(s), false)) {
-      conn->second.idle = false;
+      conn->second = ConnSocket::Reading;
       return 0;
     }
     self->loop.watch(s, rd, wr, self->active_watch(s));
-    if (conn != self->conn_sockets.end()) conn->second = {rd && !wr, false};
+    if (conn != self->conn_sockets.end()) conn->second = rd && !wr ? ConnSocket::Reading : ConnSocket::Other;
     return 0;
   }
 
   // An idle connection became readable or failed: nothing of ours is on it.
   void on_idle_ready(curl_socket_t s) {
     loop.unwatch(s);
-    if (auto conn = conn_sockets.find(s); conn != conn_sockets.end()) conn->second = {};
+    if (auto conn = conn_sockets.find(s); conn != conn_sockets.end()) conn->second = ConnSocket::Other;
   }
 
   static int on_sockopt(void* userp, curl_socket_t s, curlsocktype purpose) {
     auto* self = static_cast<Impl*>(userp);
-    if (purpose == CURLSOCKTYPE_IPCXN) self->conn_sockets[s] = {};
+    if (purpose == CURLSOCKTYPE_IPCXN) self->conn_sockets[s] = ConnSocket::Other;
     return CURL_SOCKOPT_OK;
   }
 
