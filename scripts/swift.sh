@@ -101,6 +101,16 @@ put_container() {
     <<<"header = \"X-Auth-Token: $1\""
 }
 proxy_ok() { curl -fsS -o /dev/null "http://127.0.0.1:$ASSETMV_SWIFT_PORT/healthcheck"; }
+listens() { bash -c "</dev/tcp/127.0.0.1/$1"; }
+
+# fetch_token: sets TOKEN from tempauth. Tempauth keeps tokens in memcached
+# and answers 503 while it cannot reach it, so callers retry.
+fetch_token() {
+  TOKEN=$(curl -fsS -o /dev/null -D - -K - "http://127.0.0.1:$ASSETMV_SWIFT_PORT/auth/v1.0" \
+    <<<"header = \"X-Auth-User: $SWIFT_ACCESS_KEY\"
+header = \"X-Auth-Key: $ASSETMV_S3_SECRET_KEY\"" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-auth-token" {print $2}') || return 1
+  [[ -n $TOKEN ]]
+}
 
 start() {
   command -v swift-proxy-server >/dev/null || { log "Swift not installed: run scripts/setup.sh"; exit 1; }
@@ -109,6 +119,9 @@ start() {
   rm -rf "$DIR"
   write_conf
   memcached -u root -l 127.0.0.1 -p "$MEMCACHED_PORT" -U 0 -m 64 -d -P "$DIR/run/memcached.pid"
+  # memcached -d returns before it listens; a proxy that meets it closed
+  # answers tempauth with 503 and then shuns it for 60 s after 10 errors.
+  wait_for 30 listens "$MEMCACHED_PORT" || fail "memcached did not listen on $MEMCACHED_PORT"
   local s
   for s in "${SERVERS[@]}"; do
     nohup "swift-$s-server" "$ETC/$s-server.conf" >"$DIR/log/$s.log" 2>&1 &
@@ -116,19 +129,16 @@ start() {
   done
   wait_for 60 proxy_ok || fail "Swift proxy did not answer" proxy.log
   for s in account container object; do
-    wait_for 60 bash -c "</dev/tcp/127.0.0.1/$(port_of "$s")" || fail "Swift $s server did not listen" "$s.log"
+    wait_for 60 listens "$(port_of "$s")" || fail "Swift $s server did not listen" "$s.log"
   done
   # Buckets are containers: created through Swift's own API, since curl's
   # SigV4 cannot carry an access key with a colon in it. Secrets go through
-  # stdin, not argv.
-  local token b
-  token=$(curl -fsS -o /dev/null -D - -K - "http://127.0.0.1:$ASSETMV_SWIFT_PORT/auth/v1.0" \
-    <<<"header = \"X-Auth-User: $SWIFT_ACCESS_KEY\"
-header = \"X-Auth-Key: $ASSETMV_S3_SECRET_KEY\"" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-auth-token" {print $2}')
-  [[ -n $token ]] || { log "no token from tempauth; see $DIR/log"; exit 1; }
+  # stdin, not argv. 90 s: longer than the proxy's 60 s memcached shunning.
+  local b TOKEN=
+  wait_for 90 fetch_token || fail "no token from tempauth" proxy.log
   for b in "$ASSETMV_LEGACY_BUCKET" "$ASSETMV_PROD_BUCKET"; do
     # The proxy answers before the storage servers behind it do: retry.
-    wait_for 30 put_container "$token" "$b" || { log "cannot create bucket $b on Swift; see $DIR/log"; exit 1; }
+    wait_for 30 put_container "$TOKEN" "$b" || fail "cannot create bucket $b on Swift" proxy.log
   done
   log "Swift s3api on http://127.0.0.1:$ASSETMV_SWIFT_PORT (buckets $ASSETMV_LEGACY_BUCKET, $ASSETMV_PROD_BUCKET)"
 }
