@@ -10,6 +10,8 @@
 #include <chrono>
 #include <mutex>
 #include <set>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "../support/fake_http_server.hpp"
@@ -148,4 +150,41 @@ TEST(HttpClient, AnIdleConnectionIsWatchedPassivelyUntilTheServerClosesIt) {
   EXPECT_EQ(server.connections_accepted(), 2);
   EXPECT_EQ(client.stats().connections_opened, 2U);
   EXPECT_EQ(loop.passive_watches(), 1U);
+}
+
+// The connections are split over several curl multi handles (a shorter pool
+// for curl to walk per request): the cap stays the client's, not each
+// handle's, and requests beyond it wait for a connection instead of failing.
+TEST(HttpClient, TheConnectionCapIsTheClientsAcrossItsMultiHandles) {
+  FakeHttpServer server([](const FakeRequest&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // keeps every connection busy a while
+    return FakeResponse{200, {}, "ok"};
+  });
+  for (const int cap : {1, 3, 20}) {
+    SCOPED_TRACE("max_connections " + std::to_string(cap));
+    const int before = server.connections_accepted();
+    EventLoop loop;
+    http::ClientOptions opt;
+    opt.max_connections = cap;
+    http::Client client(loop, opt);
+    constexpr int kRequests = 60;
+    int done = 0;
+    int ok = 0;
+    for (int i = 0; i < kRequests; ++i) {
+      http::Request rq;
+      rq.method = "GET";
+      rq.url = server.url() + "/k" + std::to_string(i);
+      client.send(std::move(rq), [&](const http::Response& r) {
+        ++done;
+        if (r.transport_ok() && r.status == 200) ++ok;
+      });
+    }
+    EXPECT_EQ(client.in_flight(), static_cast<std::size_t>(kRequests));
+    ASSERT_TRUE(loop.run_until("all requests", [&] { return done == kRequests; }));
+    EXPECT_EQ(ok, kRequests);
+    const int opened = server.connections_accepted() - before;
+    EXPECT_LE(opened, cap) << "more connections than the client's cap";
+    EXPECT_GE(opened, std::min(cap, 3)) << "the requests did not spread over the connections";
+    EXPECT_EQ(client.stats().connections_opened, static_cast<std::uint64_t>(opened));
+  }
 }
