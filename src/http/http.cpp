@@ -8,6 +8,8 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <cstdlib>
+#include <initializer_list>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
@@ -94,6 +96,22 @@ struct Transfer {
   std::size_t multi = 0;                             // the index of the multi handle that carries it
 };
 
+ProxySettings proxy_settings(const std::function<const char*(const char*)>& getenv) {
+  const auto first = [&](std::initializer_list<const char*> names) {
+    for (const char* n : names)
+      if (const char* v = getenv(n); v != nullptr && *v != '\0') return std::string(v);
+    return std::string();
+  };
+  ProxySettings p;
+  const std::string all = first({"all_proxy", "ALL_PROXY"});
+  p.http = first({"http_proxy"});
+  if (p.http.empty()) p.http = all;
+  p.https = first({"https_proxy", "HTTPS_PROXY"});
+  if (p.https.empty()) p.https = all;
+  p.no_proxy = first({"no_proxy", "NO_PROXY"});
+  return p;
+}
+
 struct Client::Impl {
   // One curl multi handle with its share of the connections and its own
   // timer. Its address is the userp of curl's callbacks, so it never moves.
@@ -107,6 +125,9 @@ struct Client::Impl {
 
   EventLoop& loop;
   ClientOptions opt;
+  // Read as the client is made, before its transfers; curl itself reads the same variables unlocked.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
+  ProxySettings proxies = proxy_settings([](const char* name) { return std::getenv(name); });
   std::vector<std::unique_ptr<Multi>> multis;
   std::unordered_map<CURL*, std::unique_ptr<Transfer>> active;
   std::vector<EasyPtr> pool;  // idle handles, their constant options set
@@ -353,6 +374,9 @@ struct Client::Impl {
     curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, self);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &Impl::on_close_socket);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, self);
+    // Set, even empty, so that curl does not read the environment per request.
+    curl_easy_setopt(e, CURLOPT_NOPROXY, self->proxies.no_proxy.c_str());
+    if (self->proxies.http == self->proxies.https) curl_easy_setopt(e, CURLOPT_PROXY, self->proxies.http.c_str());
     return h;
   }
 
@@ -394,6 +418,8 @@ struct Client::Impl {
     CURL* e = t.easy.get();
     const auto& rq = t.request;
     curl_easy_setopt(e, CURLOPT_URL, rq.url.c_str());
+    if (proxies.http != proxies.https)
+      curl_easy_setopt(e, CURLOPT_PROXY, (rq.url.starts_with("https:") ? proxies.https : proxies.http).c_str());
     const auto timeout = rq.timeout.count() > 0 ? rq.timeout : opt.request_timeout;
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
 

@@ -84,6 +84,19 @@ class Client {
   std::unique_ptr<Impl> impl_;
 };
 
+// The proxies curl would take from the environment (http_proxy,
+// https_proxy/HTTPS_PROXY, all_proxy/ALL_PROXY, no_proxy/NO_PROXY), found
+// with curl 7.88's own precedence: lower case first, never HTTP_PROXY (a
+// CGI program's request header would set it), an empty variable as unset.
+// curl reads them with five getenv calls per request unless told; the
+// client reads them once, through getenv, and tells every handle.
+struct ProxySettings {
+  std::string http;      // for http:// URLs; empty: none
+  std::string https;     // for https:// URLs; empty: none
+  std::string no_proxy;  // hosts reached directly, in curl's no_proxy syntax
+};
+ProxySettings proxy_settings(const std::function<const char*(const char*)>& getenv);
+
 // The standard reason phrase of the statuses S3 uses ("Slow Down" for 503,
 // as S3 sends it); "Status" for others. For servers written for tests and benches.
 std::string_view reason_phrase(int status);

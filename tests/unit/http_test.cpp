@@ -5,10 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -187,4 +191,107 @@ TEST(HttpClient, TheConnectionCapIsTheClientsAcrossItsMultiHandles) {
     EXPECT_GE(opened, std::min(cap, 3)) << "the requests did not spread over the connections";
     EXPECT_EQ(client.stats().connections_opened, static_cast<std::uint64_t>(opened));
   }
+}
+
+namespace {
+// The proxy variables set as given for the scope, and put back after it.
+// The unit tests run on one thread, so changing the environment is safe.
+// NOLINTBEGIN(concurrency-mt-unsafe)
+class ProxyEnv {
+ public:
+  explicit ProxyEnv(std::initializer_list<std::pair<const char*, const char*>> set) {
+    for (const char* n : kNames) {
+      const char* v = std::getenv(n);
+      saved_.emplace_back(n, v != nullptr ? std::optional<std::string>(v) : std::nullopt);
+      ::unsetenv(n);
+    }
+    for (const auto& [n, v] : set) ::setenv(n, v, 1);
+  }
+  ~ProxyEnv() {
+    for (const auto& [n, v] : saved_) v ? ::setenv(n.c_str(), v->c_str(), 1) : ::unsetenv(n.c_str());
+  }
+  ProxyEnv(const ProxyEnv&) = delete;
+  ProxyEnv& operator=(const ProxyEnv&) = delete;
+
+ private:
+  static constexpr std::array kNames = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                        "all_proxy",  "ALL_PROXY",  "no_proxy",    "NO_PROXY"};
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+// NOLINTEND(concurrency-mt-unsafe)
+
+http::ProxySettings proxies_with(std::map<std::string, std::string> env) {
+  return http::proxy_settings([&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+}  // namespace
+
+// curl 7.88's precedence, which the client now applies once instead of
+// letting curl read the environment on every request.
+TEST(ProxySettings, FollowCurlsPrecedence) {
+  auto p = proxies_with({});
+  EXPECT_EQ(p.http, "");
+  EXPECT_EQ(p.https, "");
+  EXPECT_EQ(p.no_proxy, "");
+
+  p = proxies_with({{"http_proxy", "h:1"}});
+  EXPECT_EQ(p.http, "h:1");
+  EXPECT_EQ(p.https, "");
+  EXPECT_EQ(proxies_with({{"HTTP_PROXY", "h:1"}}).http, "") << "curl never reads HTTP_PROXY (CGI)";
+
+  EXPECT_EQ(proxies_with({{"HTTPS_PROXY", "s:1"}}).https, "s:1");
+  EXPECT_EQ(proxies_with({{"https_proxy", "s:2"}, {"HTTPS_PROXY", "s:1"}}).https, "s:2");
+  EXPECT_EQ(proxies_with({{"https_proxy", ""}, {"HTTPS_PROXY", "s:1"}}).https, "s:1") << "empty is unset";
+
+  p = proxies_with({{"ALL_PROXY", "a:1"}});
+  EXPECT_EQ(p.http, "a:1");
+  EXPECT_EQ(p.https, "a:1");
+  p = proxies_with({{"all_proxy", "a:2"}, {"ALL_PROXY", "a:1"}, {"http_proxy", "h:1"}});
+  EXPECT_EQ(p.http, "h:1");
+  EXPECT_EQ(p.https, "a:2");
+
+  EXPECT_EQ(proxies_with({{"NO_PROXY", "x"}}).no_proxy, "x");
+  EXPECT_EQ(proxies_with({{"no_proxy", "y"}, {"NO_PROXY", "x"}}).no_proxy, "y");
+  EXPECT_EQ(proxies_with({{"no_proxy", ""}, {"NO_PROXY", "x"}}).no_proxy, "x");
+}
+
+// Through real curl: the fake server as a forward proxy. 127.0.0.2:9 is a
+// loopback address where nothing listens, so a request that bypasses the
+// proxy fails at once with a refused connection.
+TEST(HttpClient, ProxiesFromTheEnvironmentAreUsedAsCurlWould) {
+  FakeHttpServer proxy([](const FakeRequest& r) { return FakeResponse{200, {}, "via proxy " + r.target}; });
+  const std::string target = "http://127.0.0.2:9/k";
+  auto get = [&] {
+    EventLoop loop;
+    http::Client client(loop, {});
+    http::Request rq;
+    rq.url = target;
+    return exchange(loop, client, std::move(rq));
+  };
+  {
+    ProxyEnv env({{"http_proxy", proxy.url().c_str()}});
+    auto r = get();
+    ASSERT_TRUE(r.transport_ok()) << r.curl_error;
+    EXPECT_EQ(r.body, "via proxy " + target);
+  }
+  {
+    ProxyEnv env({{"ALL_PROXY", proxy.url().c_str()}});
+    EXPECT_TRUE(get().transport_ok());
+  }
+  const int seen = proxy.requests_seen();
+  {
+    ProxyEnv env({{"http_proxy", proxy.url().c_str()}, {"NO_PROXY", "127.0.0.2"}});
+    EXPECT_FALSE(get().transport_ok()) << "no_proxy names the host: reached directly";
+  }
+  {
+    ProxyEnv env({{"HTTP_PROXY", proxy.url().c_str()}});
+    EXPECT_FALSE(get().transport_ok()) << "HTTP_PROXY is not curl's";
+  }
+  {
+    ProxyEnv env({{"https_proxy", proxy.url().c_str()}});
+    EXPECT_FALSE(get().transport_ok()) << "https_proxy is for https:// URLs only";
+  }
+  EXPECT_EQ(proxy.requests_seen(), seen);
 }
