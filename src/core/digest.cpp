@@ -80,13 +80,19 @@ Sha256 hmac_sha256(std::string_view key, std::string_view data) {
 
 Md5 md5(std::string_view data) { return digest<16>(md5_md(), {data}); }
 
-std::string hex(const std::uint8_t* data, std::size_t size) {
+void append_hex(std::string& out, const std::uint8_t* data, std::size_t size) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(size * 2, '\0');
+  const std::size_t at = out.size();
+  out.resize(at + size * 2);
   for (std::size_t i = 0; i < size; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 0x0f];
+    out[at + 2 * i] = kDigits[data[i] >> 4];
+    out[at + 2 * i + 1] = kDigits[data[i] & 0x0f];
   }
+}
+
+std::string hex(const std::uint8_t* data, std::size_t size) {
+  std::string out;
+  append_hex(out, data, size);
   return out;
 }
 

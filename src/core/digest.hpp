@@ -17,6 +17,7 @@ Sha256 hmac_sha256(std::string_view key, std::string_view data);
 Md5 md5(std::string_view data);
 
 std::string hex(const std::uint8_t* data, std::size_t size);  // lower case
+void append_hex(std::string& out, const std::uint8_t* data, std::size_t size);
 template <std::size_t N>
 std::string hex(const std::array<std::uint8_t, N>& a) {
   return hex(a.data(), N);

@@ -154,28 +154,82 @@ std::string amz_date(std::chrono::system_clock::time_point t) {
 
 std::string amz_day(std::chrono::system_clock::time_point t) { return amz_date(t).substr(0, 8); }
 
-std::string canonical_uri(std::string_view path, PathMode mode) {
-  if (path.empty()) return "/";
-  if (mode == PathMode::S3) return std::string(path);
-  return uri_encode(normalize_path(path), true);
+namespace {
+
+// The append forms below build a signature's intermediate texts into
+// buffers each thread keeps (signing ran ~8 allocations per request).
+void append_canonical_uri(std::string& out, std::string_view path, PathMode mode) {
+  if (path.empty()) {
+    out += '/';
+  } else if (mode == PathMode::S3) {
+    out.append(path);
+  } else {
+    out += uri_encode(normalize_path(path), true);
+  }
 }
 
-std::string canonical_query(const std::vector<QueryParam>& query) {
+void append_canonical_query(std::string& out, const std::vector<QueryParam>& query) {
+  if (query.empty()) return;
   std::vector<std::pair<std::string, std::string>> enc;
   enc.reserve(query.size());
   for (const auto& q : query) enc.emplace_back(uri_encode(q.name, false), uri_encode(q.value, false));
   std::sort(enc.begin(), enc.end());
-  std::string out;
+  bool first = true;
   for (const auto& [k, v] : enc) {
-    if (!out.empty()) out += '&';
+    if (!first) out += '&';
+    first = false;
     out += k;
     out += '=';
     out += v;
   }
+}
+
+void canonical_headers_into(const std::vector<Header>& headers, CanonicalHeaders& out);
+
+void append_canonical_request(std::string& out, const RequestToSign& req, PathMode mode, const CanonicalHeaders& ch) {
+  out.append(req.method).push_back('\n');
+  append_canonical_uri(out, req.path, mode);
+  out.push_back('\n');
+  append_canonical_query(out, req.query);
+  out.push_back('\n');
+  out.append(ch.block).push_back('\n');
+  out.append(ch.signed_headers).push_back('\n');
+  out.append(req.payload_hash);
+}
+
+void append_credential_scope(std::string& out, std::string_view day, std::string_view region,
+                             std::string_view service) {
+  out.append(day).append("/").append(region).append("/").append(service).append("/aws4_request");
+}
+
+void append_string_to_sign(std::string& out, std::string_view date, std::string_view scope, std::string_view creq) {
+  out.append("AWS4-HMAC-SHA256\n").append(date).append("\n").append(scope).append("\n");
+  const Sha256 h = sha256(creq);
+  append_hex(out, h.data(), h.size());
+}
+
+}  // namespace
+
+std::string canonical_uri(std::string_view path, PathMode mode) {
+  std::string out;
+  append_canonical_uri(out, path, mode);
+  return out;
+}
+
+std::string canonical_query(const std::vector<QueryParam>& query) {
+  std::string out;
+  append_canonical_query(out, query);
   return out;
 }
 
 CanonicalHeaders canonical_headers(const std::vector<Header>& headers) {
+  CanonicalHeaders out;
+  canonical_headers_into(headers, out);
+  return out;
+}
+
+namespace {
+void canonical_headers_into(const std::vector<Header>& headers, CanonicalHeaders& out) {
   // Sorted by lower-cased name, built straight into the two strings (no
   // lower-cased copy of each header): this runs for every request. A stable
   // sort keeps the order of repeated headers, whose values join with ','.
@@ -184,7 +238,8 @@ CanonicalHeaders canonical_headers(const std::vector<Header>& headers) {
   const std::size_t n = headers.size();
   std::size_t bytes = 0;
   for (const auto& h : headers) bytes += h.name.size() + h.value.size() + 2;
-  CanonicalHeaders out;
+  out.block.clear();
+  out.signed_headers.clear();
   out.block.reserve(bytes);
   out.signed_headers.reserve(bytes);
   auto emit = [&](auto begin, auto end) {
@@ -216,26 +271,25 @@ CanonicalHeaders canonical_headers(const std::vector<Header>& headers) {
     for (std::size_t i = 0; i < n; ++i) large[i] = i;
     emit(large.begin(), large.end());
   }
-  return out;
-}
-
-namespace {
-std::string canonical_request(const RequestToSign& req, PathMode mode, const CanonicalHeaders& ch) {
-  return fmt::format("{}\n{}\n{}\n{}\n{}\n{}", req.method, canonical_uri(req.path, mode), canonical_query(req.query),
-                     ch.block, ch.signed_headers, req.payload_hash);
 }
 }  // namespace
 
 std::string canonical_request(const RequestToSign& req, PathMode mode) {
-  return canonical_request(req, mode, canonical_headers(req.headers));
+  std::string out;
+  append_canonical_request(out, req, mode, canonical_headers(req.headers));
+  return out;
 }
 
 std::string credential_scope(std::string_view day, std::string_view region, std::string_view service) {
-  return fmt::format("{}/{}/{}/aws4_request", day, region, service);
+  std::string out;
+  append_credential_scope(out, day, region, service);
+  return out;
 }
 
 std::string string_to_sign(std::string_view date, std::string_view scope, std::string_view creq) {
-  return fmt::format("AWS4-HMAC-SHA256\n{}\n{}\n{}", date, scope, hex(sha256(creq)));
+  std::string out;
+  append_string_to_sign(out, date, scope, creq);
+  return out;
 }
 
 Sha256 signing_key(const Secret& secret, std::string_view day, std::string_view region, std::string_view service) {
@@ -247,10 +301,27 @@ Sha256 signing_key(const Secret& secret, std::string_view day, std::string_view 
 
 std::string signature(const Sha256& key, std::string_view sts) { return hex(hmac_sha256(as_view(key), sts)); }
 
+namespace {
+constexpr std::string_view kCredential = "AWS4-HMAC-SHA256 Credential=";
+constexpr std::string_view kSignedHeaders = ", SignedHeaders=";
+constexpr std::string_view kSignature = ", Signature=";
+constexpr std::size_t kSignatureHex = 64;  // a hex HMAC-SHA256
+
+// The Authorization value up to "Signature=", sized for the signature to follow.
+std::string authorization_head(std::string_view access_key_id, std::string_view scope,
+                               std::string_view signed_headers) {
+  std::string out;
+  out.reserve(kCredential.size() + access_key_id.size() + 1 + scope.size() + kSignedHeaders.size() +
+              signed_headers.size() + kSignature.size() + kSignatureHex);
+  out.append(kCredential).append(access_key_id).append("/").append(scope);
+  out.append(kSignedHeaders).append(signed_headers).append(kSignature);
+  return out;
+}
+}  // namespace
+
 std::string authorization(std::string_view access_key_id, std::string_view scope, std::string_view signed_headers,
                           std::string_view sig) {
-  return fmt::format("AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={}, Signature={}", access_key_id, scope,
-                     signed_headers, sig);
+  return authorization_head(access_key_id, scope, signed_headers).append(sig);
 }
 
 namespace {
@@ -298,17 +369,30 @@ class SigningKeys {
 }  // namespace
 
 std::string sign(RequestToSign& req, const Credentials& creds, const SignParams& p) {
-  const auto date = amz_date(p.now);
-  const auto day = date.substr(0, 8);
-  req.headers.push_back({"x-amz-date", date});
+  req.headers.reserve(req.headers.size() + 3);  // the views below stay valid through the push_backs
+  req.headers.push_back({"x-amz-date", amz_date(p.now)});
+  const std::string_view date = req.headers.back().value;
+  const std::string_view day = date.substr(0, 8);
   if (p.service == "s3") req.headers.push_back({"x-amz-content-sha256", req.payload_hash});
   if (!creds.session_token.empty()) req.headers.push_back({"x-amz-security-token", creds.session_token.reveal()});
-  const auto scope = credential_scope(day, p.region, p.service);
-  const auto ch = canonical_headers(req.headers);
-  const auto sts = string_to_sign(date, scope, canonical_request(req, p.path_mode, ch));
+  // The intermediate texts, in buffers this thread keeps from one signature to the next.
+  thread_local std::string scope;
+  thread_local CanonicalHeaders ch;
+  thread_local std::string creq;
+  thread_local std::string sts;
+  scope.clear();
+  append_credential_scope(scope, day, p.region, p.service);
+  canonical_headers_into(req.headers, ch);
+  creq.clear();
+  append_canonical_request(creq, req, p.path_mode, ch);
+  sts.clear();
+  append_string_to_sign(sts, date, scope, creq);
   thread_local SigningKeys keys;
   const auto& key = keys.get(creds, day, p.region, p.service);
-  return authorization(creds.access_key_id, scope, ch.signed_headers, signature(key, sts));
+  std::string out = authorization_head(creds.access_key_id, scope, ch.signed_headers);
+  const Sha256 mac = hmac_sha256(as_view(key), sts);
+  append_hex(out, mac.data(), mac.size());
+  return out;
 }
 
 }  // namespace assetmv::sigv4
