@@ -36,6 +36,8 @@ constexpr std::size_t kMaxPooledHandles = 1024;
 // instructions. The connections are split over this many multi handles
 // (fewer when the pool is smaller), each request going to the least busy.
 constexpr int kMaxMultis = 8;
+// Room made for a response's headers when the first arrives (S3 sends 6-10).
+constexpr std::size_t kExpectedResponseHeaders = 12;
 
 void global_init_once() {
   static std::once_flag once;
@@ -282,6 +284,8 @@ struct Client::Impl {
     }
     const auto colon = line.find(':');
     if (colon != std::string_view::npos) {
+      // S3 answers with about eight headers: one allocation, not four doublings.
+      if (t->response.headers.empty()) t->response.headers.reserve(kExpectedResponseHeaders);
       t->response.headers.push_back({lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
       // A body of known length is read into one allocation, not grown by
       // doubling (which holds up to twice a large object's bytes at once).
@@ -461,6 +465,7 @@ struct Client::Impl {
     text.reserve(bytes);  // no reallocation below: the nodes point into text as it grows
     auto& nodes = t.header_nodes;
     nodes.clear();
+    nodes.reserve(rq.headers.size() + 4);  // ours, and the four lines below at most: one allocation
     auto line = [&](std::string_view name, std::string_view sep, std::string_view value) {
       const std::size_t at = text.size();
       text.append(name).append(sep).append(value).push_back('\0');
