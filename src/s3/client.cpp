@@ -434,7 +434,7 @@ void Client::delete_objects(const Bucket& b, const std::vector<ObjectVersion>& o
     refused = Error{ErrorKind::Fatal, "InvalidBatch",
                     fmt::format("DeleteObjects takes 1 to {} keys, not {}", kMaxDeleteKeys, objects.size()), 0};
   for (const auto& o : objects) {
-    if (!refused && (!xml_escape(o.key) || !xml_escape(o.version_id)))
+    if (!refused && (!xml_representable(o.key) || !xml_representable(o.version_id)))
       refused = Error{
           ErrorKind::Fatal, "InvalidBatch",
           fmt::format("key {} has bytes XML cannot carry; delete it with DeleteObject", sigv4::uri_encode(o.key, true)),

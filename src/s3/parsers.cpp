@@ -31,6 +31,9 @@ pugi::xml_node child(const pugi::xml_node& parent, const char* name) {
 }
 
 std::string text(const pugi::xml_node& parent, const char* name) { return child(parent, name).child_value(); }
+// A view into the document, valid while it lives: for the fields of a listing
+// that are parsed or copied once into place (a listing has 1,000 entries).
+std::string_view text_view(const pugi::xml_node& parent, const char* name) { return child(parent, name).child_value(); }
 
 Error malformed(std::string_view what, std::string_view detail) {
   return Error{ErrorKind::Retryable, "MalformedResponse", fmt::format("{}: {}", what, detail), 0};
@@ -76,16 +79,20 @@ bool decode_into(std::string_view encoded, std::string& out) { return sigv4::uri
 
 }  // namespace
 
-std::string unquote_etag(std::string_view etag) {
+namespace {
+std::string_view unquoted(std::string_view etag) {
   if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
   if (etag.starts_with("&quot;") && etag.ends_with("&quot;") && etag.size() >= 12)
     etag = etag.substr(6, etag.size() - 12);
-  return std::string(etag);
+  return etag;
 }
+}  // namespace
+
+std::string unquote_etag(std::string_view etag) { return std::string(unquoted(etag)); }
 
 bool etag_equal(std::string_view a, std::string_view b) {
-  const std::string x = unquote_etag(a);
-  const std::string y = unquote_etag(b);
+  const std::string_view x = unquoted(a);
+  const std::string_view y = unquoted(b);
   return x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin(), [](char p, char q) {
            return std::tolower(static_cast<unsigned char>(p)) == std::tolower(static_cast<unsigned char>(q));
          });
@@ -127,20 +134,20 @@ Result<ListPage> parse_list_objects_v2(std::string_view body) {
   for (auto c = root->first_child(); c; c = c.next_sibling()) {
     if (name_is(c, "Contents")) {
       ObjectEntry e;
-      const std::string raw_key = text(c, "Key");
+      const std::string_view raw_key = text_view(c, "Key");
       if (url_encoded) {
         if (!decode_into(raw_key, e.key))
           return tl::unexpected(malformed("ListObjectsV2", "bad percent-encoding in a key"));
       } else {
         e.key = raw_key;
       }
-      e.etag = unquote_etag(text(c, "ETag"));
-      const std::string size = text(c, "Size");
+      e.etag = unquote_etag(text_view(c, "ETag"));
+      const std::string_view size = text_view(c, "Size");
       auto [ptr, ec] = std::from_chars(size.data(), size.data() + size.size(), e.size);
       if (ec != std::errc() || ptr != size.data() + size.size())
         return tl::unexpected(malformed("ListObjectsV2", fmt::format("bad <Size> '{}'", size)));
-      e.last_modified = text(c, "LastModified");
-      e.storage_class = text(c, "StorageClass");
+      e.last_modified = text_view(c, "LastModified");
+      e.storage_class = text_view(c, "StorageClass");
       page.objects.push_back(std::move(e));
     } else if (name_is(c, "CommonPrefixes")) {
       std::string p = text(c, "Prefix");

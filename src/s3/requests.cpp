@@ -129,11 +129,15 @@ S3Request delete_object(std::string bucket, const ObjectVersion& object) {
   return r;
 }
 
-std::optional<std::string> xml_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 16);
-  for (char ch : s) {
+bool xml_representable(std::string_view s) {
+  return std::none_of(s.begin(), s.end(), [](char ch) {
     const auto c = static_cast<unsigned char>(ch);
+    return (c < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || c == 0x7f;  // not in XML 1.0
+  });
+}
+
+void append_xml_escaped(std::string& out, std::string_view s) {
+  for (char ch : s) {
     switch (ch) {
       case '&':
         out += "&amp;";
@@ -151,15 +155,25 @@ std::optional<std::string> xml_escape(std::string_view s) {
         out += "&apos;";
         break;
       case '\t':
+        out += "&#x9;";  // kept exactly, not normalised by the parser
+        break;
       case '\n':
+        out += "&#xA;";
+        break;
       case '\r':
-        out += fmt::format("&#x{:X};", c);  // kept exactly, not normalised by the parser
+        out += "&#xD;";
         break;
       default:
-        if (c < 0x20 || c == 0x7f) return std::nullopt;  // not representable in XML 1.0
         out.push_back(ch);
     }
   }
+}
+
+std::optional<std::string> xml_escape(std::string_view s) {
+  if (!xml_representable(s)) return std::nullopt;
+  std::string out;
+  out.reserve(s.size() + 16);
+  append_xml_escaped(out, s);
   return out;
 }
 
@@ -170,8 +184,14 @@ S3Request delete_objects(std::string bucket, const std::vector<ObjectVersion>& o
   for (const auto& o : objects) {
     // Callers route keys that XML cannot carry to DeleteObject; an empty
     // element here would make S3 refuse the whole batch.
-    body += "<Object><Key>" + xml_escape(o.key).value_or("") + "</Key>";
-    if (!o.version_id.empty()) body += "<VersionId>" + xml_escape(o.version_id).value_or("") + "</VersionId>";
+    body += "<Object><Key>";
+    if (xml_representable(o.key)) append_xml_escaped(body, o.key);
+    body += "</Key>";
+    if (!o.version_id.empty()) {
+      body += "<VersionId>";
+      if (xml_representable(o.version_id)) append_xml_escaped(body, o.version_id);
+      body += "</VersionId>";
+    }
     body += "</Object>";
   }
   body += "</Delete>";

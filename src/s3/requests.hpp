@@ -165,6 +165,10 @@ std::string copy_source(const std::string& bucket, const std::string& key);
 // Escapes text for an XML element body; characters XML 1.0 cannot carry
 // (most control characters) make it return nullopt.
 std::optional<std::string> xml_escape(std::string_view s);
+// Whether XML 1.0 can carry s (xml_escape gives a value), without escaping it.
+bool xml_representable(std::string_view s);
+// Appends s escaped; s must be xml_representable.
+void append_xml_escaped(std::string& out, std::string_view s);
 
 // Addresses and signs: the URL for the bucket's endpoint and style, a Host
 // header, and SigV4 headers for `now`.

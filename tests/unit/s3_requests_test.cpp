@@ -172,6 +172,13 @@ TEST(Builders, XmlEscapeRefusesWhatXmlCannotCarry) {
   EXPECT_FALSE(xml_escape(std::string("a\x01", 2)));
   EXPECT_FALSE(xml_escape(std::string("\x00", 1)));
   EXPECT_EQ(xml_escape("ü"), "ü");
+  EXPECT_EQ(xml_escape("a\nb\rc&<>\"'"), "a&#xA;b&#xD;c&amp;&lt;&gt;&quot;&apos;");
+  EXPECT_FALSE(xml_escape("\x7f"));
+  // The check the deleter makes without escaping agrees with the escaper on every byte.
+  for (int c = 0; c < 256; ++c) {
+    const std::string one(1, static_cast<char>(c));
+    EXPECT_EQ(xml_representable("k" + one), xml_escape("k" + one).has_value()) << c;
+  }
 }
 
 TEST(Builders, RangedConditionalGetAndUploadPart) {
