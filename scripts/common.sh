@@ -53,6 +53,29 @@ wait_for() {
   done
 }
 
+# reserve_ports: keeps the kernel from giving our services' ports to outgoing
+# connections. They lie in Linux's ephemeral range (32768-60999), from which
+# every client socket takes its local port; a CI run failed when Swift's
+# account server could not bind 58082 for 30 s, a long-lived connection
+# holding it. ip_local_reserved_ports takes them out of that pool (listening
+# on them is unaffected). Needs root and a writable /proc/sys; elsewhere the
+# services start as before.
+reserve_ports() {
+  local f=/proc/sys/net/ipv4/ip_local_reserved_ports have
+  local want="$ASSETMV_MON_PORT,$ASSETMV_PG_PORT,$ASSETMV_PG_REPLICA_PORT,$ASSETMV_RGW_PORT"
+  want+=",$ASSETMV_SWIFT_PORT-$((ASSETMV_SWIFT_PORT + 4))"
+  have=$(cat "$f" 2>/dev/null) || return 0
+  # The kernel merges the list it is given, so writing ours again changes nothing.
+  echo "${have:+$have,}$want" 2>/dev/null >"$f" ||
+    log "note: could not reserve ports $want against outgoing connections (not root?)"
+}
+
+# port_holder PORT: the sockets bound to PORT that a live process owns (a
+# listener, or a client socket given PORT as its local port); empty when a
+# server may listen on it. Sockets no process owns any more (TIME-WAIT,
+# FIN-WAIT of a stopped server's connections) do not stop a SO_REUSEADDR bind.
+port_holder() { ss -Htanp "( sport = :$1 )" 2>/dev/null | grep 'users:' || true; }
+
 # s3_service_main NAME PORT ARGS...: the start|stop|status|env|destroy
 # dispatch every S3 service script shares. The script defines start, stop,
 # running, and s3_env (which calls print_s3_env), and sets DIR.
@@ -60,7 +83,7 @@ s3_service_main() {
   local name=$1 port=$2
   shift 2
   case "${1:-}" in
-    start) start ;;
+    start) reserve_ports; start ;;
     stop) stop ;;
     status) running && echo "$name running on 127.0.0.1:$port" || { echo "$name stopped"; return 1; } ;;
     env) s3_env ;;

@@ -122,7 +122,7 @@ stop() {
 }
 
 case "${1:-}" in
-  start) start ;;
+  start) reserve_ports; start ;;
   stop) stop ;;
   status) running && echo "running on 127.0.0.1:$ASSETMV_PG_PORT, cluster in $DIR" || { echo stopped; exit 1; }
     running "$RDIR" && echo "replica running on 127.0.0.1:$ASSETMV_PG_REPLICA_PORT" || echo "replica stopped" ;;

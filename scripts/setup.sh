@@ -20,6 +20,7 @@ PACKAGES=(
   postgresql radosgw ceph-mon ceph-osd ceph-common
   # the second S3 implementation: OpenStack Swift with its s3api middleware
   swift swift-proxy swift-account swift-container swift-object memcached
+  iproute2  # ss: who holds a port a service cannot bind (scripts/common.sh)
   # peers for side-by-side comparisons
   rclone awscli python3-boto3 python3-psycopg2
   python3-yaml  # the deployment examples' test reads them (tests/e2e/test_deploy.py)

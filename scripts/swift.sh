@@ -118,6 +118,13 @@ start() {
   stop
   rm -rf "$DIR"
   write_conf
+  # A server whose port is taken retries binding for 30 s, then exits: say who holds it instead.
+  local p holder
+  for p in "$ASSETMV_SWIFT_PORT" "$((ASSETMV_SWIFT_PORT + 1))" "$((ASSETMV_SWIFT_PORT + 2))" \
+    "$((ASSETMV_SWIFT_PORT + 3))" "$MEMCACHED_PORT"; do
+    holder=$(port_holder "$p")
+    [[ -z $holder ]] || { log "port $p, one of Swift's, is taken:"; echo "$holder" >&2; exit 1; }
+  done
   memcached -u root -l 127.0.0.1 -p "$MEMCACHED_PORT" -U 0 -m 64 -d -P "$DIR/run/memcached.pid"
   # memcached -d returns before it listens; a proxy that meets it closed
   # answers tempauth with 503 and then shuns it for 60 s after 10 errors.
