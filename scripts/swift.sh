@@ -119,9 +119,8 @@ start() {
   rm -rf "$DIR"
   write_conf
   # A server whose port is taken retries binding for 30 s, then exits: say who holds it instead.
-  local p holder
-  for p in "$ASSETMV_SWIFT_PORT" "$((ASSETMV_SWIFT_PORT + 1))" "$((ASSETMV_SWIFT_PORT + 2))" \
-    "$((ASSETMV_SWIFT_PORT + 3))" "$MEMCACHED_PORT"; do
+  local s p holder
+  for p in $(for s in "${SERVERS[@]}"; do port_of "$s"; done) "$MEMCACHED_PORT"; do
     holder=$(port_holder "$p")
     [[ -z $holder ]] || { log "port $p, one of Swift's, is taken:"; echo "$holder" >&2; exit 1; }
   done
@@ -129,7 +128,6 @@ start() {
   # memcached -d returns before it listens; a proxy that meets it closed
   # answers tempauth with 503 and then shuns it for 60 s after 10 errors.
   wait_for 30 listens "$MEMCACHED_PORT" || fail "memcached did not listen on $MEMCACHED_PORT"
-  local s
   for s in "${SERVERS[@]}"; do
     nohup "swift-$s-server" "$ETC/$s-server.conf" >"$DIR/log/$s.log" 2>&1 &
     echo $! >"$DIR/run/$s.pid"
