@@ -30,10 +30,10 @@ pugi::xml_node child(const pugi::xml_node& parent, const char* name) {
   return {};
 }
 
-std::string text(const pugi::xml_node& parent, const char* name) { return child(parent, name).child_value(); }
 // A view into the document, valid while it lives: for the fields of a listing
 // that are parsed or copied once into place (a listing has 1,000 entries).
 std::string_view text_view(const pugi::xml_node& parent, const char* name) { return child(parent, name).child_value(); }
+std::string text(const pugi::xml_node& parent, const char* name) { return std::string(text_view(parent, name)); }
 
 Error malformed(std::string_view what, std::string_view detail) {
   return Error{ErrorKind::Retryable, "MalformedResponse", fmt::format("{}: {}", what, detail), 0};
