@@ -61,21 +61,22 @@ TEST(HttpClient, AReusedHandleCarriesNothingOfTheLastExchange) {
     std::string method;
     std::vector<http::Header> headers;
     std::string body;
+    std::string target = "/k";  // path and query, sent exactly so: signed as they are
   };
   // One at a time, so each request takes the handle the previous one left.
   const std::vector<Step> steps = {
-      {"PUT", {{"x-amz-meta-a", "1"}, {"Content-Type", "image/png"}}, "png bytes"},
+      {"PUT", {{"x-amz-meta-a", "1"}, {"Content-Type", "image/png"}}, "png bytes", "/b/a/./b/../c%20d//e"},
       {"HEAD", {{"x-amz-meta-b", "2"}}, ""},
-      {"GET", {}, ""},
-      {"POST", {{"content-type", "application/xml"}, {"Accept", "application/xml"}}, "<Delete/>"},
+      {"GET", {}, "", "/b?list-type=2&prefix=image%2F&start-after=x"},
+      {"POST", {{"content-type", "application/xml"}, {"Accept", "application/xml"}}, "<Delete/>", "/b?delete"},
       {"DELETE", {}, ""},
-      {"PUT", {}, ""},
-      {"GET", {{"Range", "bytes=0-1"}}, ""},
+      {"PUT", {}, "", "/b/k%3Fnot-a-query"},
+      {"GET", {{"Range", "bytes=0-1"}}, "", "/"},
   };
   for (const auto& s : steps) {
     http::Request rq;
     rq.method = s.method;
-    rq.url = server.url() + "/k";
+    rq.url = server.url() + s.target;
     rq.headers = s.headers;
     rq.body = s.body;
     const auto got = exchange(loop, client, std::move(rq));
@@ -90,6 +91,7 @@ TEST(HttpClient, AReusedHandleCarriesNothingOfTheLastExchange) {
     const auto& s = steps[i];
     SCOPED_TRACE(std::to_string(i) + " " + s.method);
     EXPECT_EQ(r.method, s.method);
+    EXPECT_EQ(r.target, s.target);
     EXPECT_EQ(r.body, s.body);
     EXPECT_EQ(r.headers.count("expect"), 0U);
     ASSERT_EQ(r.headers.count("user-agent"), 1U);
@@ -262,7 +264,8 @@ TEST(ProxySettings, FollowCurlsPrecedence) {
 // proxy fails at once with a refused connection.
 TEST(HttpClient, ProxiesFromTheEnvironmentAreUsedAsCurlWould) {
   FakeHttpServer proxy([](const FakeRequest& r) { return FakeResponse{200, {}, "via proxy " + r.target}; });
-  const std::string target = "http://127.0.0.2:9/k";
+  // Through a plain-HTTP proxy the request target is the absolute URL, query included.
+  const std::string target = "http://127.0.0.2:9/b/k?list-type=2&prefix=a%2Fb";
   auto get = [&] {
     EventLoop loop;
     http::Client client(loop, {});
