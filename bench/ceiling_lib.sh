@@ -10,7 +10,7 @@ LATENCY=${ASSETMV_CEILING_LATENCY_MS:-30}
 scripts/services.sh start >/dev/null
 eval "$(scripts/services.sh env)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build assetmv s3_ceiling >/dev/null
+ninja -C build assetmv s3_ceiling s3_floor >/dev/null
 export CEILING_SECRET=ceilingsecretceilingsecretceiling00
 export AWS_ACCESS_KEY_ID=ceilingaccess AWS_SECRET_ACCESS_KEY=$CEILING_SECRET AWS_ENDPOINT_URL=http://127.0.0.1:$PORT
 export AWS_REGION=us-east-1

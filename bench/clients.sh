@@ -9,23 +9,26 @@
 #   rclone    `rclone move --transfers 256 --checkers 256`, server-side copy (objects only)
 #   awscli    `aws s3 mv --recursive`, max_concurrent_requests 64 (objects only)
 #   python    bench/reference_migrate.py: boto3 + psycopg2, 64 threads, with the rows
+#   floor     bench/ceiling/s3_floor: assetmv's own S3 and HTTP layers listing and copying
+#             each object (no rows, no delete): the floor under assetmv's CPU per object
 # Prints wall time, objects/s, client CPU per object, peak RSS, the share of
 # SlowDown answers, and each ratio to assetmv.
-# Usage: bench/clients.sh [COUNT] [--only "assetmv rclone awscli python"]   (default 20000)
+# Usage: bench/clients.sh [COUNT] [--only "assetmv rclone awscli python floor"]   (default 20000)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 . bench/lib.sh
 COUNT=20000
-CONTENDERS="assetmv rclone awscli python"
+CONTENDERS="assetmv rclone awscli python floor"
 while (($#)); do
   case "$1" in
     --only) CONTENDERS=$2; shift 2 ;;
     [0-9]*) COUNT=$1; shift ;;
-    *) echo "usage: $0 [COUNT] [--only 'assetmv rclone awscli python']" >&2; exit 2 ;;
+    *) echo "usage: $0 [COUNT] [--only 'assetmv rclone awscli python floor']" >&2; exit 2 ;;
   esac
 done
 BIN=${ASSETMV_BENCH_BIN:-build/src/assetmv}
+FLOOR_BIN=build/bench/ceiling/s3_floor  # built by ceiling_lib.sh, from the tree as it is
 . bench/ceiling_lib.sh
 
 # rclone and the AWS CLI pointed at the endpoint from the same variables. The
@@ -46,6 +49,7 @@ run() {  # run NAME: the contender under /usr/bin/time, into $work/NAME.*
               --recursive --only-show-errors --endpoint-url "$AWS_ENDPOINT_URL" ;;
     python) env -u AWS_CA_BUNDLE "${t[@]}" /usr/bin/python3 bench/reference_migrate.py legacy image/ prod avatar/ \
               ceiling_avatars ;;
+    floor) "${t[@]}" "$FLOOR_BIN" s3://legacy/image/ s3://prod/avatar/ --window 256 ;;
   esac >"$work/$name.out" 2>"$work/$name.err"
 }
 
@@ -79,5 +83,6 @@ for name, r in rows.items():
     ratio = lambda k: f"{r[k] / base[k]:7.1f}" if base and base[k] else f"{'-':>7}"
     print(f"{name:8} {r['rc']:4d} {r['moved']:7d} {r['left']:6d} {r['wall']:8.1f} {count / r['wall']:10.0f} "
           f"{1e6 * r['cpu'] / count:11.0f} {r['rss']:12.1f} {r['slow']:10.2f} {ratio('wall')} {ratio('cpu')} {ratio('rss')}")
-print("(÷: the contender's figure over assetmv's. assetmv and python also rewrite the rows; rclone and awscli move objects only)")
+print("(÷: the contender's figure over assetmv's. assetmv and python also rewrite the rows; rclone and awscli move objects only;\n"
+      " floor is assetmv's S3 and HTTP layers alone, listing and copying with the same requests: what is left above it is the engine's and the database's)")
 PY
