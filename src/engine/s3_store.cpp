@@ -37,7 +37,7 @@ void S3Store::head(Side side, const std::string& key, Callback<s3::ObjectInfo> c
 void S3Store::copy(s3::CopyParams p, Callback<std::string> cb) {
   p.source_bucket = legacy_.name;
   p.dest_headers = s3::with_overrides(std::move(p.dest_headers), write_);
-  client_.copy_object(dest_, p, std::move(cb));
+  client_.copy_object(dest_, std::move(p), std::move(cb));
 }
 
 void S3Store::multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, Callback<std::string> cb) {
@@ -63,7 +63,7 @@ void S3Store::restamp(const std::string& dest_key, const std::string& etag, Call
     // A copy onto itself is encrypted afresh: as it was, unless --sse says
     // otherwise (then none of the old key's headers may go with it).
     p.dest_headers = s3::with_overrides(sse_given_ ? std::vector<http::Header>{} : info->encryption, write_);
-    client_.copy_object(dest_, p, std::move(cb));
+    client_.copy_object(dest_, std::move(p), std::move(cb));
   });
 }
 

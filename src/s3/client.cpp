@@ -419,11 +419,10 @@ void Client::put_object(const Bucket& b, const std::string& key, std::string bod
       std::move(cb));
 }
 
-void Client::copy_object(const Bucket& dest, const CopyParams& p, Callback<std::string> cb) {
-  CopyParams params = p;
-  params.legacy_if_match_header = !dest.endpoint.is_aws();
+void Client::copy_object(const Bucket& dest, CopyParams p, Callback<std::string> cb) {
+  p.legacy_if_match_header = !dest.endpoint.is_aws();
   run<std::string>(
-      dest, s3::copy_object(dest.name, params), [](http::Response& r) { return parse_copy_result(r.body); },
+      dest, s3::copy_object(dest.name, std::move(p)), [](http::Response& r) { return parse_copy_result(r.body); },
       std::move(cb), impl_->opt.copy_timeout);
 }
 

@@ -114,7 +114,7 @@ class Client {
   // service). Delivers the new object's ETag; a 200 carrying <Error> is an error.
   // On non-AWS endpoints the source condition also goes out under RGW's
   // legacy header name, so it holds there too.
-  void copy_object(const Bucket& dest, const CopyParams& p, Callback<std::string> cb);
+  void copy_object(const Bucket& dest, CopyParams p, Callback<std::string> cb);
   // Copies an object of `size` bytes with UploadPartCopy in parts of
   // `part_size` bytes (for objects over the single-copy limit). Aborts the
   // upload on failure. Delivers the new (multipart) ETag. The parts carry

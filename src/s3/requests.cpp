@@ -54,17 +54,19 @@ std::string copy_source(const std::string& bucket, const std::string& key) {
   return "/" + bucket + "/" + sigv4::uri_encode(key, true);
 }
 
-S3Request copy_object(std::string dest_bucket, const CopyParams& p) {
-  S3Request r{"CopyObject", "PUT", std::move(dest_bucket), p.dest_key, {}, {}, {}};
+S3Request copy_object(std::string dest_bucket, CopyParams p) {
+  S3Request r{"CopyObject", "PUT", std::move(dest_bucket), std::move(p.dest_key), {}, {}, {}};
   r.headers.push_back({"x-amz-copy-source", copy_source(p.source_bucket, p.source_key)});
   // COPY is S3's default (and RGW's and Swift's): said only when it is REPLACE,
   // which spares ~60 bytes signed and sent on every plain copy.
   if (p.replace_metadata) r.headers.push_back({"x-amz-metadata-directive", "REPLACE"});
-  const auto sent = p.replace_metadata ? with_overrides(p.replace_headers, p.dest_headers) : p.dest_headers;
-  for (const auto& h : sent) r.headers.push_back({h.name, h.value});
+  auto sent =
+      p.replace_metadata ? with_overrides(std::move(p.replace_headers), p.dest_headers) : std::move(p.dest_headers);
+  for (auto& h : sent) r.headers.push_back({std::move(h.name), std::move(h.value)});
   if (!p.if_match.empty()) {
-    r.headers.push_back({"x-amz-copy-source-if-match", "\"" + p.if_match + "\""});
-    if (p.legacy_if_match_header) r.headers.push_back({"x-amz-copy-if-match", "\"" + p.if_match + "\""});
+    std::string quoted = "\"" + p.if_match + "\"";
+    if (p.legacy_if_match_header) r.headers.push_back({"x-amz-copy-if-match", quoted});
+    r.headers.push_back({"x-amz-copy-source-if-match", std::move(quoted)});
   }
   if (p.if_none_match) r.headers.push_back({"if-none-match", "*"});
   return r;

@@ -117,7 +117,7 @@ struct GetParams {
 };
 S3Request get_object(std::string bucket, std::string key, const GetParams& p = {});
 S3Request put_object(std::string bucket, std::string key, std::string body, const PutParams& p);
-S3Request copy_object(std::string dest_bucket, const CopyParams& p);
+S3Request copy_object(std::string dest_bucket, CopyParams p);
 // A key and, optionally, the one version of it a delete removes. Without a
 // version id a delete on a versioned bucket only adds a delete marker; with
 // one it removes exactly that version, whichever is current.
