@@ -376,8 +376,10 @@ struct Client::Impl {
     // No CURLOPT_USERAGENT: curl would format "User-Agent: ..." afresh for
     // every request and then copy it into the request; configure() sends it
     // as one of the request's header lines instead.
-    // Send the path as signed: curl would otherwise squash "/./" and "/../",
-    // which are legal in S3 keys, and the signature would no longer match.
+    // Send the path as signed where curl gets the whole URL (behind a
+    // plain-HTTP proxy, see configure()): curl would otherwise squash "/./"
+    // and "/../", which are legal in S3 keys, and the signature would no
+    // longer match.
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // S3 redirects name another region: an error, not a hop
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::on_body);

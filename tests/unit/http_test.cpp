@@ -264,8 +264,9 @@ TEST(ProxySettings, FollowCurlsPrecedence) {
 // proxy fails at once with a refused connection.
 TEST(HttpClient, ProxiesFromTheEnvironmentAreUsedAsCurlWould) {
   FakeHttpServer proxy([](const FakeRequest& r) { return FakeResponse{200, {}, "via proxy " + r.target}; });
-  // Through a plain-HTTP proxy the request target is the absolute URL, query included.
-  const std::string target = "http://127.0.0.2:9/b/k?list-type=2&prefix=a%2Fb";
+  // Through a plain-HTTP proxy the request target is the absolute URL, as
+  // given: dot segments kept, query included.
+  const std::string target = "http://127.0.0.2:9/b/./k/../k?list-type=2&prefix=a%2Fb";
   auto get = [&] {
     EventLoop loop;
     http::Client client(loop, {});
