@@ -33,7 +33,6 @@ using namespace assetmv;
 namespace {
 
 constexpr int kDefaultWindow = 100;  // ~3,300 copies/s at 30 ms: the rate `migrate` settles at under AWS's limits
-constexpr auto kCoalesceWindow = std::chrono::milliseconds(10);  // as `migrate` runs its loop (cli/common.cpp)
 
 double cpu_seconds() {
   rusage ru{};
@@ -135,7 +134,7 @@ int main(int argc, char** argv) {
   ep->path_style = true;
 
   EventLoop loop;
-  loop.set_coalescing(kCoalesceWindow);
+  loop.set_coalescing(EventLoop::kCoalesceWindow);  // as `migrate` runs its loop
   http::ClientOptions hopt;
   hopt.max_connections = window;
   http::Client http(loop, hopt);

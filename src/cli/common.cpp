@@ -56,12 +56,6 @@ void init_logging(const CommonOptions& o) {
 
 namespace {
 
-// Answers from a busy store trickle in one per wakeup; waiting up to 10 ms to
-// take them in batches cut client CPU per object by about a third on the local
-// gateway, and costs nothing in throughput with hundreds of requests in flight
-// (docs/performance.md).
-constexpr auto kCoalesceWindow = std::chrono::milliseconds(10);
-
 Result<s3::Endpoint> endpoint_for(const std::string& specific, const std::string& common, const s3::AwsSettings& aws,
                                   const CommonOptions& o) {
   s3::Endpoint ep;
@@ -123,7 +117,7 @@ Result<Context> make_context(const CommonOptions& o) {
   hopt.ca_file = o.ca_file;
   hopt.low_speed_time = std::chrono::seconds(o.stall_timeout_s);
   c.loop = std::make_unique<EventLoop>();
-  c.loop->set_coalescing(kCoalesceWindow);
+  c.loop->set_coalescing(EventLoop::kCoalesceWindow);
   c.http = std::make_unique<http::Client>(*c.loop, hopt);
   s3::ClientOptions sopt;
   sopt.pacer.initial_window = o.concurrency;
