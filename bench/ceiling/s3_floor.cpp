@@ -88,16 +88,16 @@ struct Run {
 
   void pump() {
     while (in_flight < window && !pending.empty()) {
-      const s3::ObjectEntry o = std::move(pending.front());
+      s3::ObjectEntry o = std::move(pending.front());
       pending.pop_front();
       s3::CopyParams p;
       p.source_bucket = source.name;
-      p.source_key = o.key;
       p.dest_key = dest_prefix + o.key.substr(source_prefix.size());
-      p.if_match = o.etag;
+      p.source_key = std::move(o.key);
+      p.if_match = std::move(o.etag);
       p.if_none_match = true;
       ++in_flight;
-      s3.copy_object(dest, p, [this](const Result<std::string>& etag) {
+      s3.copy_object(dest, std::move(p), [this](const Result<std::string>& etag) {
         --in_flight;
         ++(etag ? copied : failed);
         pump();
