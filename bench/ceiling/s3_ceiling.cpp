@@ -21,7 +21,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +40,7 @@
 
 #include "core/digest.hpp"
 #include "http/http.hpp"
+#include "process_cpu.hpp"
 #include "s3/requests.hpp"
 #include "sigv4/sigv4.hpp"
 
@@ -414,10 +414,7 @@ Response Server::handle(const Request& r) {
   ++stats_.requests;
   if (r.path == "/__stats") {
     Response resp;
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                       static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    const double cpu = process_cpu_seconds();
     resp.body = "{\"requests\":" + std::to_string(stats_.requests) +
                 ",\"slowdowns\":" + std::to_string(stats_.slowdowns) +
                 ",\"auth_failures\":" + std::to_string(stats_.auth_failures) +
@@ -651,12 +648,8 @@ int Server::run() {
 }
 
 void Server::dump_stats(FILE* f) const {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
   std::fprintf(f, "s3_ceiling: %lu requests, %lu SlowDown, %lu auth failures, %lu connections, cpu %.2f s\n",
-               stats_.requests, stats_.slowdowns, stats_.auth_failures, stats_.connections,
-               static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                   static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+               stats_.requests, stats_.slowdowns, stats_.auth_failures, stats_.connections, process_cpu_seconds());
 }
 
 }  // namespace

@@ -11,8 +11,6 @@
 // Usage: s3_floor s3://BUCKET/PREFIX s3://BUCKET/PREFIX [--window N]
 // Endpoint and credentials come from the environment as for assetmv
 // (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...). Prints one line of JSON.
-#include <sys/resource.h>
-
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -24,6 +22,7 @@
 
 #include "core/loop.hpp"
 #include "http/http.hpp"
+#include "process_cpu.hpp"
 #include "s3/aws_config.hpp"
 #include "s3/client.hpp"
 #include "s3/location.hpp"
@@ -33,15 +32,6 @@ using namespace assetmv;
 namespace {
 
 constexpr int kDefaultWindow = 100;  // ~3,300 copies/s at 30 ms: the rate `migrate` settles at under AWS's limits
-
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  const auto secs = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-  };
-  return secs(ru.ru_utime) + secs(ru.ru_stime);
-}
 
 int fail(const std::string& why) {
   std::fprintf(stderr, "s3_floor: %s\n", why.c_str());
@@ -156,7 +146,7 @@ int main(int argc, char** argv) {
     return fail(r.error().message);
   if (!run.error.empty()) return fail(run.error);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double cpu = cpu_seconds();
+  const double cpu = process_cpu_seconds();
   const auto n = static_cast<double>(run.copied);
   std::printf(
       "{\"copied\":%llu,\"failed\":%llu,\"wall_s\":%.2f,\"objects_per_s\":%.0f,\"cpu_s\":%.3f,\"cpu_us_per_object\":%."
