@@ -441,8 +441,10 @@ struct Client::Impl {
     // which it copies into the request line verbatim: sent exactly as
     // signed. A plain-HTTP proxy needs the absolute URL as the target: then
     // curl gets the whole URL as before.
+    const bool tls = rq.url.starts_with("https:");  // URLs are http: or https: (CURLOPT_PROTOCOLS_STR)
+    const std::string& proxy = tls ? proxies.https : proxies.http;
     const std::size_t path_at = origin_length(rq.url);
-    const bool proxied_plain_http = rq.url.starts_with("http:") && !proxies.http.empty();
+    const bool proxied_plain_http = !tls && !proxy.empty();
     if (path_at != std::string::npos && !proxied_plain_http) {
       origin.assign(rq.url, 0, path_at + 1);  // curl copies it
       curl_easy_setopt(e, CURLOPT_URL, origin.c_str());
@@ -451,8 +453,7 @@ struct Client::Impl {
       curl_easy_setopt(e, CURLOPT_URL, rq.url.c_str());
       curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, nullptr);
     }
-    if (proxies.http != proxies.https)
-      curl_easy_setopt(e, CURLOPT_PROXY, (rq.url.starts_with("https:") ? proxies.https : proxies.http).c_str());
+    if (proxies.http != proxies.https) curl_easy_setopt(e, CURLOPT_PROXY, proxy.c_str());
     const auto timeout = rq.timeout.count() > 0 ? rq.timeout : opt.request_timeout;
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
 
