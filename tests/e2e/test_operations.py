@@ -60,6 +60,9 @@ class OperationsTest(unittest.TestCase):
             open(flag, "w").close()
             actors = self.probe(w, before)
             p, err = self.start(w, "--pause-file", flag)
+            # Held 3 s from the moment the run says it is paused, not from its
+            # start: under a sanitizer the start (preflight, the rows) took 0.6 s.
+            self.wait_event(err, "migrate.paused", 60)
             time.sleep(3)
             self.assertIsNone(p.poll(), "the paused run ended")
             self.assertEqual(self.dest_count(w), 0, "a copy was made while paused")
