@@ -12,9 +12,9 @@
 //     them the answer is 503 SlowDown.
 //
 // Operations: ListObjectsV2 (prefix, start-after, continuation-token,
-// max-keys, encoding-type=url), HeadObject, GetObject, PutObject,
-// CopyObject (x-amz-copy-source-if-match, If-None-Match: *), DeleteObject,
-// DeleteObjects (Content-MD5 checked), HeadBucket. GET /__stats returns
+// max-keys, encoding-type=url), HeadObject, GetObject, PutObject (If-Match,
+// If-None-Match: *), CopyObject (x-amz-copy-source-if-match, If-None-Match:
+// *), DeleteObject, DeleteObjects (Content-MD5 checked), HeadBucket. GET /__stats returns
 // counters as JSON. Single-threaded epoll, HTTP/1.1 keep-alive, no TLS.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -150,6 +150,12 @@ std::string iso_now() { return utc_now("%Y-%m-%dT%H:%M:%S.000Z"); }
 // XML text through the S3 layer's escaping; a key XML 1.0 cannot carry
 // (control characters) goes out percent-encoded rather than as invalid XML.
 std::string xml_text(std::string_view s) { return assetmv::s3::xml_escape(s).value_or(sigv4::uri_encode(s, true)); }
+
+// An ETag as a condition header carries it: without its quotes.
+std::string_view unquoted(std::string_view etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+  return etag;
+}
 
 Response error(int status, std::string_view code, std::string_view message) {
   Response r;
@@ -370,12 +376,8 @@ Response Server::copy(Bucket& dst, const std::string& key, const Request& r) {
   if (sb == buckets_.end()) return error(404, "NoSuchBucket", "source bucket does not exist");
   auto so = sb->second.objects.find(source.substr(slash + 1));
   if (so == sb->second.objects.end()) return error(404, "NoSuchKey", "source key does not exist");
-  const std::string* cond = r.header("x-amz-copy-source-if-match");
-  if (cond) {
-    std::string want = *cond;
-    if (want.size() >= 2 && want.front() == '"') want = want.substr(1, want.size() - 2);
-    if (want != so->second.etag) return error(412, "PreconditionFailed", "x-amz-copy-source-if-match failed");
-  }
+  if (const auto* cond = r.header("x-amz-copy-source-if-match"); cond && unquoted(*cond) != so->second.etag)
+    return error(412, "PreconditionFailed", "x-amz-copy-source-if-match failed");
   if (const auto* inm = r.header("if-none-match"); inm && *inm == "*" && dst.objects.count(key) != 0)
     return error(412, "PreconditionFailed", "destination exists");
   Object copy = so->second;  // shares the body
@@ -473,6 +475,12 @@ Response Server::handle(const Request& r) {
   if (op == "PutObject") {
     if (const auto* inm = r.header("if-none-match"); inm && *inm == "*" && b.objects.count(key) != 0)
       return error(412, "PreconditionFailed", "destination exists");
+    // As S3 since its conditional writes: a key that is absent is 404, another ETag is 412.
+    if (const auto* im = r.header("if-match")) {
+      auto cur = b.objects.find(key);
+      if (cur == b.objects.end()) return error(404, "NoSuchKey", "If-Match on a key that does not exist");
+      if (unquoted(*im) != cur->second.etag) return error(412, "PreconditionFailed", "If-Match failed");
+    }
     Object o{std::make_shared<const std::string>(r.body), assetmv::hex(assetmv::md5(r.body)),
              r.header("content-type") ? *r.header("content-type") : "application/octet-stream"};
     Response resp;
