@@ -523,7 +523,9 @@ Response Server::handle(const Request& r) {
 void Server::respond(Conn& c, const Response& resp) {
   std::string out =
       "HTTP/1.1 " + std::to_string(resp.status) + " " + std::string(assetmv::http::reason_phrase(resp.status)) + "\r\n";
-  for (const auto& [n, v] : resp.headers) out += n + ": " + v + "\r\n";
+  for (const auto& [n, v] : resp.headers) {
+    out.append(n).append(": ").append(v).append("\r\n");
+  }
   out += "Content-Length: " + std::to_string(resp.head ? resp.head_length : resp.body.size()) +
          "\r\nx-amz-request-id: ceiling\r\n\r\n";
   out += resp.body;
@@ -679,6 +681,8 @@ int main(int argc, char** argv) {
       cfg.access_key = next();
     else if (a == "--secret-env") {  // the secret is read from the environment, never from argv
       const std::string var = next();
+      // Read while parsing argv, before any thread exists.
+      // NOLINTNEXTLINE(concurrency-mt-unsafe)
       const char* v = std::getenv(var.c_str());
       cfg.secret = v ? v : "";
     } else if (a == "--bucket")
