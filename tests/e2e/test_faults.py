@@ -55,6 +55,17 @@ def s3_upstream():
     return os.environ["AWS_ENDPOINT_URL"].split("://", 1)[1].rstrip("/")
 
 
+def tls_front(upstream):
+    """faultproxy.py serving TLS in front of `upstream`, with a certificate for
+    127.0.0.1 made here: (the proxy, the certificate's path)."""
+    tmp = tempfile.mkdtemp()
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return FaultProxy("http", upstream, "--tls-cert", cert, "--tls-key", key), cert
+
+
 class Hostile(threading.Thread):
     """A database session that does `act(cursor)` every `every` seconds until stopped."""
 

@@ -10,7 +10,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_faults import FaultProxy, s3_upstream  # noqa: E402
+from test_faults import s3_upstream, tls_front  # noqa: E402
 from world import bucket_policy, make_role, s3_user, World  # noqa: E402
 
 
@@ -114,12 +114,7 @@ class TlsTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp()
-        cls.cert, cls.key = os.path.join(cls.tmp, "cert.pem"), os.path.join(cls.tmp, "key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", cls.key, "-out",
-                        cls.cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                       check=True, capture_output=True)
-        cls.proxy = FaultProxy("http", s3_upstream(), "--tls-cert", cls.cert, "--tls-key", cls.key)
+        cls.proxy, cls.cert = tls_front(s3_upstream())
 
     @classmethod
     def tearDownClass(cls):
