@@ -15,6 +15,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev uuid-runtime curl procps bc time wrk
   openssl  # the TLS tests make their own certificate
+  tinyproxy  # a real forward proxy: plain HTTP and CONNECT tunnels (tests/e2e/test_proxy.py)
   jq       # the demo checks the end state it promises
   # local services: PostgreSQL 15 and a Ceph RADOS Gateway
   postgresql radosgw ceph-mon ceph-osd ceph-common
@@ -40,6 +41,10 @@ if ((${#missing[@]})); then
   # on their own ports, so the packaged one is not needed.
   if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
     "${SUDO[@]}" pg_ctlcluster "$(pg_lsclusters -h | awk 'NR==1{print $1}')" main stop 2>/dev/null || true
+  fi
+  # Likewise Debian's tinyproxy on port 8888, where an init system started it: the tests run their own.
+  if [[ -f /run/tinyproxy/tinyproxy.pid ]]; then
+    "${SUDO[@]}" kill "$(cat /run/tinyproxy/tinyproxy.pid)" 2>/dev/null || true
   fi
 fi
 
