@@ -171,6 +171,35 @@ class ShardsTest(unittest.TestCase):
         print(f"\n{interrupted} of 4 shards killed mid-run ({left} legacy objects left), "
               f"then 3 shards: exact", file=sys.stderr)
 
+    def test_two_different_n_at_once_keep_every_row_on_an_object_and_end_exact(self):
+        # The mistake docs/scaling.md warns of: a Job's completions edited
+        # while pods of the old N still run. Every name then belongs to one
+        # shard of each N, and two workers act on it at once, beside the live
+        # application: the conditional steps must keep the invariant and the
+        # end state, whatever work is duplicated.
+        w = self.world("twon")
+        w.make_mixed(SEED)
+        before = w.snapshot()
+        actors = Actors(w, before)
+        self.addCleanup(actors.close)
+        shards = [Shard(w, k, 4) for k in range(4)] + [Shard(w, k, 3) for k in range(3)]
+        results = [s.finish() for s in shards]
+        time.sleep(1)
+        found = actors.stop()
+        app, probe = found["live_app"], found["probe"]
+        counts = summed([r for _, r, _ in results if r])
+        print(f"\n4 and 3 shards at once: exits {[rc for rc, _, _ in results]}, {counts['objects_copied']} copies, "
+              f"{counts['objects_already_in_place']} already in place, {counts['failures']} failures; probe: "
+              f"{probe['checks']} checks, {len(probe['violations'])} violations", file=sys.stderr)
+        self.assertEqual(probe["violations"], [], "a row pointed at a missing object")
+        self.assertGreater(probe["checks"], 200)
+        for rc, report, err in results:
+            self.assertIn(rc, (0, 1), err[-3000:])
+        got = w.snapshot()
+        self.assertState(got, w.expected_with_app(before, app, got))
+        rc, report, err = w.run("verify")
+        self.assertEqual(report["counts"]["rows_missing_object"], 0, err[-3000:])
+
 
 if __name__ == "__main__":
     unittest.main()
