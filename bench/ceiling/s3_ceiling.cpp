@@ -12,9 +12,10 @@
 //     them the answer is 503 SlowDown.
 //
 // Operations: ListObjectsV2 (prefix, start-after, continuation-token,
-// max-keys, encoding-type=url), HeadObject, GetObject, PutObject (If-Match,
-// If-None-Match: *), CopyObject (x-amz-copy-source-if-match, If-None-Match:
-// *), DeleteObject, DeleteObjects (Content-MD5 checked), HeadBucket. GET /__stats returns
+// max-keys, encoding-type=url), HeadObject, GetObject,
+// PutObject (If-Match, If-None-Match: *),
+// CopyObject (x-amz-copy-source-if-match, If-None-Match: *), DeleteObject,
+// DeleteObjects (Content-MD5 checked), HeadBucket. GET /__stats returns
 // counters as JSON. Single-threaded epoll, HTTP/1.1 keep-alive, no TLS.
 #include <arpa/inet.h>
 #include <fcntl.h>
