@@ -42,8 +42,9 @@ class Prometheus:
             except OSError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                why = self.tail()  # before close() closes the log
                 self.close()
-                raise AssertionError(f"prometheus did not start: {self.tail()}")
+                raise AssertionError(f"prometheus did not start: {why}")
             time.sleep(0.2)
 
     def tail(self):

@@ -5,6 +5,7 @@ hosts around it. Each test has its own proxy and its own proxy log, which
 says what went through it."""
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -47,15 +48,17 @@ class TinyProxy:
             except OSError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                why = self.tail()  # before close() closes the output
                 self.close()
-                raise AssertionError(f"tinyproxy did not start: {self.tail()}")
+                raise AssertionError(f"tinyproxy did not start: {why}")
             time.sleep(0.1)
 
     def tail(self):
         self.out.seek(0)
         text = self.out.read()
         if os.path.exists(self.logfile):
-            text += open(self.logfile, errors="replace").read()
+            with open(self.logfile, errors="replace") as f:
+                text += f.read()
         return text[-2000:]
 
     def requests(self):
@@ -74,6 +77,7 @@ class TinyProxy:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.out.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def without_proxy_variables(env):
