@@ -134,8 +134,12 @@ class ShardsTest(unittest.TestCase):
         got = w.snapshot()
         self.assertState(got, w.expected_with_app(before, app, got))
         counts = summed([r for _, r, _ in results])
-        self.assertEqual(counts["conflicts"], len(w.conflicts))
-        self.assertEqual(counts["dangling_rows"], len(w.dangling))
+        self.assertEqual(counts["conflicts"], len(w.conflicts))  # by name: the app's writes leave it
+        # By row: a dangling row the application rewrote before its shard
+        # read it is no longer dangling.
+        dangling = {w.legacy_prefix + n for n in w.dangling}
+        taken = sum(1 for rid in app["changed"] if before["rows"].get(int(rid)) in dangling)
+        self.assertIn(counts["dangling_rows"], range(len(w.dangling) - taken, len(w.dangling) + 1))
         self.assertEqual(counts["failures"], 0)
         if count_copies:
             copies = w.wait_usage_flushed(to_copy) - copies_before
