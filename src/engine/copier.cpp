@@ -103,8 +103,10 @@ void Copier::answered(const ItemPtr& item, Result<std::string> etag, bool multip
                                   "handle: copy it by hand; its rows stay on it ({})",
                                   item->legacy_key, e.describe()));
   if (stops_the_run(e)) return fail(item, e.describe(), e);
-  if (e.kind == ErrorKind::NotFound)
-    return fail(item, "the legacy object disappeared before it could be copied: " + e.describe());
+  // No source: perhaps another worker moved it since the listing (the
+  // verifier looks). NoSuchUpload is a multipart upload aborted under us.
+  if (e.kind == ErrorKind::NotFound && e.code != "NoSuchUpload") return verifier_.vanished(item, e);
+  if (e.kind == ErrorKind::NotFound) return fail(item, "copy failed: " + e.describe());
   fail(item, "copy failed: " + e.describe(), e);
 }
 

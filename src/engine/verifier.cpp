@@ -80,9 +80,30 @@ void Verifier::compare(const ItemPtr& item, const s3::ObjectEntry& dst, const s3
 }
 
 void Verifier::by_metadata(const ItemPtr& item, const s3::ObjectInfo& dst, const char* if_unknown) {
-  if (dst.size == item->src->size && !dst.source_etag.empty() && s3::etag_equal(dst.source_etag, item->src->etag))
-    return settled_(item, {Kind::InPlace});
+  if (carries_source(*item->src, dst)) return settled_(item, {Kind::InPlace});
   settled_(item, {Kind::Conflict, if_unknown});
+}
+
+// A copy this tool made of `src` (multipart, or whose ETag is not an MD5)
+// records the source's ETag in its metadata.
+bool Verifier::carries_source(const s3::ObjectEntry& src, const s3::ObjectInfo& dst) {
+  return dst.size == src.size && !dst.source_etag.empty() && s3::etag_equal(dst.source_etag, src.etag);
+}
+
+void Verifier::vanished(const ItemPtr& item, const Error& e) {
+  store_.head(Side::Dest, item->dest_key, [this, item, e](Result<s3::ObjectInfo> d) {
+    if (d) {
+      const auto same = compare_objects(*item->src, {item->dest_key, d->etag, d->size, d->last_modified, ""});
+      if (same == Sameness::Same || (same == Sameness::Unknown && carries_source(*item->src, *d)))
+        return settled_(item, {Kind::InPlace});
+    }
+    std::string why = fmt::format("the legacy object disappeared before it could be copied ({})", e.describe());
+    if (d)
+      why += "; the destination is not proven to be it";
+    else if (d.error().kind != ErrorKind::NotFound)
+      why += "; the destination cannot be read: " + d.error().describe();
+    fail(item, std::move(why));
+  });
 }
 
 }  // namespace assetmv::engine

@@ -494,8 +494,52 @@ TEST(Migration, ALegacyObjectGoneBeforeItsCopyFailsTheItemOnly) {
   const auto r = w.run();
   EXPECT_EQ(r.counts.failures, 1U);
   EXPECT_EQ(r.counts.objects_copied, 1U);
+  EXPECT_EQ(w.store.calls["head"], 1);  // the destination, in case another worker moved it
+  EXPECT_NE(r.items[0].at("message").get<std::string>().find("disappeared before it could be copied"),
+            std::string::npos);
   EXPECT_EQ(w.path(a), "image/a.png");
   EXPECT_EQ(w.path(b), "avatar/b.png");
+}
+
+// Two workers on one name (two N at once, two operators): the other copied
+// it, rewrote its row and deleted the legacy object between this one's
+// listing and its copy. The destination is the listed object: in place.
+TEST(Migration, ALegacyObjectMovedByAnotherWorkerBeforeItsCopyIsInPlace) {
+  World w;
+  w.legacy("a.png", 1);
+  w.legacy("b.png", 2);
+  const auto a = w.row("image/a.png");
+  w.store.before_copy = [&](const std::string& key) {
+    if (key != "avatar/a.png") return;
+    w.store.dest[key] = {md5_etag(1), 100, ""};
+    w.rows.rows[a] = key;
+    w.store.legacy.erase("image/a.png");
+  };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::Complete);
+  EXPECT_EQ(r.counts.failures, 0U);
+  EXPECT_EQ(r.counts.objects_already_in_place, 1U);
+  EXPECT_EQ(r.counts.objects_copied, 1U);
+  EXPECT_EQ(r.counts.rows_superseded, 1U);
+  EXPECT_EQ(w.path(a), "avatar/a.png");
+  EXPECT_TRUE(w.store.legacy.empty());
+  w.expect_invariant();
+}
+
+TEST(Migration, ALegacyObjectGoneAndADifferentDestinationFailsTheItem) {
+  World w;
+  w.legacy("a.png", 1);
+  const auto a = w.row("image/a.png");
+  w.store.before_copy = [&](const std::string& key) {
+    w.store.dest[key] = {md5_etag(9), 100, ""};
+    w.store.legacy.erase("image/a.png");
+  };
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::NeedsHuman);
+  EXPECT_EQ(r.counts.failures, 1U);
+  EXPECT_EQ(r.counts.objects_already_in_place, 0U);
+  EXPECT_NE(r.items[0].at("message").get<std::string>().find("not proven to be it"), std::string::npos);
+  EXPECT_EQ(w.path(a), "image/a.png");
 }
 
 TEST(Migration, ACopyFailingForGoodIsReportedAndTheRunGoesOn) {
