@@ -47,11 +47,14 @@ def id_range(db, table):
 
 def live_app(cfg, stop, workers=4):
     """Several writer threads, so the load does not depend on one PUT's latency."""
-    out = {"inserted": {}, "changed": {}, "uploaded": []}
+    out = {"inserted": {}, "changed": {}, "uploaded": [], "put_retries": 0, "slowest_put": 0.0, "slowest_row": 0.0}
     for r in in_threads(workers, lambda s3, n: live_app_loop(cfg, stop, s3, n)):
         out["inserted"].update(r["inserted"])
         out["changed"].update(r["changed"])
         out["uploaded"] += r["uploaded"]
+        out["put_retries"] += r["put_retries"]
+        out["slowest_put"] = max(out["slowest_put"], r["slowest_put"])
+        out["slowest_row"] = max(out["slowest_row"], r["slowest_row"])
     return out
 
 
@@ -59,13 +62,19 @@ def live_app_loop(cfg, stop, s3, worker):
     db = db_connect()
     table, lp, dp = cfg["table"], cfg["legacy_prefix"], cfg["dest_prefix"]
     inserted, changed, uploaded = {}, {}, []
+    # What the app waited on, so that a test finding it idle can tell a
+    # throttled store (retries, slow PUTs) from a locked row.
+    put_retries, slowest_put, slowest_row = 0, 0.0, 0.0
     i = 0
     lo, hi = id_range(db, table)
     while not os.path.exists(stop):
         i += 1
         key = f"{dp}app-{os.getpid()}-{worker}-{i}.png"
-        s3.put_object(Bucket=cfg["dest_bucket"], Key=key, Body=body_for(key))
+        t0 = time.monotonic()
+        put = s3.put_object(Bucket=cfg["dest_bucket"], Key=key, Body=body_for(key))
+        t1 = time.monotonic()
         uploaded.append(key)
+        put_retries += put["ResponseMetadata"].get("RetryAttempts", 0)
         with db.cursor() as c:
             if i % 2:
                 c.execute(f'INSERT INTO "{table}" (path) VALUES (%s) RETURNING id', (key,))
@@ -76,8 +85,10 @@ def live_app_loop(cfg, stop, s3, worker):
                           (key, rid, lp))
                 if c.fetchone():
                     changed[rid] = key
+        slowest_put, slowest_row = max(slowest_put, t1 - t0), max(slowest_row, time.monotonic() - t1)
         time.sleep(0.01)
-    return {"inserted": inserted, "changed": changed, "uploaded": uploaded}
+    return {"inserted": inserted, "changed": changed, "uploaded": uploaded, "put_retries": put_retries,
+            "slowest_put": slowest_put, "slowest_row": slowest_row}
 
 
 def probe(cfg, stop, workers=8):

@@ -153,8 +153,7 @@ class MigrateTest(unittest.TestCase):
         results = actors.stop()
         app, probe = results["live_app"], results["probe"]
         print(f"\nprobe: {probe['checks']} checks, {probe['rechecked']} rows re-read after a miss, "
-              f"{len(probe['violations'])} violations; app: {len(app['inserted'])} rows inserted, "
-              f"{len(app['changed'])} legacy rows changed", file=sys.stderr)
+              f"{len(probe['violations'])} violations; {Actors.describe_app(app)}", file=sys.stderr)
         self.assertEqual(rc, 1, err[-3000:])
         self.assertEqual(probe["violations"], [], "a row pointed at a missing object")
         self.assertGreater(probe["checks"], 200)

@@ -336,6 +336,13 @@ class Actors:
                 p.kill()
                 p.wait()
 
+    @staticmethod
+    def describe_app(app):
+        """One line on what the live application did and what it waited on."""
+        return (f"app: {len(app['inserted'])} rows inserted, {len(app['changed'])} legacy rows changed, "
+                f"{app['put_retries']} PUT retries, slowest PUT {app['slowest_put']:.1f} s, "
+                f"slowest row write {app['slowest_row']:.1f} s")
+
     def stop(self):
         """Stops them and returns {role: result}; raises if one of them failed."""
         open(self.stop_file, "w").close()
