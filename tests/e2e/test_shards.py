@@ -18,6 +18,13 @@ from world import IMPLEMENTATION, Actors, World, assert_state  # noqa: E402
 
 SEED = int(os.environ.get("ASSETMV_E2E_OBJECTS", "5000"))
 RUN_TIMEOUT = 600  # seconds any one shard may take before the test fails
+# The window of each shard that runs beside the live app. N shards keep N
+# windows in flight; four default ones (256) are 1,024 requests, every request
+# slot of the gateway (rgw_max_concurrent_requests), which sheds any request
+# past them with 503 SlowDown, the live app's too: CI saw it write 4 rows in
+# 73 s. With the slots cut to 512 here, four windows of 256 drew 1,034 sheds
+# and one app PUT waited 66 s; four of 64 drew none.
+BESIDE_THE_APP = ("--concurrency", "64")
 
 
 class Shard:
@@ -113,17 +120,16 @@ class ShardsTest(unittest.TestCase):
 
         rng = random.Random(int(os.environ.get("ASSETMV_KILL_SEED", str(random.randrange(1 << 30)))))
         victim = rng.randrange(4)
-        shards = [Shard(w, k, 4) for k in range(4)]
+        shards = [Shard(w, k, 4, *BESIDE_THE_APP) for k in range(4)]
         time.sleep(rng.uniform(1.0, 2.5))
         killed_mid_run = shards[victim].kill9()
-        shards[victim] = Shard(w, victim, 4)  # Kubernetes restarts the pod with the same index
+        shards[victim] = Shard(w, victim, 4, *BESIDE_THE_APP)  # Kubernetes restarts the pod with the same index
         results = [s.finish() for s in shards]
         time.sleep(1)
         found = actors.stop()
         app, probe = found["live_app"], found["probe"]
         print(f"\nshard {victim} killed mid-run: {killed_mid_run}; probe: {probe['checks']} checks, "
-              f"{len(probe['violations'])} violations; app: {len(app['inserted'])} rows inserted, "
-              f"{len(app['changed'])} legacy rows changed", file=sys.stderr)
+              f"{len(probe['violations'])} violations; {Actors.describe_app(app)}", file=sys.stderr)
         self.assertTrue(killed_mid_run, "the shard finished before the kill: nothing was interrupted")
         for rc, report, err in results:
             self.assertIn(rc, (0, 1), err[-3000:])
@@ -186,7 +192,7 @@ class ShardsTest(unittest.TestCase):
         before = w.snapshot()
         actors = Actors(w, before)
         self.addCleanup(actors.close)
-        shards = [Shard(w, k, 4) for k in range(4)] + [Shard(w, k, 3) for k in range(3)]
+        shards = [Shard(w, k, n, *BESIDE_THE_APP) for n in (4, 3) for k in range(n)]
         results = [s.finish() for s in shards]
         time.sleep(1)
         found = actors.stop()
@@ -194,7 +200,8 @@ class ShardsTest(unittest.TestCase):
         counts = summed([r for _, r, _ in results if r])
         print(f"\n4 and 3 shards at once: exits {[rc for rc, _, _ in results]}, {counts['objects_copied']} copies, "
               f"{counts['objects_already_in_place']} already in place, {counts['failures']} failures; probe: "
-              f"{probe['checks']} checks, {len(probe['violations'])} violations", file=sys.stderr)
+              f"{probe['checks']} checks, {len(probe['violations'])} violations; {Actors.describe_app(app)}",
+              file=sys.stderr)
         self.assertEqual(probe["violations"], [], "a row pointed at a missing object")
         self.assertGreater(probe["checks"], 200)
         for rc, report, err in results:
