@@ -14,8 +14,11 @@ namespace {
 
 bool success(const http::Response& r) { return r.transport_ok() && r.status >= 200 && r.status < 300; }
 
+// What a message names: the object written, and for a copy the one read (a
+// NoSuchKey there is about the source).
 std::string target_of(const S3Request& req) {
-  return req.key.empty() ? fmt::format("s3://{}", req.bucket) : fmt::format("s3://{}/{}", req.bucket, req.key);
+  auto target = req.key.empty() ? fmt::format("s3://{}", req.bucket) : fmt::format("s3://{}/{}", req.bucket, req.key);
+  return req.source.empty() ? target : fmt::format("{} from {}", target, req.source);
 }
 
 // A HEAD has no body, so its status alone names the error.

@@ -50,12 +50,17 @@ S3Request put_object(std::string bucket, std::string key, std::string body, cons
   return r;
 }
 
+namespace {
+std::string source_of(const CopyParams& p) { return fmt::format("s3://{}/{}", p.source_bucket, p.source_key); }
+}  // namespace
+
 std::string copy_source(const std::string& bucket, const std::string& key) {
   return "/" + bucket + "/" + sigv4::uri_encode(key, true);
 }
 
 S3Request copy_object(std::string dest_bucket, CopyParams p) {
   S3Request r{"CopyObject", "PUT", std::move(dest_bucket), std::move(p.dest_key), {}, {}, {}};
+  r.source = source_of(p);
   r.headers.push_back({"x-amz-copy-source", copy_source(p.source_bucket, p.source_key)});
   // COPY is S3's default (and RGW's and Swift's): said only when it is REPLACE,
   // which spares ~60 bytes signed and sent on every plain copy.
@@ -250,6 +255,7 @@ std::string tagging_header(const std::vector<Tag>& tags) {
 S3Request upload_part_copy(std::string dest_bucket, const CopyParams& p, const std::string& upload_id, int part_number,
                            std::uint64_t first, std::uint64_t last) {
   S3Request r{"UploadPartCopy", "PUT", std::move(dest_bucket), p.dest_key, {}, {}, {}};
+  r.source = source_of(p);
   r.query.push_back({"partNumber", std::to_string(part_number)});
   r.query.push_back({"uploadId", upload_id});
   r.headers.push_back({"x-amz-copy-source", copy_source(p.source_bucket, p.source_key)});

@@ -31,6 +31,9 @@ struct S3Request {
   std::vector<sigv4::QueryParam> query;
   std::vector<sigv4::Header> headers;  // signed along with host and x-amz-*
   std::string body;
+  // A copy's source as s3://BUCKET/KEY (raw key), empty for other operations:
+  // its errors name what was read, not only what was written.
+  std::string source = {};
 };
 
 struct ListParams {

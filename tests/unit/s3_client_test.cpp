@@ -94,6 +94,25 @@ TEST(S3Client, NotFoundAndPreconditionFailedAreNotRetried) {
   EXPECT_EQ(server.requests_seen(), 2);
 }
 
+// A copy's NoSuchKey is about its source: the message must name it, or the
+// operator goes looking for the destination.
+TEST(S3Client, ACopysErrorNamesItsSourceBesideItsDestination) {
+  FakeHttpServer server([](const FakeRequest&) {
+    return FakeResponse{404, {}, R"(<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>)"};
+  });
+  Harness h(server);
+  auto copy = wait<std::string>(h.loop, [&](auto cb) {
+    h.s3->copy_object(h.bucket, {"legacy", "image/a b.png", "avatar/a b.png", "", false}, cb);
+  });
+  ASSERT_FALSE(copy);
+  EXPECT_EQ(copy.error().kind, ErrorKind::NotFound);
+  EXPECT_EQ(copy.error().describe(),
+            "NoSuchKey: CopyObject s3://bkt/avatar/a b.png from s3://legacy/image/a b.png: gone (HTTP 404)");
+  auto head = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(h.bucket, "k", cb); });
+  ASSERT_FALSE(head);
+  EXPECT_EQ(head.error().message.find(" from "), std::string::npos);
+}
+
 TEST(S3Client, SlowDownShrinksTheSharedWindowAndIsRetried) {
   std::atomic<int> calls{0};
   FakeHttpServer server([&](const FakeRequest&) {

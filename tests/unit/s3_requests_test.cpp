@@ -54,6 +54,8 @@ TEST(Builders, CopyObjectCarriesEncodedSourceAndBothConditions) {
   EXPECT_EQ(find(r.headers, "x-amz-copy-source-if-match")->value, "\"abc123\"");
   EXPECT_EQ(find(r.headers, "if-none-match")->value, "*");
   EXPECT_EQ(address(r, local()).path, "/prod/avatar/a%20b%2Bc%25.png");
+  EXPECT_EQ(r.source, "s3://legacy/image/a b+c%.png");  // raw, for messages
+  EXPECT_EQ(upload_part_copy("prod", p, "u", 1, 0, 9).source, r.source);
 
   EXPECT_FALSE(find(r.headers, "x-amz-copy-if-match"));
   p.legacy_if_match_header = true;
