@@ -18,13 +18,13 @@ from world import IMPLEMENTATION, Actors, World, assert_state  # noqa: E402
 
 SEED = int(os.environ.get("ASSETMV_E2E_OBJECTS", "5000"))
 RUN_TIMEOUT = 600  # seconds any one shard may take before the test fails
-# The window of each shard that runs beside the live app. N shards keep N
-# windows in flight; four default ones (256) are 1,024 requests, every request
-# slot of the gateway (rgw_max_concurrent_requests), which sheds any request
-# past them with 503 SlowDown, the live app's too: CI saw it write 4 rows in
-# 73 s. With the slots cut to 512 here, four windows of 256 drew 1,034 sheds
-# and one app PUT waited 66 s; four of 64 drew none.
-BESIDE_THE_APP = ("--concurrency", "64")
+# Each worker's window. N workers keep N windows in flight; four default ones
+# (256) are 1,024 requests, every request slot of the gateway
+# (rgw_max_concurrent_requests), which sheds any request past them with 503
+# SlowDown: the live app's, and those of the test ctest runs beside. CI saw the
+# app write 4 rows in 73 s. With the slots cut to 512 here, four windows of 256
+# drew 1,034 sheds and one app PUT waited 66 s; four of 64 drew none.
+WINDOW = ("--concurrency", "64")
 
 
 class Shard:
@@ -34,7 +34,7 @@ class Shard:
         env = dict(os.environ, JOB_COMPLETION_INDEX=str(index))
         self.index, self.count = index, count
         self.started = time.time()
-        self.proc = subprocess.Popen(world.command("migrate", "--shards", str(count), *extra), env=env,
+        self.proc = subprocess.Popen(world.command("migrate", "--shards", str(count), *WINDOW, *extra), env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def kill9(self):
@@ -120,10 +120,10 @@ class ShardsTest(unittest.TestCase):
 
         rng = random.Random(int(os.environ.get("ASSETMV_KILL_SEED", str(random.randrange(1 << 30)))))
         victim = rng.randrange(4)
-        shards = [Shard(w, k, 4, *BESIDE_THE_APP) for k in range(4)]
+        shards = [Shard(w, k, 4) for k in range(4)]
         time.sleep(rng.uniform(1.0, 2.5))
         killed_mid_run = shards[victim].kill9()
-        shards[victim] = Shard(w, victim, 4, *BESIDE_THE_APP)  # Kubernetes restarts the pod with the same index
+        shards[victim] = Shard(w, victim, 4)  # Kubernetes restarts the pod with the same index
         results = [s.finish() for s in shards]
         time.sleep(1)
         found = actors.stop()
@@ -192,7 +192,7 @@ class ShardsTest(unittest.TestCase):
         before = w.snapshot()
         actors = Actors(w, before)
         self.addCleanup(actors.close)
-        shards = [Shard(w, k, n, *BESIDE_THE_APP) for n in (4, 3) for k in range(n)]
+        shards = [Shard(w, k, n) for n in (4, 3) for k in range(n)]
         results = [s.finish() for s in shards]
         time.sleep(1)
         found = actors.stop()
