@@ -8,6 +8,11 @@ namespace assetmv::engine {
 
 namespace {
 using Kind = Settled::Kind;
+
+// A destination read by HEAD, as a listing would have shown it.
+s3::ObjectEntry as_listed(const std::string& key, const s3::ObjectInfo& head) {
+  return {key, head.etag, head.size, head.last_modified, ""};
+}
 }  // namespace
 
 void Verifier::fail(const ItemPtr& item, std::string why, std::optional<Error> e) {
@@ -48,8 +53,7 @@ void Verifier::refused(const ItemPtr& item) {
         return fail(item, "the legacy object changed since it was listed (copy condition failed); run again");
       return fail(item, "copy refused and the destination cannot be read: " + d.error().describe(), d.error());
     }
-    compare(item, {item->dest_key, d->etag, d->size, d->last_modified, ""}, &*d,
-            "the destination appeared during the run with different content",
+    compare(item, as_listed(item->dest_key, *d), &*d, "the destination appeared during the run with different content",
             "the destination appeared during the run; its ETag cannot prove it identical");
   });
 }
@@ -93,7 +97,7 @@ bool Verifier::carries_source(const s3::ObjectEntry& src, const s3::ObjectInfo& 
 void Verifier::vanished(const ItemPtr& item, const Error& e) {
   store_.head(Side::Dest, item->dest_key, [this, item, e](Result<s3::ObjectInfo> d) {
     if (d) {
-      const auto same = compare_objects(*item->src, {item->dest_key, d->etag, d->size, d->last_modified, ""});
+      const auto same = compare_objects(*item->src, as_listed(item->dest_key, *d));
       if (same == Sameness::Same || (same == Sameness::Unknown && carries_source(*item->src, *d)))
         return settled_(item, {Kind::InPlace});
     }
