@@ -104,9 +104,9 @@ void Copier::answered(const ItemPtr& item, Result<std::string> etag, bool multip
                                   item->legacy_key, e.describe()));
   if (stops_the_run(e)) return fail(item, e.describe(), e);
   // No source: perhaps another worker moved it since the listing (the
-  // verifier looks). NoSuchUpload is a multipart upload aborted under us.
+  // verifier looks). NoSuchUpload is a multipart upload aborted under us: a
+  // plain failure, which the outage breaker ignores as not retryable.
   if (e.kind == ErrorKind::NotFound && e.code != "NoSuchUpload") return verifier_.vanished(item, e);
-  if (e.kind == ErrorKind::NotFound) return fail(item, "copy failed: " + e.describe());
   fail(item, "copy failed: " + e.describe(), e);
 }
 

@@ -542,6 +542,25 @@ TEST(Migration, ALegacyObjectGoneAndADifferentDestinationFailsTheItem) {
   EXPECT_EQ(w.path(a), "image/a.png");
 }
 
+// NoSuchUpload is a NotFound about our own multipart upload, aborted under
+// us: the source is not in question, so no HEAD and no "disappeared".
+TEST(Migration, AnAbortedMultipartUploadFailsTheCopyWithoutLookingForAnotherWorker) {
+  World w;
+  w.legacy("a.png", 1);
+  const auto a = w.row("image/a.png");
+  w.store.fail = [](const std::string& op, Side, const std::string&) -> std::optional<Error> {
+    if (op == "copy") return error_of(ErrorKind::NotFound, "NoSuchUpload");
+    return std::nullopt;
+  };
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.failures, 1U);
+  EXPECT_EQ(w.store.calls["head"], 0);
+  const auto message = r.items[0].at("message").get<std::string>();
+  EXPECT_EQ(message.rfind("copy failed: NoSuchUpload", 0), 0U) << message;
+  EXPECT_EQ(w.path(a), "image/a.png");
+  w.expect_invariant();
+}
+
 TEST(Migration, ACopyFailingForGoodIsReportedAndTheRunGoesOn) {
   World w;
   w.legacy("a.png", 1);
