@@ -117,11 +117,10 @@ int main(int argc, char** argv) {
 
   const auto aws = s3::resolve_aws_settings(s3::process_env());
   if (!aws) return fail(aws.error().message);
-  auto ep = aws->endpoint_url ? s3::Endpoint::parse(*aws->endpoint_url)
-                              : Result<s3::Endpoint>(s3::Endpoint::aws(aws->region));
+  auto ep = s3::endpoint_for("", aws->region, *aws, true);
   if (!ep) return fail(ep.error().message);
-  ep->region = aws->region;
-  ep->path_style = true;
+  if (aws->credentials.refreshable()) return fail("the floor signs with static keys (AWS_ACCESS_KEY_ID) only");
+  const auto keys = credentials::Source::fixed(aws->credentials.keys);
 
   EventLoop loop;
   loop.set_coalescing(EventLoop::kCoalesceWindow);  // as `migrate` runs its loop
@@ -133,13 +132,8 @@ int main(int argc, char** argv) {
   sopt.pacer.max_window = window;
   s3::Client s3c(loop, http, sopt);
 
-  Run run{loop,
-          s3c,
-          s3::bucket_on(*ep, aws->credentials, src->bucket),
-          s3::bucket_on(*ep, aws->credentials, dst->bucket),
-          src->prefix,
-          dst->prefix,
-          window};
+  Run run{loop,        s3c,   s3::bucket_on(*ep, keys, src->bucket), s3::bucket_on(*ep, keys, dst->bucket), src->prefix,
+          dst->prefix, window};
   const auto start = std::chrono::steady_clock::now();
   run.list_next();
   if (auto r = loop.run_until("the floor's copies", [&] { return run.done() || !run.error.empty(); }); !r)

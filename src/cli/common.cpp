@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "core/utc_time.hpp"
 #include "s3/aws_config.hpp"
 
 namespace assetmv::cli {
@@ -22,7 +23,10 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_flag("--path-style", o.path_style,
                "Path-style addressing (host/bucket/key); automatic for IP and localhost endpoints");
   app.add_option("--region", o.region,
-                 "Region for signing (default: AWS_REGION, AWS_DEFAULT_REGION, the profile, us-east-1)");
+                 "Region of both buckets: where requests go on AWS and what they are signed for (default: "
+                 "AWS_REGION, AWS_DEFAULT_REGION, the profile, us-east-1; a bucket found elsewhere is followed)");
+  app.add_option("--source-region", o.source_region, "Region of the source bucket only (as --region)");
+  app.add_option("--dest-region", o.dest_region, "Region of the destination bucket only (as --region)");
   app.add_option("--db", o.db, "PostgreSQL conninfo or postgres:// URI (default: libpq's PG* variables and ~/.pgpass)");
   app.add_option("--table", o.table, "Table holding the paths; may be schema-qualified")->capture_default_str();
   app.add_option("--id-column", o.id_column, "Integer primary key column")->capture_default_str();
@@ -40,7 +44,9 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   app.add_flag("--insecure-tls", o.insecure_tls, "Do not verify TLS certificates (logged loudly; never in production)");
-  app.add_option("--ca-file", o.ca_file, "PEM bundle of CA certificates to trust instead of the system's");
+  app.add_option("--ca-file", o.ca_file,
+                 "PEM bundle of CA certificates to trust instead of the system's (default: AWS_CA_BUNDLE, the "
+                 "profile's ca_bundle)");
   app.add_option("--log-format", o.log_format, "auto (text on a terminal, else json), text or json")
       ->check(CLI::IsMember({"auto", "text", "json"}))
       ->capture_default_str();
@@ -56,21 +62,43 @@ void init_logging(const CommonOptions& o) {
 
 namespace {
 
-Result<s3::Endpoint> endpoint_for(const std::string& specific, const std::string& common, const s3::AwsSettings& aws,
-                                  const CommonOptions& o) {
-  s3::Endpoint ep;
-  const std::string& url = !specific.empty() ? specific : !common.empty() ? common : aws.endpoint_url.value_or("");
-  if (url.empty()) {
-    ep = s3::Endpoint::aws(aws.region);
-  } else {
-    auto parsed = s3::Endpoint::parse(url);
-    if (!parsed) return tl::unexpected(parsed.error());
-    ep = *parsed;
+// One credential source per distinct chain: two sides that resolve alike
+// (the usual case) share one, so one refresh serves both.
+struct Sources {
+  std::vector<std::pair<std::string, std::shared_ptr<credentials::Source>>> made;
+
+  Result<std::shared_ptr<credentials::Source>> get(const credentials::Spec& spec, Context& c) {
+    const std::string id = spec.describe();
+    for (const auto& [known, source] : made)
+      if (known == id) return source;
+    std::shared_ptr<credentials::Source> source;
+    if (!spec.refreshable()) {
+      source = credentials::Source::fixed(spec.keys, id);
+    } else {
+      source = std::make_shared<credentials::Source>(
+          *c.loop, credentials::make_provider(std::make_shared<const credentials::Spec>(spec), *c.loop, *c.http), id);
+      if (auto r = source->start(); !r) return tl::unexpected(r.error());
+      logging::info("credentials.ready",
+                    fmt::format("credentials from {}{}", id,
+                                source->stats().expires
+                                    ? ", valid until " + format_utc_time(*source->stats().expires) + ", refreshed ahead"
+                                    : ""),
+                    {{"source", id}, {"access_key_id", source->stats().access_key_id}});
+    }
+    made.emplace_back(id, source);
+    return source;
   }
-  ep.region = o.region.empty() ? aws.region : o.region;
-  if (o.path_style || aws.addressing_style == "path") ep.path_style = true;
-  if (aws.addressing_style == "virtual" && !o.path_style) ep.path_style = false;
-  return ep;
+};
+
+// The CA bundle to trust: --ca-file, else AWS_CA_BUNDLE or a profile's
+// ca_bundle (one: curl takes one file).
+Result<std::string> ca_bundle(const CommonOptions& o, const s3::AwsSettings& src, const s3::AwsSettings& dst) {
+  if (!o.ca_file.empty()) return o.ca_file;
+  if (src.ca_bundle && dst.ca_bundle && *src.ca_bundle != *dst.ca_bundle)
+    return fail(ErrorKind::Fatal, "TwoCaBundles",
+                fmt::format("the two sides name different CA bundles ({} and {}): give one --ca-file holding both",
+                            *src.ca_bundle, *dst.ca_bundle));
+  return src.ca_bundle.value_or(dst.ca_bundle.value_or(""));
 }
 
 }  // namespace
@@ -92,21 +120,27 @@ Result<Context> make_context(const CommonOptions& o) {
   if (!src_aws) return tl::unexpected(src_aws.error());
   auto dst_aws = s3::resolve_aws_settings(s3::process_env(), profile_of(o.dest_profile));
   if (!dst_aws) return tl::unexpected(dst_aws.error());
-  c.credentials_source =
-      src_aws->credentials_source == dst_aws->credentials_source
-          ? src_aws->credentials_source
-          : fmt::format("source: {}; dest: {}", src_aws->credentials_source, dst_aws->credentials_source);
 
-  auto src_ep = endpoint_for(o.source_endpoint, o.source_profile.empty() ? o.endpoint : "", *src_aws, o);
+  // One region for a side, its host and its signature alike.
+  const auto region_of = [&o](const std::string& side, const s3::AwsSettings& aws) {
+    return !side.empty() ? side : !o.region.empty() ? o.region : aws.region;
+  };
+  auto src_ep = s3::endpoint_for(!o.source_endpoint.empty() ? o.source_endpoint
+                                 : o.source_profile.empty() ? o.endpoint
+                                                            : "",
+                                 region_of(o.source_region, *src_aws), *src_aws, o.path_style);
   if (!src_ep) return tl::unexpected(src_ep.error());
-  auto dst_ep = endpoint_for(o.dest_endpoint, o.dest_profile.empty() ? o.endpoint : "", *dst_aws, o);
+  auto dst_ep = s3::endpoint_for(!o.dest_endpoint.empty() ? o.dest_endpoint
+                                 : o.dest_profile.empty() ? o.endpoint
+                                                          : "",
+                                 region_of(o.dest_region, *dst_aws), *dst_aws, o.path_style);
   if (!dst_ep) return tl::unexpected(dst_ep.error());
-  c.source_bucket = s3::bucket_on(*src_ep, src_aws->credentials, c.source.bucket);
-  c.dest_bucket = s3::bucket_on(*dst_ep, dst_aws->credentials, c.dest.bucket);
 
   auto table = db::TableRef::parse(o.table, o.id_column, o.path_column);
   if (!table) return tl::unexpected(table.error());
   c.table = *table;
+  auto ca = ca_bundle(o, *src_aws, *dst_aws);
+  if (!ca) return tl::unexpected(ca.error());
 
   if (o.insecure_tls)
     logging::warn("tls.insecure", "TLS certificate verification is OFF: anyone on the path can read and alter traffic");
@@ -114,7 +148,7 @@ Result<Context> make_context(const CommonOptions& o) {
   http::ClientOptions hopt;
   hopt.max_connections = o.concurrency;
   hopt.verify_tls = !o.insecure_tls;
-  hopt.ca_file = o.ca_file;
+  hopt.ca_file = *ca;
   hopt.low_speed_time = std::chrono::seconds(o.stall_timeout_s);
   c.loop = std::make_unique<EventLoop>();
   c.loop->set_coalescing(EventLoop::kCoalesceWindow);
@@ -124,6 +158,17 @@ Result<Context> make_context(const CommonOptions& o) {
   sopt.pacer.max_window = o.concurrency;
   sopt.pacer.max_rate = o.max_rate;
   c.s3 = std::make_unique<s3::Client>(*c.loop, *c.http, sopt);
+
+  Sources sources;
+  auto src_keys = sources.get(src_aws->credentials, c);
+  if (!src_keys) return tl::unexpected(src_keys.error());
+  auto dst_keys = sources.get(dst_aws->credentials, c);
+  if (!dst_keys) return tl::unexpected(dst_keys.error());
+  const auto& a = (*src_keys)->description();
+  const auto& b = (*dst_keys)->description();
+  c.credentials_source = a == b ? a : fmt::format("source: {}; dest: {}", a, b);
+  c.source_bucket = s3::bucket_on(*src_ep, *src_keys, c.source.bucket);
+  c.dest_bucket = s3::bucket_on(*dst_ep, *dst_keys, c.dest.bucket);
   return c;
 }
 

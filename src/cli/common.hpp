@@ -33,7 +33,9 @@ struct CommonOptions {
   std::string source_profile;  // AWS profile for the source bucket only (its keys win over the environment's)
   std::string dest_profile;
   bool path_style = false;
-  std::string region;
+  std::string region;  // both buckets' (host and signature)
+  std::string source_region;
+  std::string dest_region;
   std::string db;  // libpq conninfo or postgres:// URI; empty: PG* environment
   std::string table = "avatars";
   std::string id_column = "id";
@@ -49,23 +51,27 @@ struct CommonOptions {
 
 void add_common_options(CLI::App& app, CommonOptions& o);
 
-// Everything a command needs, built once from the options.
+// Everything a command needs, built once from the options. The loop and the
+// clients come first: the buckets' credential sources, destroyed before
+// them, cancel their refresh timers on a loop that is still there.
 struct Context {
+  std::unique_ptr<EventLoop> loop;
+  std::unique_ptr<http::Client> http;
+  std::unique_ptr<s3::Client> s3;
   s3::Location source;
   s3::Location dest;
   s3::Bucket source_bucket;
   s3::Bucket dest_bucket;
   db::TableRef table;
   std::string credentials_source;  // where the keys came from, both sides ("source: ..., dest: ..." when they differ)
-  std::unique_ptr<EventLoop> loop;
-  std::unique_ptr<http::Client> http;
-  std::unique_ptr<s3::Client> s3;
 };
 
 // Sets up logging as the options ask.
 void init_logging(const CommonOptions& o);
-// Parses locations, resolves AWS settings and endpoints, builds the clients.
-// Errors here are configuration errors (exit 2).
+// Parses locations, resolves AWS settings and endpoints, builds the clients,
+// and fetches each side's first credentials (a role assumed, a token
+// exchanged, a process run). Errors here are configuration errors (exit 2),
+// each one line naming what failed.
 Result<Context> make_context(const CommonOptions& o);
 
 }  // namespace assetmv::cli

@@ -40,17 +40,27 @@ EventLoop::~EventLoop() {
   if (wakefd_ >= 0) ::close(wakefd_);
 }
 
-EventLoop::TimerId EventLoop::call_at(Clock::time_point when, Callback cb) {
+EventLoop::TimerId EventLoop::add_timer(Clock::time_point when, Callback cb, bool passive) {
   const TimerId id = next_timer_++;
   timers_.emplace(std::make_pair(when, id), std::move(cb));
-  timer_when_.emplace(id, when);
+  timer_when_.emplace(id, TimerEntry{when, passive});
+  if (passive) ++passive_timers_;
   return id;
+}
+
+EventLoop::TimerId EventLoop::call_at(Clock::time_point when, Callback cb) {
+  return add_timer(when, std::move(cb), false);
+}
+
+EventLoop::TimerId EventLoop::call_passive_at(Clock::time_point when, Callback cb) {
+  return add_timer(when, std::move(cb), true);
 }
 
 void EventLoop::cancel(TimerId id) {
   auto it = timer_when_.find(id);
   if (it == timer_when_.end()) return;
-  timers_.erase({it->second, id});
+  timers_.erase({it->second.when, id});
+  if (it->second.passive) --passive_timers_;
   timer_when_.erase(it);
 }
 
@@ -118,7 +128,9 @@ int EventLoop::run_timers() {
   const auto now = Clock::now();
   while (!timers_.empty() && timers_.begin()->first.first <= now) {
     auto node = timers_.extract(timers_.begin());
-    timer_when_.erase(node.key().second);
+    auto entry = timer_when_.find(node.key().second);
+    if (entry->second.passive) --passive_timers_;
+    timer_when_.erase(entry);
     node.mapped()();
     ++ran;
   }
@@ -157,8 +169,8 @@ int EventLoop::run_once(Clock::duration max_wait) {
 }
 
 bool EventLoop::nothing_pending() {
-  // watches_ holds wakefd_, and passive watches cannot end a wait.
-  if (!posted_.empty() || !timers_.empty() || watches_.size() - passive_ > 1) return false;
+  // watches_ holds wakefd_, and passive watches and timers cannot end a wait.
+  if (!posted_.empty() || timers_.size() > passive_timers_ || watches_.size() - passive_ > 1) return false;
   std::lock_guard lock(foreign_mu_);
   return foreign_.empty();
 }

@@ -37,6 +37,11 @@ class EventLoop {
 
   TimerId call_at(Clock::time_point when, Callback cb);
   TimerId call_after(Clock::duration delay, Callback cb) { return call_at(Clock::now() + delay, std::move(cb)); }
+  // A passive timer is one that cannot end a wait by itself (a refresh due
+  // in half an hour while nothing waits for it): it fires like any other but
+  // does not count in nothing_pending(), so a wait it alone could end is
+  // still reported instead of sleeping until it fires.
+  TimerId call_passive_at(Clock::time_point when, Callback cb);
   void cancel(TimerId id);  // no-op for a fired or unknown timer
 
   void post(Callback cb);                  // runs on the next iteration
@@ -80,11 +85,13 @@ class EventLoop {
   static constexpr Clock::duration kCoalesceWindow = std::chrono::milliseconds(10);
 
   std::size_t timers() const { return timers_.size(); }
+  std::size_t passive_timers() const { return passive_timers_; }
   std::size_t passive_watches() const { return passive_; }
 
  private:
   int run_posted();
   int run_timers();
+  TimerId add_timer(Clock::time_point when, Callback cb, bool passive);
 
   int epfd_ = -1;
   int wakefd_ = -1;  // eventfd for post_from_any_thread
@@ -93,7 +100,12 @@ class EventLoop {
   int last_io_events_ = 0;
   TimerId next_timer_ = 1;
   std::map<std::pair<Clock::time_point, TimerId>, Callback> timers_;
-  std::unordered_map<TimerId, Clock::time_point> timer_when_;
+  struct TimerEntry {
+    Clock::time_point when;
+    bool passive = false;
+  };
+  std::unordered_map<TimerId, TimerEntry> timer_when_;
+  std::size_t passive_timers_ = 0;  // how many of timers_ are passive
   struct Watch {
     IoCallback cb;
     bool passive = false;

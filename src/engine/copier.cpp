@@ -52,12 +52,20 @@ void Copier::begin(const ItemPtr& item) {
     loop_.post([this, item] { settled_(item, {Settled::Kind::Copied}); });
     return;
   }
-  if (!store_.same_service()) return across(item);
   const auto size = item->src->size;
-  if (size > o_.multipart_threshold || o_.multipart_always) {
+  const bool in_parts = size > o_.multipart_threshold || o_.multipart_always;
+  if (!store_.same_service() || (in_parts && !part_copy_)) return across(item);
+  if (in_parts) {
     const std::uint64_t part = std::max(s3::kMinPartBytes, std::min(o_.multipart_threshold, s3::kMaxSingleCopyBytes));
-    store_.multipart_copy(params(*item), size, part,
-                          [this, item](Result<std::string> r) { answered(item, std::move(r), true); });
+    store_.multipart_copy(params(*item), size, part, [this, item](Result<std::string> r) {
+      // No UploadPartCopy here (the s3 client said so once): this copy, and
+      // every later one in parts, streams instead; nothing was written.
+      if (!r && r.error().code == "NotImplemented") {
+        part_copy_ = false;
+        return across(item);
+      }
+      answered(item, std::move(r), true);
+    });
     return;
   }
   store_.copy(params(*item), [this, item](Result<std::string> r) { answered(item, std::move(r), false); });
@@ -89,6 +97,7 @@ void Copier::across(const ItemPtr& item) {
 void Copier::answered(const ItemPtr& item, Result<std::string> etag, bool multipart) {
   if (etag) return verifier_.copied(item, *etag, multipart);
   const Error& e = etag.error();
+
   if (e.kind == ErrorKind::PreconditionFailed) return verifier_.refused(item);
   // 403 InvalidObjectState: archived after all (an Intelligent-Tiering
   // archive tier lists as INTELLIGENT_TIERING); 400 naming server-side

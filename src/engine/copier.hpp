@@ -45,7 +45,9 @@ class Copier {
   static std::uint64_t stream_part_size(std::uint64_t object_size, std::uint64_t multipart_threshold,
                                         std::uint64_t memory_budget);
 
-  // The item has a listed legacy object and no listed destination. An
+  // The item has a listed legacy object and no listed destination. Over the
+  // multipart threshold it goes through UploadPartCopy, or, on a store
+  // without it, streams in parts as a copy between two services does. An
   // archived one (GLACIER, DEEP_ARCHIVE) is HEADed first and copied only once
   // a restore has completed; otherwise it settles Unreadable, as does one
   // the store refuses to read for its archive tier or its customer key.
@@ -66,6 +68,10 @@ class Copier {
   Verifier& verifier_;
   SettledFn settled_;
   ByteBudget budget_;  // the bytes copies between two services hold at once
+  // The store copies parts server-side (UploadPartCopy). Once it answers
+  // NotImplemented (GCS, some S3 implementations), every copy that would
+  // have gone in parts streams through this process instead.
+  bool part_copy_ = true;
 };
 
 }  // namespace assetmv::engine

@@ -1,5 +1,6 @@
 #include "engine/plan.hpp"
 
+#include "core/utc_time.hpp"
 #include "s3/location.hpp"
 
 namespace assetmv::engine {
@@ -24,7 +25,7 @@ bool grace_elapsed(const std::optional<s3::ObjectEntry>& dst, std::chrono::secon
                    std::chrono::system_clock::time_point now) {
   if (grace.count() <= 0) return true;
   if (!dst) return false;
-  const auto stamped = s3::parse_s3_time(dst->last_modified);
+  const auto stamped = parse_utc_time(dst->last_modified);
   return stamped && now - *stamped >= grace;
 }
 

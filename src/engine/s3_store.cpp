@@ -10,7 +10,8 @@ namespace {
 // source with them: with two sets of keys (--source-profile, --dest-profile)
 // that cannot be assumed to work, so the copy goes through the client.
 bool on_one_service(const s3::Bucket& a, const s3::Bucket& b) {
-  if (a.credentials.access_key_id != b.credentials.access_key_id) return false;
+  const auto signer = [](const s3::Bucket& x) { return x.credentials ? x.credentials->identity() : std::string(); };
+  if (signer(a) != signer(b)) return false;
   if (a.endpoint.is_aws() && b.endpoint.is_aws()) return true;  // cross-region copies work within AWS
   return a.endpoint.scheme == b.endpoint.scheme && a.endpoint.authority() == b.endpoint.authority();
 }

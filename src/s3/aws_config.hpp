@@ -1,43 +1,46 @@
-// Resolves credentials, region and endpoint the way the AWS CLI and SDKs do,
-// so an SRE's existing setup works unchanged:
-//   credentials: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN),
-//                else the profile (AWS_PROFILE, default "default") in
-//                AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials), then in
-//                AWS_CONFIG_FILE (~/.aws/config);
-//   region:      AWS_REGION, AWS_DEFAULT_REGION, the profile's region, us-east-1;
+// Resolves a side's AWS settings the way the AWS CLI and SDKs do, so an
+// SRE's existing setup works unchanged:
+//   credentials: the SDKs' default chain (credentials/chain.hpp): the
+//                environment's keys, a profile's role, a web identity, a
+//                profile's keys or credential_process, container
+//                credentials, EC2 instance metadata;
+//   region:      AWS_REGION, AWS_DEFAULT_REGION, the profile's region,
+//                us-east-1 (a command line's --region goes first: region_for);
 //   endpoint:    AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's
-//                s3.endpoint_url or endpoint_url (all ignored when
-//                AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), else AWS's own.
+//                services section (s3 = endpoint_url), s3.endpoint_url or
+//                endpoint_url (all ignored when
+//                AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), else AWS's own
+//                for the region, FIPS (AWS_USE_FIPS_ENDPOINT,
+//                use_fips_endpoint) and dual-stack (AWS_USE_DUALSTACK_ENDPOINT,
+//                use_dualstack_endpoint) as asked;
+//   CA bundle:   AWS_CA_BUNDLE, the profile's ca_bundle.
 // Environment access is injected, so this is testable without touching the
 // process environment.
 #pragma once
 
-#include <functional>
-#include <map>
 #include <optional>
 #include <string>
 
 #include "core/error.hpp"
-#include "sigv4/sigv4.hpp"
+#include "credentials/chain.hpp"
+#include "credentials/config.hpp"
+#include "s3/location.hpp"
 
 namespace assetmv::s3 {
 
-using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
-EnvLookup process_env();
+using credentials::EnvLookup;
+using credentials::process_env;
 
 struct AwsSettings {
-  sigv4::Credentials credentials;
-  std::string credentials_source;  // "environment", "profile 'x' in /root/.aws/credentials": safe to print
+  credentials::Spec credentials;  // the chain's choice, not fetched yet
   std::string region;
   std::optional<std::string> endpoint_url;
   std::optional<std::string> addressing_style;  // "path" or "virtual" from the profile's s3 section
+  bool fips = false;
+  bool dualstack = false;
+  std::optional<std::string> ca_bundle;
   std::string profile;
 };
-
-// An INI file as the AWS tools write it: [section] headers, key = value lines,
-// and one level of nested "s3 =" sub-keys, flattened to "s3.key".
-using IniFile = std::map<std::string, std::map<std::string, std::string>>;
-IniFile parse_ini(std::string_view text);
 
 // Reads the files named by the environment (or the defaults under $HOME).
 // A missing file is not an error; unresolvable credentials are.
@@ -47,5 +50,13 @@ IniFile parse_ini(std::string_view text);
 // the AWS CLI's --profile does, it replaces AWS_PROFILE and its keys win
 // over the environment's; region and endpoint keep their order above.
 Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, const std::optional<std::string>& profile = {});
+
+// The endpoint a side's requests go to: `url` when given (a command line's
+// --source-endpoint or --endpoint), else the settings' endpoint_url, else
+// AWS's host for `region` — the same region that signs, so --region alone
+// reaches the right host. Path-style when asked (--path-style, the
+// profile's addressing_style = path), or for IP and localhost endpoints.
+Result<Endpoint> endpoint_for(const std::string& url, const std::string& region, const AwsSettings& aws,
+                              bool path_style);
 
 }  // namespace assetmv::s3

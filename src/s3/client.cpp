@@ -12,6 +12,10 @@ namespace assetmv::s3 {
 
 namespace {
 
+// A request refused for its credentials is signed again with fresh ones at
+// most this often; a refusal after that is the keys' lack of a permission.
+constexpr int kMaxRefusals = 2;
+
 bool success(const http::Response& r) { return r.transport_ok() && r.status >= 200 && r.status < 300; }
 
 // What a message names: the object written, and for a copy the one read (a
@@ -43,18 +47,20 @@ std::string code_for_status(int status) {
   }
 }
 
+std::string key_id_of(const Bucket& b) { return b.credentials ? b.credentials->stats().access_key_id : std::string(); }
+
 // What an SRE should check, for the errors that are about configuration.
 std::string hint(const std::string& code, const Bucket& b) {
   if (code == "SignatureDoesNotMatch")
     return fmt::format("the secret key does not match access key '{}' (check AWS_SECRET_ACCESS_KEY or the profile)",
-                       b.credentials.access_key_id);
+                       key_id_of(b));
   if (code == "InvalidAccessKeyId")
-    return fmt::format("access key '{}' is unknown to {}", b.credentials.access_key_id, b.endpoint.authority());
+    return fmt::format("access key '{}' is unknown to {}", key_id_of(b), b.endpoint.authority());
   if (code == "RequestTimeTooSkewed") return "this machine's clock is too far from the server's; fix NTP";
   if (code == "NoSuchBucket") return fmt::format("bucket '{}' does not exist on {}", b.name, b.endpoint.authority());
   if (code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed")
-    return fmt::format("bucket '{}' is in another region than '{}' (set --region or AWS_REGION)", b.name,
-                       b.endpoint.region);
+    return fmt::format("bucket '{}' is in another region than '{}' (set --region, --source-region or --dest-region)",
+                       b.name, b.endpoint.region);
   return {};
 }
 
@@ -81,6 +87,31 @@ ObjectInfo info_from_headers(const http::Response& r) {
 }
 
 }  // namespace
+
+Capabilities known_capabilities(const Endpoint& ep) {
+  // Cloud Storage's XML API (storage.googleapis.com): the basics of S3, no
+  // POST ?delete, no ?tagging, no x-amz-copy-source on a part.
+  if (ep.host == "storage.googleapis.com" || ep.host.ends_with(".storage.googleapis.com")) return {false, false, false};
+  return {};
+}
+
+std::optional<std::string> region_from_answer(const http::Response& resp) {
+  if (!resp.transport_ok()) return std::nullopt;
+  auto body = parse_error_body(resp.body);
+  const std::string code = body ? body->code : std::string();
+  const bool wrong_region = code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" ||
+                            code == "IllegalLocationConstraintException" ||
+                            (code.empty() && (resp.status == 301 || resp.status == 400));
+  if (!wrong_region) return std::nullopt;
+  if (auto h = resp.header("x-amz-bucket-region"); h && !h->empty()) return std::string(*h);
+  if (body && !body->region.empty()) return body->region;
+  return std::nullopt;
+}
+
+bool credentials_refused(std::string_view code) {
+  return code == "ExpiredToken" || code == "InvalidToken" || code == "TokenRefreshRequired" ||
+         code == "InvalidAccessKeyId";
+}
 
 std::optional<std::chrono::milliseconds> retry_after(std::string_view value) {
   unsigned seconds = 0;
@@ -128,6 +159,9 @@ struct Client::Op {
   std::chrono::milliseconds timeout{0};
   Pacer::TimePoint sent{};  // the current attempt's
   int failures = 0;
+  std::string signed_with;  // the access key id of the current attempt
+  int refusals = 0;         // attempts refused for their credentials
+  bool redirected = false;  // sent again once to the bucket's own region
   // Delivers the result and returns nullopt, or returns the Error to retry or report.
   std::function<std::optional<Error>(http::Response&)> interpret;
   std::function<void(Error)> give_up;
@@ -157,6 +191,21 @@ struct Client::Impl {
   // One shared copy of each bucket operations were given: an operation owns
   // its bucket without a copy per request. A run uses two or three.
   std::vector<std::shared_ptr<const Bucket>> buckets;
+  // Operations waiting for their credentials to sign again, by source.
+  std::unordered_map<credentials::Source*, std::deque<std::unique_ptr<Op>>> parked;
+  std::size_t parked_count = 0;
+  // Buckets found in another region: each request for the first goes to the second.
+  std::vector<std::pair<std::shared_ptr<const Bucket>, std::shared_ptr<const Bucket>>> moved;
+  std::map<std::string, std::string> learned_regions;
+  // What each store (by endpoint authority) turned out to lack.
+  std::map<std::string, Capabilities> lacking;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);  // for a Source's callback after our end
+
+  const Bucket& addressed(const std::shared_ptr<const Bucket>& b) const {
+    for (const auto& [from, to] : moved)
+      if (from == b || *from == *b) return *to;
+    return *b;
+  }
 
   std::shared_ptr<const Bucket> intern(const Bucket& b) {
     for (const auto& known : buckets)
@@ -168,6 +217,7 @@ struct Client::Impl {
 
   Impl(EventLoop& l, http::Client& h, ClientOptions o) : loop(l), http(h), opt(o), pacer(o.pacer) {}
   ~Impl() {
+    *alive = false;
     if (wake_armed) loop.cancel(wake_timer);
   }
 };
@@ -176,7 +226,7 @@ Client::Client(EventLoop& loop, http::Client& http, ClientOptions options)
     : impl_(std::make_unique<Impl>(loop, http, options)) {}
 Client::~Client() = default;
 
-std::size_t Client::queued() const { return impl_->queue.size() + impl_->waiting_retry.size(); }
+std::size_t Client::queued() const { return impl_->queue.size() + impl_->waiting_retry.size() + impl_->parked_count; }
 
 void Client::stop_retrying(const std::string& why) {
   auto& im = *impl_;
@@ -187,12 +237,17 @@ void Client::stop_retrying(const std::string& why) {
   im.waiting_retry.clear();
   auto queued = std::move(im.queue);
   im.queue.clear();
+  auto parked = std::move(im.parked);
+  im.parked.clear();
+  im.parked_count = 0;
   std::vector<std::unique_ptr<Op>> ops;
   for (auto& [key, w] : waiting) {
     im.loop.cancel(w.timer);
     ops.push_back(std::move(*w.op));
   }
   for (auto& op : queued) ops.push_back(std::move(op));
+  for (auto& [source, list] : parked)
+    for (auto& op : list) ops.push_back(std::move(op));
   for (auto& op : ops) {
     auto message = fmt::format("{} {}: not sent: {}", op->request.operation, target_of(op->request), why);
     interrupt(std::move(op), std::move(message));
@@ -269,6 +324,15 @@ void Client::set_held(bool held) {
 void Client::pump() {
   auto& im = *impl_;
   while (!im.held && !im.queue.empty()) {
+    // Keys being refreshed (or refused): the request waits for new ones
+    // without taking a place in the window.
+    if (const auto& src = im.queue.front()->bucket->credentials;
+        src && src->keys(std::chrono::system_clock::now()) == nullptr) {
+      auto op = std::move(im.queue.front());
+      im.queue.pop_front();
+      park(std::move(op));
+      continue;
+    }
     const auto now = Pacer::Clock::now();
     const auto adm = im.pacer.try_acquire(now);
     if (adm.go) {
@@ -288,12 +352,57 @@ void Client::pump() {
   }
 }
 
+void Client::park(std::unique_ptr<Op> op) {
+  auto& im = *impl_;
+  credentials::Source* src = op->bucket->credentials.get();
+  auto& list = im.parked[src];
+  const bool first = list.empty();
+  list.push_back(std::move(op));
+  ++im.parked_count;
+  if (!first) return;
+  // One wake-up per source, whatever the number waiting.
+  src->when_ready([this, src, alive = std::weak_ptr<bool>(im.alive)](const std::optional<Error>& e) {
+    if (alive.lock()) unpark(src, e);
+  });
+}
+
+void Client::unpark(credentials::Source* source, const std::optional<Error>& e) {
+  auto& im = *impl_;
+  auto it = im.parked.find(source);
+  if (it == im.parked.end()) return;  // given up for a stop meanwhile
+  auto list = std::move(it->second);
+  im.parked.erase(it);
+  im.parked_count -= list.size();
+  if (e) {
+    // The source gave up: its keys expired and could not be renewed.
+    for (auto& op : list) {
+      ++im.stats.by_operation[op->request.operation].failed;
+      ++im.stats.total.failed;
+      auto give_up = std::move(op->give_up);
+      Error err = *e;
+      err.message = fmt::format("{} {}: not sent: {}", op->request.operation, target_of(op->request), e->message);
+      op.reset();
+      give_up(std::move(err));
+    }
+    return;
+  }
+  // Ahead of the queue, in their order: they were next when they stopped.
+  for (auto r = list.rbegin(); r != list.rend(); ++r) im.queue.push_front(std::move(*r));
+  pump();
+}
+
 void Client::dispatch(std::unique_ptr<Op> op) {
   auto& im = *impl_;
   auto& st = im.stats.by_operation[op->request.operation];
   ++st.requests;
   ++im.stats.total.requests;
-  auto req = to_http(op->request, *op->bucket, std::chrono::system_clock::now());
+  static const sigv4::Credentials kNoKeys;
+  const Bucket& bucket = im.moved.empty() ? *op->bucket : im.addressed(op->bucket);
+  const auto now = std::chrono::system_clock::now();
+  const sigv4::Credentials* keys = bucket.credentials ? bucket.credentials->keys(now) : &kNoKeys;
+  if (keys == nullptr) keys = &kNoKeys;  // pump() parks those without keys; this cannot be reached
+  op->signed_with = keys->access_key_id;
+  auto req = to_http(op->request, bucket, *keys, now);
   if (op->timeout.count() > 0) req.timeout = op->timeout;
   ++im.in_flight;
   op->sent = Pacer::Clock::now();
@@ -324,6 +433,31 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
     ++st.errors;
   }
   im.pacer.release(now, throttled ? Pacer::Outcome::Throttled : Pacer::Outcome::Failed);
+  const auto& source = op->bucket->credentials;
+  // Expired or revoked keys: the source fetches new ones (unless it has
+  // already), and the request goes out again signed with them. Not a
+  // failure of the request, so its attempts are not spent. A HEAD's refusal
+  // has no body to say why: it is signed again only when its keys are no
+  // longer the source's (replaced while it was on the wire).
+  const bool refreshable = source && source->refreshable();
+  const bool said_expired = err->kind == ErrorKind::AccessDenied && credentials_refused(err->code);
+  const bool bare_refusal = resp.transport_ok() && resp.body.empty() && (resp.status == 400 || resp.status == 403);
+  const bool replaced = refreshable && op->signed_with != source->stats().access_key_id;
+  if (refreshable && (said_expired || (bare_refusal && replaced)) && op->refusals < kMaxRefusals &&
+      im.no_retries_since.empty()) {
+    ++op->refusals;
+    ++im.stats.resigned;
+    logging::debug("s3.resign", fmt::format("{}: signing again with fresh credentials", err->describe()));
+    source->refused(op->signed_with);
+    im.queue.push_front(std::move(op));
+    pump();
+    return;
+  }
+  if (!op->redirected && im.no_retries_since.empty() && redirect(op, resp, *err)) {
+    pump();
+    return;
+  }
+  if (err->code == "NotImplemented") lacks(im.addressed(op->bucket), op->request.operation);
   ++op->failures;
   auto delay = im.opt.retry.next_delay(op->failures, err->kind, im.jitter());
   if (delay && !im.no_retries_since.empty()) {
@@ -359,6 +493,68 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
   pump();
 }
 
+bool Client::redirect(std::unique_ptr<Op>& op, const http::Response& resp, const Error& err) {
+  auto& im = *impl_;
+  auto region = region_from_answer(resp);
+  const Bucket& now_at = im.addressed(op->bucket);
+  if (!region) {
+    // A redirect that does not say where: HeadBucket does (its answer
+    // carries x-amz-bucket-region whatever its status), then the request
+    // goes again.
+    if (err.code != "PermanentRedirect" || op->request.operation == "HeadBucket") return false;
+    op->redirected = true;
+    auto holder = std::make_shared<std::unique_ptr<Op>>(std::move(op));
+    head_bucket(now_at, [this, holder](const Result<bool>&) {
+      impl_->queue.push_front(std::move(*holder));
+      pump();
+    });
+    return true;
+  }
+  if (*region == now_at.endpoint.region) return false;  // already there: the refusal is something else
+  auto to = std::make_shared<const Bucket>(
+      Bucket{now_at.endpoint.in_region(*region), now_at.credentials, now_at.name, now_at.unsigned_payload});
+  logging::info("s3.bucket_region",
+                fmt::format("bucket {} is in region {}, not {}: its requests go to {} signed for {} from now on "
+                            "(learned from {} to {})",
+                            now_at.name, *region, now_at.endpoint.region, to->endpoint.authority(), *region, err.code,
+                            op->request.operation),
+                {{"bucket", now_at.name}, {"region", *region}, {"was", now_at.endpoint.region}});
+  im.moved.emplace_back(op->bucket, to);
+  im.learned_regions[now_at.name] = *region;
+  ++im.stats.redirected;
+  op->redirected = true;
+  im.queue.push_front(std::move(op));
+  return true;
+}
+
+void Client::lacks(const Bucket& b, const std::string& operation) {
+  auto& im = *impl_;
+  auto& caps = im.lacking.try_emplace(b.endpoint.authority(), known_capabilities(b.endpoint)).first->second;
+  const char* instead = nullptr;
+  if (operation == "DeleteObjects" && caps.multi_delete) {
+    caps.multi_delete = false;
+    instead = "deleting one key per DeleteObject from now on";
+  } else if (operation == "UploadPartCopy" && caps.part_copy) {
+    caps.part_copy = false;
+    instead = "large objects are streamed through assetmv instead (within --memory-budget)";
+  } else if ((operation == "GetObjectTagging" || operation == "PutObjectTagging") && caps.tagging) {
+    caps.tagging = false;
+    instead = "no tags are read or written from now on";
+  }
+  if (instead != nullptr)
+    logging::info("s3.store_lacks",
+                  fmt::format("the store at {} answers {} with 501 NotImplemented: {}", b.endpoint.authority(),
+                              operation, instead),
+                  {{"endpoint", b.endpoint.authority()}, {"operation", operation}});
+}
+
+Capabilities Client::capabilities(const Bucket& b) const {
+  auto it = impl_->lacking.find(b.endpoint.authority());
+  return it == impl_->lacking.end() ? known_capabilities(b.endpoint) : it->second;
+}
+
+const std::map<std::string, std::string>& Client::learned_regions() const { return impl_->learned_regions; }
+
 void Client::list_objects_v2(const Bucket& b, const ListParams& p, Callback<ListPage> cb) {
   run<ListPage>(
       b, s3::list_objects_v2(b.name, p), [](http::Response& r) { return parse_list_objects_v2(r.body); },
@@ -391,13 +587,29 @@ void Client::get_object(const Bucket& b, const std::string& key, const GetParams
       std::move(cb));
 }
 
+namespace {
+// The answer a store that lacks an operation would give, given without asking it.
+Error not_implemented(const Bucket& b, std::string_view operation) {
+  return Error{ErrorKind::Fatal, "NotImplemented",
+               fmt::format("{} is not implemented by the store at {}", operation, b.endpoint.authority()), 501};
+}
+}  // namespace
+
 void Client::get_object_tagging(const Bucket& b, const std::string& key, Callback<std::vector<Tag>> cb) {
+  if (!capabilities(b).tagging) {
+    impl_->loop.post([cb = std::move(cb), e = not_implemented(b, "GetObjectTagging")] { cb(tl::unexpected(e)); });
+    return;
+  }
   run<std::vector<Tag>>(
       b, s3::get_object_tagging(b.name, key), [](http::Response& r) { return parse_tagging(r.body); }, std::move(cb));
 }
 
 void Client::put_object_tagging(const Bucket& b, const std::string& key, const std::vector<Tag>& tags,
                                 Callback<bool> cb) {
+  if (!capabilities(b).tagging) {
+    impl_->loop.post([cb = std::move(cb), e = not_implemented(b, "PutObjectTagging")] { cb(tl::unexpected(e)); });
+    return;
+  }
   run<bool>(
       b, s3::put_object_tagging(b.name, key, tags), [](http::Response&) -> Result<bool> { return true; },
       std::move(cb));
@@ -446,9 +658,39 @@ void Client::delete_objects(const Bucket& b, const std::vector<ObjectVersion>& o
     impl_->loop.post([cb = std::move(cb), e = std::move(*refused)]() mutable { cb(tl::unexpected(std::move(e))); });
     return;
   }
+  if (!capabilities(b).multi_delete) return delete_one_by_one(b, objects, std::move(cb));
+  auto bucket = impl_->intern(b);
   run<DeleteResult>(
-      b, s3::delete_objects(b.name, objects, true), [](http::Response& r) { return parse_delete_result(r.body); },
-      std::move(cb));
+      *bucket, s3::delete_objects(bucket->name, objects, true),
+      [](http::Response& r) { return parse_delete_result(r.body); },
+      [this, bucket, objects, cb = std::move(cb)](Result<DeleteResult> r) mutable {
+        // Learned now (on_response marked the store): this batch goes key by key too.
+        if (!r && r.error().code == "NotImplemented") return delete_one_by_one(*bucket, objects, std::move(cb));
+        cb(std::move(r));
+      });
+}
+
+// A store without DeleteObjects: one DeleteObject per key, answered as one
+// DeleteObjects would be. A key already absent is deleted (as DeleteObjects
+// says of it); one given up for a stop is reported as Interrupted.
+void Client::delete_one_by_one(const Bucket& b, const std::vector<ObjectVersion>& objects, Callback<DeleteResult> cb) {
+  struct Batch {
+    DeleteResult result;
+    std::size_t outstanding = 0;
+    Callback<DeleteResult> cb;
+  };
+  auto batch = std::make_shared<Batch>();
+  batch->outstanding = objects.size();
+  batch->cb = std::move(cb);
+  for (const auto& o : objects) {
+    delete_object(b, o, [batch, key = o.key](Result<bool> r) {
+      if (r || r.error().kind == ErrorKind::NotFound)
+        batch->result.deleted.push_back(key);
+      else
+        batch->result.failed.push_back({key, r.error().code, r.error().message});
+      if (--batch->outstanding == 0) batch->cb(std::move(batch->result));
+    });
+  }
 }
 
 void Client::delete_object(const Bucket& b, const ObjectVersion& object, Callback<bool> cb) {
@@ -488,6 +730,10 @@ struct Client::Multipart {
 
 void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64_t size, std::uint64_t part_size,
                             Callback<std::string> cb) {
+  if (!capabilities(dest).part_copy) {
+    impl_->loop.post([cb = std::move(cb), e = not_implemented(dest, "UploadPartCopy")] { cb(tl::unexpected(e)); });
+    return;
+  }
   const std::uint64_t parts = size == 0 ? 1 : (size + part_size - 1) / part_size;
   if (part_size == 0 || parts > static_cast<std::uint64_t>(kMaxParts)) {
     cb(fail(

@@ -71,6 +71,12 @@ struct OpStats {
 struct ClientStats {
   std::map<std::string, OpStats> by_operation;
   OpStats total;
+  // Attempts refused for their credentials (expired, invalid, unknown keys)
+  // and sent again, signed with fresh ones: not failures, and not retries.
+  std::uint64_t resigned = 0;
+  // Attempts answered from another region (PermanentRedirect,
+  // AuthorizationHeaderMalformed) and sent again to the bucket's own.
+  std::uint64_t redirected = 0;
   // Each attempt's time from sending to its answer, by operation (for
   // /metrics; stats_since leaves it whole).
   std::map<std::string, Histogram> latency;
@@ -84,6 +90,28 @@ ClientStats stats_since(const ClientStats& now, const ClientStats& before);
 // absent or not a number of seconds (the HTTP-date form is not used by S3).
 inline constexpr std::chrono::seconds kMaxRetryAfter{60};  // beyond a minute, the stall and outage rules decide
 std::optional<std::chrono::milliseconds> retry_after(std::string_view value);
+
+// What a store can do beyond the basics. GCS's XML API has no multi-object
+// delete, no object tagging and no UploadPartCopy (known by its host); any
+// store that answers 501 NotImplemented to one of them is taken to lack it
+// from then on, once per run, and the log says so.
+struct Capabilities {
+  bool multi_delete = true;  // DeleteObjects; without it, one DeleteObject per key
+  bool part_copy = true;     // UploadPartCopy; without it the engine streams large copies
+  bool tagging = true;       // GetObjectTagging, PutObjectTagging; without it no tags are read or written
+  bool operator==(const Capabilities&) const = default;
+};
+Capabilities known_capabilities(const Endpoint& ep);
+
+// The region a redirect or a refusal names for the bucket (x-amz-bucket-region,
+// or the error body's <Region>), when the answer says the request went to
+// the wrong region (301 PermanentRedirect, 400 AuthorizationHeaderMalformed,
+// IllegalLocationConstraintException, a HEAD's bare 301 or 400). Pure.
+std::optional<std::string> region_from_answer(const http::Response& resp);
+// Whether an S3 error code says the request's keys are no good any more
+// (ExpiredToken, InvalidToken, TokenRefreshRequired) or unknown to the store
+// (InvalidAccessKeyId: a revoked temporary key). Pure.
+bool credentials_refused(std::string_view code);
 
 // Turns a non-success HTTP exchange into an Error with a clear message,
 // classified by classify_http(). Pure; exposed for tests.
@@ -169,6 +197,10 @@ class Client {
   bool idle() const { return queued() == 0 && in_flight() == 0; }
   const ClientStats& stats() const;
   Pacer& pacer();
+  // What the store at b's endpoint is known (or found) to lack.
+  Capabilities capabilities(const Bucket& b) const;
+  // Buckets found in another region than they were given, by name.
+  const std::map<std::string, std::string>& learned_regions() const;
 
  private:
   struct Op;
@@ -179,6 +211,14 @@ class Client {
   void pump();
   void dispatch(std::unique_ptr<Op> op);
   void on_response(std::unique_ptr<Op> op, http::Response resp);
+  // Holds an operation until its bucket's credentials can sign again.
+  void park(std::unique_ptr<Op> op);
+  void unpark(credentials::Source* source, const std::optional<Error>& e);
+  // A request that went to the wrong region: learns the bucket's and sends
+  // it again there; false when the answer names no region to go to.
+  bool redirect(std::unique_ptr<Op>& op, const http::Response& resp, const Error& err);
+  void lacks(const Bucket& b, const std::string& operation);
+  void delete_one_by_one(const Bucket& b, const std::vector<ObjectVersion>& objects, Callback<DeleteResult> cb);
   // The start of every multipart upload of ours: HEAD the source (its ETag
   // must be p.if_match), read its tags unless the HEAD said there are none,
   // and create the upload with its headers, user metadata, ETag

@@ -59,11 +59,26 @@ Result<Endpoint> Endpoint::parse(std::string_view url) {
   return ep;
 }
 
-Endpoint Endpoint::aws(std::string_view region) {
+Endpoint Endpoint::aws(std::string_view region, bool fips, bool dualstack) {
   Endpoint ep;
   ep.scheme = "https";
-  ep.host = fmt::format("s3.{}.amazonaws.com", region);
+  const std::string_view suffix = region.starts_with("cn-") ? "amazonaws.com.cn" : "amazonaws.com";
+  ep.host = fmt::format("{}{}.{}.{}", fips ? "s3-fips" : "s3", dualstack ? ".dualstack" : "", region, suffix);
   ep.region = std::string(region);
+  ep.regional = true;
+  ep.fips = fips;
+  ep.dualstack = dualstack;
+  return ep;
+}
+
+Endpoint Endpoint::in_region(std::string_view r) const {
+  if (!regional) {
+    Endpoint ep = *this;
+    ep.region = std::string(r);
+    return ep;
+  }
+  Endpoint ep = aws(r, fips, dualstack);
+  ep.path_style = path_style;
   return ep;
 }
 
@@ -122,7 +137,7 @@ bool virtual_host_compatible(std::string_view bucket, bool tls) {
   return bucket_name_problem(bucket).empty() && !(tls && bucket.find('.') != std::string_view::npos);
 }
 
-Bucket bucket_on(Endpoint endpoint, sigv4::Credentials credentials, std::string name) {
+Bucket bucket_on(Endpoint endpoint, std::shared_ptr<credentials::Source> credentials, std::string name) {
   if (!virtual_host_compatible(name, endpoint.scheme == "https")) endpoint.path_style = true;
   return {std::move(endpoint), std::move(credentials), std::move(name), false};
 }

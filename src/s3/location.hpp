@@ -1,6 +1,7 @@
 // Where objects live: an endpoint (scheme, host, port, region, addressing
-// style), a bucket on it with the credentials to use, and s3://BUCKET/PREFIX
-// locations as the command line names them. Pure values and parsing.
+// style), a bucket on it with the credentials to sign with (a shared, possibly
+// refreshing credentials::Source), and s3://BUCKET/PREFIX locations as the
+// command line names them. Pure values and parsing.
 #pragma once
 
 #include <cstddef>
@@ -8,6 +9,7 @@
 #include <string_view>
 
 #include "core/error.hpp"
+#include "credentials/source.hpp"
 #include "sigv4/sigv4.hpp"
 
 namespace assetmv::s3 {
@@ -20,12 +22,22 @@ struct Endpoint {
   int port = 0;      // 0: the scheme's default
   std::string region = "us-east-1";
   bool path_style = false;  // https://host/bucket/key instead of https://bucket.host/key
+  // The host is AWS's for `region` (aws() made it), so a bucket found in
+  // another region is reached at that region's host, not only signed for it.
+  bool regional = false;
+  bool fips = false;       // s3-fips.REGION...
+  bool dualstack = false;  // s3.dualstack.REGION... (IPv6 and IPv4)
 
   // "http://127.0.0.1:57480" or "https://s3.eu-west-1.amazonaws.com". A path,
   // query or user part is refused: an endpoint names a server, not a resource.
   static Result<Endpoint> parse(std::string_view url);
-  // The AWS endpoint for a region: https://s3.REGION.amazonaws.com.
-  static Endpoint aws(std::string_view region);
+  // AWS's endpoint for a region: https://s3.REGION.amazonaws.com, or the FIPS
+  // (s3-fips.REGION), dual-stack (s3.dualstack.REGION) or both host; China's
+  // regions under amazonaws.com.cn.
+  static Endpoint aws(std::string_view region, bool fips = false, bool dualstack = false);
+  // This endpoint for a bucket found in `region`: a regional AWS host moves
+  // there, any other keeps its host and only signs for the region.
+  Endpoint in_region(std::string_view region) const;
   // host[:port], as sent in the Host header (default ports omitted).
   std::string authority() const;
   // An IP literal or localhost cannot carry a bucket as a DNS label.
@@ -36,10 +48,11 @@ struct Endpoint {
 };
 
 // A bucket, its endpoint and the credentials used for it: a legacy bucket may
-// live on another service, with other keys, than the production one.
+// live on another service, with other keys, than the production one. Buckets
+// signed alike share one Source (its refreshes serve both).
 struct Bucket {
   Endpoint endpoint;
-  sigv4::Credentials credentials;
+  std::shared_ptr<credentials::Source> credentials;  // null: unsigned-alike (empty keys), for tests
   std::string name;
   bool unsigned_payload = false;  // sign bodies unless told otherwise (safe over plain HTTP)
   bool operator==(const Bucket&) const = default;
@@ -62,6 +75,6 @@ bool virtual_host_compatible(std::string_view bucket, bool tls);
 
 // The bucket `name` on `endpoint`: path-style when the name cannot be a TLS
 // host name (a dotted bucket), whatever the endpoint asks for.
-Bucket bucket_on(Endpoint endpoint, sigv4::Credentials credentials, std::string name);
+Bucket bucket_on(Endpoint endpoint, std::shared_ptr<credentials::Source> credentials, std::string name);
 
 }  // namespace assetmv::s3

@@ -6,7 +6,6 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
-#include <ctime>
 #include <pugixml.hpp>
 
 #include "sigv4/sigv4.hpp"
@@ -119,8 +118,8 @@ std::optional<ErrorBody> parse_error_body(std::string_view body) {
   if (!doc.load_buffer(body.data(), body.size(), pugi::parse_default, pugi::encoding_utf8)) return std::nullopt;
   auto root = doc.document_element();
   if (!root || !name_is(root, "Error")) return std::nullopt;
-  return ErrorBody{text(root, "Code"), text(root, "Message"), text(root, "Resource"), text(root, "RequestId"),
-                   text(root, "HostId")};
+  return ErrorBody{text(root, "Code"),      text(root, "Message"), text(root, "Resource"),
+                   text(root, "RequestId"), text(root, "HostId"),  text(root, "Region")};
 }
 
 Result<ListPage> parse_list_objects_v2(std::string_view body) {
@@ -333,62 +332,6 @@ Result<std::string> parse_complete_multipart(std::string_view body) {
   auto etag = unquote_etag(text(*root, "ETag"));
   if (etag.empty()) return tl::unexpected(malformed("CompleteMultipartUpload", "no ETag"));
   return etag;
-}
-
-namespace {
-
-// The digits at text[at, at + n) as a number, or -1.
-int digits_at(std::string_view text, std::size_t at, std::size_t n) {
-  if (at + n > text.size()) return -1;
-  int v = 0;
-  const char* b = text.data() + at;
-  auto [ptr, ec] = std::from_chars(b, b + n, v);
-  return ec == std::errc() && ptr == b + n ? v : -1;
-}
-
-bool char_at(std::string_view text, std::size_t at, char c) { return at < text.size() && text[at] == c; }
-
-}  // namespace
-
-std::optional<std::chrono::system_clock::time_point> parse_s3_time(std::string_view text) {
-  std::tm tm{};
-  if (char_at(text, 4, '-') && char_at(text, 7, '-') && char_at(text, 10, 'T')) {
-    // 2026-12-02T06:00:00.000Z
-    tm = {digits_at(text, 17, 2),
-          digits_at(text, 14, 2),
-          digits_at(text, 11, 2),
-          digits_at(text, 8, 2),
-          digits_at(text, 5, 2) - 1,
-          digits_at(text, 0, 4) - 1900,
-          0,
-          0,
-          0,
-          0,
-          nullptr};
-    if (!char_at(text, 13, ':') || !char_at(text, 16, ':')) return std::nullopt;
-  } else if (text.size() == 29 && text.substr(25) == " GMT" && char_at(text, 3, ',')) {
-    // Wed, 02 Dec 2026 06:00:00 GMT
-    static constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    const auto month = kMonths.find(text.substr(8, 3));
-    if (month == std::string_view::npos || month % 3 != 0) return std::nullopt;
-    tm = {digits_at(text, 23, 2),
-          digits_at(text, 20, 2),
-          digits_at(text, 17, 2),
-          digits_at(text, 5, 2),
-          static_cast<int>(month / 3),
-          digits_at(text, 12, 4) - 1900,
-          0,
-          0,
-          0,
-          0,
-          nullptr};
-  } else {
-    return std::nullopt;
-  }
-  if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 ||
-      tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60)
-    return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));  // UTC, whatever the process's time zone
 }
 
 }  // namespace assetmv::s3

@@ -5,7 +5,6 @@
 // Every parser is fuzzed (tests/fuzz).
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -45,6 +44,7 @@ struct ErrorBody {
   std::string resource;
   std::string request_id;
   std::string host_id;
+  std::string region = {};  // AuthorizationHeaderMalformed names the bucket's region
 };
 
 struct DeleteFailure {
@@ -90,10 +90,6 @@ Result<std::string> parse_versioning(std::string_view body);
 // Strips the quotes S3 puts around ETags, so values compare as listed.
 std::string unquote_etag(std::string_view etag);
 
-// An S3 time: ISO 8601 as listings give LastModified (2026-12-02T06:00:00.000Z)
-// or an HTTP date as HEAD gives Last-Modified (Wed, 02 Dec 2026 06:00:00 GMT).
-// nullopt when it is neither. Pure.
-std::optional<std::chrono::system_clock::time_point> parse_s3_time(std::string_view text);
 // True for an ETag that is the MD5 of the content (single-part, no KMS):
 // 32 hex digits. A multipart ETag ends in "-N".
 bool etag_is_md5(std::string_view etag);

@@ -310,7 +310,8 @@ Address address(const S3Request& r, const Endpoint& ep) {
   return a;
 }
 
-http::Request to_http(const S3Request& r, const Bucket& bucket, std::chrono::system_clock::time_point now) {
+http::Request to_http(const S3Request& r, const Bucket& bucket, const sigv4::Credentials& keys,
+                      std::chrono::system_clock::time_point now) {
   auto a = address(r, bucket.endpoint);
   sigv4::RequestToSign ts;
   ts.method = r.method;
@@ -322,7 +323,7 @@ http::Request to_http(const S3Request& r, const Bucket& bucket, std::chrono::sys
   ts.payload_hash = bucket.unsigned_payload ? std::string(sigv4::kUnsignedPayload)
                     : r.body.empty()        ? std::string(sigv4::kEmptyPayloadHash)
                                             : hex(sha256(r.body));
-  auto authz = sigv4::sign(ts, bucket.credentials, {bucket.endpoint.region, "s3", sigv4::PathMode::S3, now});
+  auto authz = sigv4::sign(ts, keys, {bucket.endpoint.region, "s3", sigv4::PathMode::S3, now});
   http::Request out;
   out.method = r.method;
   out.url = std::move(a.url);

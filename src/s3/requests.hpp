@@ -174,8 +174,9 @@ bool xml_representable(std::string_view s);
 void append_xml_escaped(std::string& out, std::string_view s);
 
 // Addresses and signs: the URL for the bucket's endpoint and style, a Host
-// header, and SigV4 headers for `now`.
-http::Request to_http(const S3Request& r, const Bucket& bucket, std::chrono::system_clock::time_point now);
+// header, and SigV4 headers for `now`, signed with `keys`.
+http::Request to_http(const S3Request& r, const Bucket& bucket, const sigv4::Credentials& keys,
+                      std::chrono::system_clock::time_point now);
 // The encoded path and host used by to_http, exposed for tests.
 struct Address {
   std::string host;  // Host header value

@@ -281,7 +281,8 @@ TEST_F(Gateway, StreamCopyReadsInRangesAndUploadsPartsWithinTheBudget) {
 
 TEST_F(Gateway, WrongSecretIsAClearAccessErrorThatNeverShowsTheSecret) {
   Bucket bad = legacy;
-  bad.credentials.secret_access_key = Secret("definitely-not-the-secret-4711");
+  bad.credentials = credentials::Source::fixed(
+      {legacy.credentials->stats().access_key_id, Secret("definitely-not-the-secret-4711"), {}});
   auto r = fx.call<ListPage>([&](auto cb) { fx.client.list_objects_v2(bad, {}, cb); });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::AccessDenied);
@@ -291,7 +292,7 @@ TEST_F(Gateway, WrongSecretIsAClearAccessErrorThatNeverShowsTheSecret) {
   EXPECT_EQ(fx.client.stats().total.retries, 0U);
 
   Bucket unknown = legacy;
-  unknown.credentials.access_key_id = "NOSUCHKEY";
+  unknown.credentials = credentials::Source::fixed({"NOSUCHKEY", Secret("whatever"), {}});
   auto u = fx.call<ListPage>([&](auto cb) { fx.client.list_objects_v2(unknown, {}, cb); });
   ASSERT_FALSE(u);
   EXPECT_EQ(u.error().kind, ErrorKind::AccessDenied);

@@ -45,7 +45,8 @@ inline s3::Bucket bucket(const std::string& name, bool path_style = true) {
   // test (or fails it under ASSETMV_REQUIRE_SERVICES) before the bucket is used.
   if (ep) b.endpoint = *ep;
   b.endpoint.path_style = path_style;
-  b.credentials = {env_or("AWS_ACCESS_KEY_ID", ""), Secret(env_or("AWS_SECRET_ACCESS_KEY", "")), {}};
+  b.credentials =
+      credentials::Source::fixed({env_or("AWS_ACCESS_KEY_ID", ""), Secret(env_or("AWS_SECRET_ACCESS_KEY", "")), {}});
   b.name = name;
   return b;
 }

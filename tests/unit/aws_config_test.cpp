@@ -47,10 +47,10 @@ TEST(AwsConfig, EnvironmentKeysRegionAndEndpoint) {
   f.vars["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9000";
   auto s = resolve_aws_settings(f.env());
   ASSERT_TRUE(s) << s.error().describe();
-  EXPECT_EQ(s->credentials.access_key_id, "AKENV");
-  EXPECT_EQ(s->credentials.secret_access_key.reveal(), "secretenv");
-  EXPECT_EQ(s->credentials.session_token.reveal(), "tok");
-  EXPECT_EQ(s->credentials_source, "environment");
+  EXPECT_EQ(s->credentials.keys.access_key_id, "AKENV");
+  EXPECT_EQ(s->credentials.keys.secret_access_key.reveal(), "secretenv");
+  EXPECT_EQ(s->credentials.keys.session_token.reveal(), "tok");
+  EXPECT_EQ(s->credentials.describe(), "environment");
   EXPECT_EQ(s->region, "eu-west-3");
   EXPECT_EQ(s->endpoint_url, "http://127.0.0.1:9000");
   f.vars["AWS_REGION"] = "ap-south-1";
@@ -72,17 +72,17 @@ TEST(AwsConfig, DefaultProfileFromSharedFiles) {
           "[profile other]\nregion=eu-central-1\nendpoint_url = http://other:2\n");
   auto s = resolve_aws_settings(f.env());
   ASSERT_TRUE(s) << s.error().describe();
-  EXPECT_EQ(s->credentials.access_key_id, "AKFILE");
+  EXPECT_EQ(s->credentials.keys.access_key_id, "AKFILE");
   EXPECT_EQ(s->region, "us-west-2");
   EXPECT_EQ(s->addressing_style, "path");
   EXPECT_EQ(s->endpoint_url, "http://nested:1");
-  EXPECT_NE(s->credentials_source.find("profile 'default'"), std::string::npos);
-  EXPECT_EQ(s->credentials_source.find("secretfile"), std::string::npos);
+  EXPECT_NE(s->credentials.describe().find("profile 'default'"), std::string::npos);
+  EXPECT_EQ(s->credentials.describe().find("secretfile"), std::string::npos);
 
   f.vars["AWS_PROFILE"] = "other";
   s = resolve_aws_settings(f.env());
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->credentials.access_key_id, "AKO");
+  EXPECT_EQ(s->credentials.keys.access_key_id, "AKO");
   EXPECT_EQ(s->region, "eu-central-1");
   EXPECT_EQ(s->endpoint_url, "http://other:2");
 }
@@ -94,10 +94,10 @@ TEST(AwsConfig, EnvironmentKeysWinOverProfileAndFileLocationsComeFromEnv) {
   f.vars["AWS_PROFILE"] = "p";
   auto s = resolve_aws_settings(f.env());
   ASSERT_TRUE(s) << s.error().describe();
-  EXPECT_EQ(s->credentials.access_key_id, "AKP");
+  EXPECT_EQ(s->credentials.keys.access_key_id, "AKP");
   f.vars["AWS_ACCESS_KEY_ID"] = "AKENV";
   f.vars["AWS_SECRET_ACCESS_KEY"] = "SENV";
-  EXPECT_EQ(resolve_aws_settings(f.env())->credentials.access_key_id, "AKENV");
+  EXPECT_EQ(resolve_aws_settings(f.env())->credentials.keys.access_key_id, "AKENV");
 }
 
 TEST(AwsConfig, AProfileNamedOnTheCommandLineWinsOverEnvironmentKeysAndAwsProfile) {
@@ -111,9 +111,9 @@ TEST(AwsConfig, AProfileNamedOnTheCommandLineWinsOverEnvironmentKeysAndAwsProfil
   f.vars["AWS_SECRET_ACCESS_KEY"] = "SENV";
   auto s = resolve_aws_settings(f.env(), std::string("gcs"));
   ASSERT_TRUE(s) << s.error().describe();
-  EXPECT_EQ(s->credentials.access_key_id, "GOOG1");
+  EXPECT_EQ(s->credentials.keys.access_key_id, "GOOG1");
   EXPECT_EQ(s->profile, "gcs");
-  EXPECT_NE(s->credentials_source.find("profile 'gcs'"), std::string::npos);
+  EXPECT_NE(s->credentials.describe().find("profile 'gcs'"), std::string::npos);
   EXPECT_EQ(s->endpoint_url, "https://storage.googleapis.com");
   EXPECT_EQ(s->region, "auto");
   // Region and endpoint keep the AWS order: the environment's come first.
@@ -122,11 +122,12 @@ TEST(AwsConfig, AProfileNamedOnTheCommandLineWinsOverEnvironmentKeysAndAwsProfil
   auto ghost = resolve_aws_settings(f.env(), std::string("ghost"));
   ASSERT_FALSE(ghost);
   EXPECT_EQ(ghost.error().code, "NoSuchProfile");
-  EXPECT_EQ(resolve_aws_settings(f.env())->credentials.access_key_id, "AKENV");
+  EXPECT_EQ(resolve_aws_settings(f.env())->credentials.keys.access_key_id, "AKENV");
 }
 
 TEST(AwsConfig, MissingCredentialsAndUnknownProfileAreClearErrors) {
   Fixture f;
+  f.vars["AWS_EC2_METADATA_DISABLED"] = "true";  // else the chain ends at instance metadata
   auto none = resolve_aws_settings(f.env());
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().code, "NoCredentials");
@@ -140,7 +141,8 @@ TEST(AwsConfig, MissingCredentialsAndUnknownProfileAreClearErrors) {
 }
 
 TEST(AwsConfig, IniParserHandlesCommentsSpacingAndNesting) {
-  auto ini = parse_ini("# c\n; c\n[ default ]\n  key =  v  \nempty=\ns3 =\n    a = 1\nnext = 2\n[x]\r\nk=v\r\n");
+  auto ini =
+      credentials::parse_ini("# c\n; c\n[ default ]\n  key =  v  \nempty=\ns3 =\n    a = 1\nnext = 2\n[x]\r\nk=v\r\n");
   EXPECT_EQ(ini["default"]["key"], "v");
   EXPECT_EQ(ini["default"]["s3.a"], "1");
   EXPECT_EQ(ini["default"]["next"], "2");

@@ -15,6 +15,7 @@
 #include "core/retry.hpp"
 #include "core/secret.hpp"
 #include "core/shard.hpp"
+#include "core/utc_time.hpp"
 
 using namespace assetmv;
 using namespace std::chrono_literals;
@@ -568,4 +569,20 @@ TEST(Shard, TheIndexComesFromKubernetesThenAwsBatch) {
   EXPECT_FALSE(Shard::from_env(4, get));  // out of range: refused, never wrapped
   env["JOB_COMPLETION_INDEX"] = "two";
   EXPECT_FALSE(Shard::from_env(4, get));
+}
+
+TEST(UtcTime, ListingHttpAndOffsetDatesParse) {
+  EXPECT_EQ(parse_utc_time("2026-12-02T06:00:00.000Z"), parse_utc_time("Wed, 02 Dec 2026 06:00:00 GMT"));
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*parse_utc_time("1970-01-02T00:00:00Z")), 86'400);
+  // STS and credential files: fractions, offsets, or no zone at all (UTC).
+  EXPECT_EQ(parse_utc_time("2026-12-02T07:30:00+01:30"), parse_utc_time("2026-12-02T06:00:00Z"));
+  EXPECT_EQ(parse_utc_time("2026-12-02T05:00:00.123456-0100"), parse_utc_time("2026-12-02T06:00:00Z"));
+  EXPECT_EQ(parse_utc_time("2026-12-02T06:00:00"), parse_utc_time("2026-12-02T06:00:00Z"));
+  EXPECT_EQ(format_utc_time(*parse_utc_time("2026-12-02T07:30:00+01:30")), "2026-12-02T06:00:00Z");
+  EXPECT_FALSE(parse_utc_time(""));
+  EXPECT_FALSE(parse_utc_time("yesterday"));
+  EXPECT_FALSE(parse_utc_time("Wed, 02 Foo 2026 06:00:00 GMT"));
+  EXPECT_FALSE(parse_utc_time("2026-13-02T06:00:00Z"));
+  EXPECT_FALSE(parse_utc_time("2026-12-02T06:00:00 tomorrow"));
+  EXPECT_FALSE(parse_utc_time("2026-12-02T06:00:00+25:00"));
 }

@@ -104,7 +104,7 @@ struct Harness {
   s3::Bucket bucket;
   std::unique_ptr<S3Store> store;
   explicit Harness(std::set<std::string> keys, std::size_t page = 1000) : server(std::move(keys), page) {
-    bucket = {*s3::Endpoint::parse(server.url()), {"AK", Secret("SK"), {}}, "bkt", false};
+    bucket = {*s3::Endpoint::parse(server.url()), credentials::Source::fixed({"AK", Secret("SK"), {}}), "bkt", false};
     store = std::make_unique<S3Store>(s3, bucket, bucket);
   }
 };

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../support/fake_http_server.hpp"
+#include "../support/scripted_credentials.hpp"
 #include "s3/client.hpp"
 
 using namespace assetmv;
@@ -34,7 +35,7 @@ struct Harness {
   explicit Harness(const FakeHttpServer& server, ClientOptions opt = fast_retries(), http::ClientOptions hopt = {}) {
     http = std::make_unique<http::Client>(loop, hopt);
     s3 = std::make_unique<Client>(loop, *http, opt);
-    bucket = {*Endpoint::parse(server.url()), {"AK", Secret("SK"), {}}, "bkt", false};
+    bucket = {*Endpoint::parse(server.url()), credentials::Source::fixed({"AK", Secret("SK"), {}}), "bkt", false};
   }
   static ClientOptions fast_retries() {
     ClientOptions o;
@@ -470,4 +471,207 @@ TEST(S3Client, AStreamStoppedBeforeItsPartsAbortsAndAnswers) {
   ASSERT_TRUE(h.loop.run_until("the abort", [&] { return h.s3->idle(); }));
   std::lock_guard lock(mu);
   EXPECT_EQ(seen, (std::vector<std::string>{"HEAD", "POST", "DELETE"}));
+}
+
+// ---- credentials that expire, buckets in other regions, partial stores -------
+
+namespace {
+
+std::string scope_key(const FakeRequest& r) {
+  const auto& a = r.headers.at("authorization");
+  const auto at = a.find("Credential=") + 11;
+  return a.substr(at, a.find('/', at) - at);
+}
+
+std::string scope_region(const FakeRequest& r) {
+  const auto& a = r.headers.at("authorization");
+  auto at = a.find("Credential=") + 11;
+  at = a.find('/', a.find('/', at) + 1) + 1;  // past the key id and the day
+  return a.substr(at, a.find('/', at) - at);
+}
+
+const char* kExpiredToken =
+    R"(<?xml version="1.0" encoding="UTF-8"?><Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>)";
+
+}  // namespace
+
+TEST(S3Client, RequestsRefusedForExpiredKeysAreSignedAgainWithFreshOnesAndNotCountedFailures) {
+  std::mutex mu;
+  std::vector<std::string> keys;
+  FakeHttpServer server([&](const FakeRequest& r) {
+    const auto k = scope_key(r);
+    {
+      std::lock_guard lock(mu);
+      keys.push_back(k);
+    }
+    if (k == "K1") return FakeResponse{400, {}, kExpiredToken};
+    return FakeResponse{200, {}, "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>"};
+  });
+  Harness h(server);
+  int fetches = 0;
+  auto src = assetmv::testing::scripted_source(h.loop, {{"K1", 3600s}, {"K2", 3600s}}, &fetches);
+  ASSERT_TRUE(src);
+  h.bucket.credentials = src;
+  constexpr int kLists = 20;
+  int ok = 0;
+  int answered = 0;
+  for (int i = 0; i < kLists; ++i)
+    h.s3->list_objects_v2(h.bucket, {}, [&](Result<ListPage> r) {
+      ++answered;
+      ok += r ? 1 : 0;
+    });
+  ASSERT_TRUE(h.loop.run_until("the listings", [&] { return answered == kLists; }));
+  EXPECT_EQ(ok, kLists);
+  EXPECT_EQ(fetches, 2);  // one refresh for all of them
+  const auto& st = h.s3->stats();
+  EXPECT_EQ(st.total.failed, 0U);
+  EXPECT_EQ(st.total.retries, 0U);
+  EXPECT_EQ(st.resigned, static_cast<std::uint64_t>(std::count(keys.begin(), keys.end(), "K1")));
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "K2"), kLists);
+
+  // Static keys cannot be renewed: the same refusal is the run's end, as before.
+  Harness fixed(server);
+  fixed.bucket.credentials = credentials::Source::fixed({"K1", Secret("S"), {}});
+  auto r = wait<ListPage>(fixed.loop, [&](auto cb) { fixed.s3->list_objects_v2(fixed.bucket, {}, cb); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::AccessDenied);
+  EXPECT_EQ(r.error().code, "ExpiredToken");
+  EXPECT_EQ(fixed.s3->stats().resigned, 0U);
+}
+
+// A HEAD's refusal has no body: signed with keys replaced while it was on
+// the wire (revoked at their expiry), it goes again with the new ones.
+TEST(S3Client, AHeadRefusedAfterItsKeysWereReplacedIsSignedAgain) {
+  FakeHttpServer server([&](const FakeRequest& r) {
+    if (scope_key(r) == "K1") {
+      std::this_thread::sleep_for(500ms);  // the source refreshes meanwhile
+      return FakeResponse{403, {}, ""};
+    }
+    return FakeResponse{200, {{"ETag", "\"e\""}}, ""};
+  });
+  Harness h(server);
+  int fetches = 0;
+  auto src = assetmv::testing::scripted_source(h.loop, {{"K1", 400ms}, {"K2", 3600s}}, &fetches);
+  ASSERT_TRUE(src);
+  h.bucket.credentials = src;
+  auto r = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(h.bucket, "k", cb); });
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(h.s3->stats().resigned, 1U);
+  // Refused with the current keys, a bare 403 is what it says: no permission.
+  auto again = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(h.bucket, "k", cb); });
+  ASSERT_TRUE(again);
+}
+
+TEST(S3Client, KeysRefusedAgainAfterARefreshAreADenialNotALoop) {
+  FakeHttpServer server([](const FakeRequest&) {
+    return FakeResponse{403, {}, "<Error><Code>InvalidAccessKeyId</Code><Message>unknown</Message></Error>"};
+  });
+  Harness h(server);
+  int fetches = 0;
+  auto src = assetmv::testing::scripted_source(h.loop, {{"K1", 3600s}, {"K2", 3600s}, {"K3", 3600s}}, &fetches);
+  ASSERT_TRUE(src);
+  h.bucket.credentials = src;
+  auto r = wait<ListPage>(h.loop, [&](auto cb) { h.s3->list_objects_v2(h.bucket, {}, cb); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "InvalidAccessKeyId");
+  EXPECT_EQ(server.requests_seen(), 3);  // the first answer and two fresh signatures
+  EXPECT_EQ(h.s3->stats().resigned, 2U);
+}
+
+TEST(S3Client, ABucketInAnotherRegionIsLearnedOnceAndSignedForFromThenOn) {
+  std::mutex mu;
+  std::vector<std::string> regions;
+  FakeHttpServer server([&](const FakeRequest& r) {
+    const auto region = scope_region(r);
+    {
+      std::lock_guard lock(mu);
+      regions.push_back(region);
+    }
+    if (r.method == "HEAD" && r.target.starts_with("/moved/") && region != "ap-south-1")
+      return FakeResponse{301, {{"x-amz-bucket-region", "ap-south-1"}}, ""};  // a HEAD's bare redirect
+    if (region != "eu-west-1" && r.target.starts_with("/bkt"))
+      return FakeResponse{400,
+                          {},
+                          "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region 'us-east-1' is "
+                          "wrong; expecting 'eu-west-1'</Message><Region>eu-west-1</Region></Error>"};
+    if (r.method == "HEAD") return FakeResponse{200, {{"ETag", "\"e\""}}, ""};
+    return FakeResponse{200, {}, "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>"};
+  });
+  Harness h(server);
+  h.bucket.endpoint.path_style = true;
+  for (int i = 0; i < 2; ++i) {
+    auto r = wait<ListPage>(h.loop, [&](auto cb) { h.s3->list_objects_v2(h.bucket, {}, cb); });
+    ASSERT_TRUE(r) << r.error().describe();
+  }
+  EXPECT_EQ(regions, (std::vector<std::string>{"us-east-1", "eu-west-1", "eu-west-1"}));
+  EXPECT_EQ(h.s3->learned_regions().at("bkt"), "eu-west-1");
+  EXPECT_EQ(h.s3->stats().redirected, 1U);
+  EXPECT_EQ(h.s3->stats().total.failed, 0U);
+
+  Bucket moved = h.bucket;
+  moved.name = "moved";
+  auto m = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(moved, "k", cb); });
+  ASSERT_TRUE(m) << m.error().describe();
+  EXPECT_EQ(h.s3->learned_regions().at("moved"), "ap-south-1");
+}
+
+TEST(S3Client, ARegionalAwsHostMovesWithTheBucketsRegionAndOthersOnlySign) {
+  const auto aws = Endpoint::aws("us-east-1", true, true);
+  EXPECT_EQ(aws.host, "s3-fips.dualstack.us-east-1.amazonaws.com");
+  const auto moved = aws.in_region("us-west-2");
+  EXPECT_EQ(moved.host, "s3-fips.dualstack.us-west-2.amazonaws.com");
+  EXPECT_EQ(moved.region, "us-west-2");
+  const auto local = Endpoint::parse("http://127.0.0.1:9000")->in_region("eu-west-1");
+  EXPECT_EQ(local.host, "127.0.0.1");
+  EXPECT_EQ(local.region, "eu-west-1");
+  EXPECT_EQ(Endpoint::aws("cn-north-1").host, "s3.cn-north-1.amazonaws.com.cn");
+}
+
+TEST(S3Client, AStoreWithoutMultiObjectDeleteOrTaggingIsLearnedOnceAndServedKeyByKey) {
+  std::atomic<int> posts{0};
+  std::atomic<int> tag_reads{0};
+  std::mutex mu;
+  std::vector<std::string> deleted;
+  FakeHttpServer server([&](const FakeRequest& r) {
+    const char* kNotImplemented =
+        "<Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not "
+        "implemented</Message></Error>";
+    if (r.method == "POST") {
+      ++posts;
+      return FakeResponse{501, {}, kNotImplemented};
+    }
+    if (r.target.find("tagging") != std::string::npos) {
+      ++tag_reads;
+      return FakeResponse{501, {}, kNotImplemented};
+    }
+    if (r.method == "DELETE") {
+      std::lock_guard lock(mu);
+      deleted.push_back(r.target);
+      return r.target == "/bkt/gone" ? FakeResponse{404, {}, "<Error><Code>NoSuchKey</Code></Error>"}
+                                     : FakeResponse{204, {}, ""};
+    }
+    return FakeResponse{400, {}, ""};
+  });
+  Harness h(server);
+  h.bucket.endpoint.path_style = true;
+  for (int round = 0; round < 2; ++round) {
+    auto r = wait<DeleteResult>(h.loop, [&](auto cb) { h.s3->delete_objects(h.bucket, {{"a"}, {"b"}, {"gone"}}, cb); });
+    ASSERT_TRUE(r) << r.error().describe();
+    EXPECT_EQ(r->deleted.size(), 3U);  // an absent key is deleted, as DeleteObjects says of it
+    EXPECT_TRUE(r->failed.empty());
+  }
+  EXPECT_EQ(posts.load(), 1);  // learned from the first answer
+  EXPECT_EQ(deleted.size(), 6U);
+  EXPECT_FALSE(h.s3->capabilities(h.bucket).multi_delete);
+  for (int round = 0; round < 2; ++round) {
+    auto t = wait<std::vector<Tag>>(h.loop, [&](auto cb) { h.s3->get_object_tagging(h.bucket, "a", cb); });
+    ASSERT_FALSE(t);
+    EXPECT_EQ(t.error().code, "NotImplemented");
+  }
+  EXPECT_EQ(tag_reads.load(), 1);
+  EXPECT_FALSE(h.s3->capabilities(h.bucket).tagging);
+  EXPECT_TRUE(h.s3->capabilities(h.bucket).part_copy);
+  EXPECT_EQ(known_capabilities(*Endpoint::parse("https://storage.googleapis.com")),
+            (Capabilities{false, false, false}));
+  EXPECT_EQ(known_capabilities(Endpoint::aws("eu-west-1")), Capabilities{});
 }

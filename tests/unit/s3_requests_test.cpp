@@ -259,8 +259,10 @@ TEST(Addressing, PathStyleAndVirtualHost) {
 }
 
 TEST(Signing, ToHttpSignsWhatItSendsAndPutsHostFirstClass) {
-  Bucket b{local(), {"AK", Secret("SECRET"), {}}, "legacy-s3", false};
-  auto r = to_http(put_object("legacy-s3", "image/a b.png", "data", {}), b, std::chrono::system_clock::from_time_t(0));
+  const sigv4::Credentials keys{"AK", Secret("SECRET"), {}};
+  Bucket b{local(), credentials::Source::fixed(keys), "legacy-s3", false};
+  auto r =
+      to_http(put_object("legacy-s3", "image/a b.png", "data", {}), b, keys, std::chrono::system_clock::from_time_t(0));
   EXPECT_EQ(r.url, "http://127.0.0.1:57480/legacy-s3/image/a%20b.png");
   ASSERT_TRUE(find(r.headers, "host"));
   EXPECT_EQ(find(r.headers, "host")->value, "127.0.0.1:57480");
@@ -273,7 +275,7 @@ TEST(Signing, ToHttpSignsWhatItSendsAndPutsHostFirstClass) {
   EXPECT_EQ(authz.find("SECRET"), std::string::npos);
 
   b.unsigned_payload = true;
-  auto u = to_http(put_object("legacy-s3", "k", "data", {}), b, std::chrono::system_clock::from_time_t(0));
+  auto u = to_http(put_object("legacy-s3", "k", "data", {}), b, keys, std::chrono::system_clock::from_time_t(0));
   EXPECT_EQ(find(u.headers, "x-amz-content-sha256")->value, "UNSIGNED-PAYLOAD");
 }
 
