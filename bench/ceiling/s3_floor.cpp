@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
 
   const auto aws = s3::resolve_aws_settings(s3::process_env());
   if (!aws) return fail(aws.error().message);
-  auto ep = s3::endpoint_for("", aws->region, *aws, true);
+  auto ep = s3::resolve_endpoint({.path_style = true}, *aws);
   if (!ep) return fail(ep.error().message);
   if (aws->credentials.refreshable()) return fail("the floor signs with static keys (AWS_ACCESS_KEY_ID) only");
   const auto keys = credentials::Source::fixed(aws->credentials.keys);

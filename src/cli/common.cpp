@@ -121,19 +121,11 @@ Result<Context> make_context(const CommonOptions& o) {
   auto dst_aws = s3::resolve_aws_settings(s3::process_env(), profile_of(o.dest_profile));
   if (!dst_aws) return tl::unexpected(dst_aws.error());
 
-  // One region for a side, its host and its signature alike.
-  const auto region_of = [&o](const std::string& side, const s3::AwsSettings& aws) {
-    return !side.empty() ? side : !o.region.empty() ? o.region : aws.region;
-  };
-  auto src_ep = s3::endpoint_for(!o.source_endpoint.empty() ? o.source_endpoint
-                                 : o.source_profile.empty() ? o.endpoint
-                                                            : "",
-                                 region_of(o.source_region, *src_aws), *src_aws, o.path_style);
+  auto src_ep = s3::resolve_endpoint(
+      {o.source_endpoint, o.endpoint, o.source_region, o.region, !o.source_profile.empty(), o.path_style}, *src_aws);
   if (!src_ep) return tl::unexpected(src_ep.error());
-  auto dst_ep = s3::endpoint_for(!o.dest_endpoint.empty() ? o.dest_endpoint
-                                 : o.dest_profile.empty() ? o.endpoint
-                                                          : "",
-                                 region_of(o.dest_region, *dst_aws), *dst_aws, o.path_style);
+  auto dst_ep = s3::resolve_endpoint(
+      {o.dest_endpoint, o.endpoint, o.dest_region, o.region, !o.dest_profile.empty(), o.path_style}, *dst_aws);
   if (!dst_ep) return tl::unexpected(dst_ep.error());
 
   auto table = db::TableRef::parse(o.table, o.id_column, o.path_column);

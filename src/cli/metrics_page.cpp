@@ -54,6 +54,14 @@ void s3_requests(Exposition& e, const MetricsView& v) {
     for (const auto& [op, h] : v.s3->latency)
       e.histogram("assetmv_s3_request_duration_seconds", {{"operation", op}}, h);
   }
+  if (v.s3 != nullptr) {
+    e.family("assetmv_s3_resigned_total", "counter",
+             "S3 requests refused for expired or revoked keys and sent again with fresh ones");
+    e.sample("assetmv_s3_resigned_total", {}, d(v.s3->resigned));
+    e.family("assetmv_s3_redirected_total", "counter",
+             "S3 requests answered from another region and sent again to the bucket's own");
+    e.sample("assetmv_s3_redirected_total", {}, d(v.s3->redirected));
+  }
   e.family("assetmv_s3_requests_in_flight", "gauge", "S3 requests sent and not yet answered");
   e.sample("assetmv_s3_requests_in_flight", {}, d(v.s3_in_flight));
   e.family("assetmv_s3_rate_limit_per_second", "gauge", "The request-rate cap now in force (0: none)");
@@ -94,12 +102,32 @@ void database_and_state(Exposition& e, const MetricsView& v) {
            {{"version", v.version}, {"revision", v.commit}, {"command", v.command}, {"shard", v.shard}}, 1);
 }
 
+void credentials(Exposition& e, const MetricsView& v) {
+  const std::pair<const char*, const credentials::Source*> sides[] = {{"source", v.source_credentials},
+                                                                      {"dest", v.dest_credentials}};
+  e.family("assetmv_credentials_refreshes_total", "counter",
+           "Fetches of new keys after the first, by side and outcome (ok, failed)");
+  for (const auto& [side, src] : sides) {
+    if (src == nullptr) continue;
+    e.sample("assetmv_credentials_refreshes_total", {{"side", side}, {"outcome", "ok"}}, d(src->stats().refreshes));
+    e.sample("assetmv_credentials_refreshes_total", {{"side", side}, {"outcome", "failed"}}, d(src->stats().failures));
+  }
+  e.family("assetmv_credentials_expiry_timestamp_seconds", "gauge",
+           "Unix time the side's current keys expire (absent: they do not)");
+  for (const auto& [side, src] : sides) {
+    if (src == nullptr || !src->stats().expires) continue;
+    e.sample("assetmv_credentials_expiry_timestamp_seconds", {{"side", side}},
+             std::chrono::duration<double>(src->stats().expires->time_since_epoch()).count());
+  }
+}
+
 }  // namespace
 
 std::string render_metrics(const MetricsView& v) {
   Exposition e;
   if (v.counts != nullptr) objects_and_rows(e, *v.counts);
   s3_requests(e, v);
+  credentials(e, v);
   database_and_state(e, v);
   return e.text();
 }

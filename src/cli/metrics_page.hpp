@@ -32,6 +32,9 @@ struct MetricsView {
   std::string pause_reason;                   // operator or replica_lag, when paused
   std::optional<double> eta_seconds;
   bool finished = false;
+  // Each side's credentials (the same source twice when they share one).
+  const credentials::Source* source_credentials = nullptr;
+  const credentials::Source* dest_credentials = nullptr;
 };
 
 // The page, in the text exposition format. Pure.

@@ -23,6 +23,7 @@
 #include "cli/signals.hpp"
 #include "core/log.hpp"
 #include "core/shard.hpp"
+#include "core/utc_time.hpp"
 #include "engine/audit.hpp"
 #include "engine/db_session.hpp"
 #include "engine/lag_watch.hpp"
@@ -97,10 +98,32 @@ nlohmann::json requests_json(const Context& c, const s3::ClientStats& preflight)
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [op, st] : run.by_operation)
     j[op] = {{"requests", st.requests}, {"retries", st.retries}, {"throttled", st.throttled}, {"failed", st.failed}};
-  j["total"] = {{"requests", run.total.requests},
-                {"retries", run.total.retries},
-                {"throttled", run.total.throttled},
-                {"connections_opened", c.http->stats().connections_opened}};
+  j["total"] = {{"requests", run.total.requests},   {"retries", run.total.retries},
+                {"throttled", run.total.throttled}, {"resigned", run.resigned},
+                {"redirected", run.redirected},     {"connections_opened", c.http->stats().connections_opened}};
+  return j;
+}
+
+// Where each side's keys came from and how their refreshes went.
+nlohmann::json credentials_json(const s3::Bucket& b) {
+  const auto& src = *b.credentials;
+  nlohmann::json j = {{"from", src.description()},
+                      {"refreshable", src.refreshable()},
+                      {"refreshes", src.stats().refreshes},
+                      {"refresh_failures", src.stats().failures}};
+  if (src.stats().expires) j["expires"] = format_utc_time(*src.stats().expires);
+  return j;
+}
+
+// What each store lacks, as the run found out (or knew: GCS).
+nlohmann::json store_json(const Context& c) {
+  auto caps = [](const s3::Capabilities& k) {
+    return nlohmann::json{
+        {"multi_object_delete", k.multi_delete}, {"upload_part_copy", k.part_copy}, {"object_tagging", k.tagging}};
+  };
+  nlohmann::json j = {{"legacy", caps(c.s3->capabilities(c.source_bucket))},
+                      {"dest", caps(c.s3->capabilities(c.dest_bucket))}};
+  if (!c.s3->learned_regions().empty()) j["regions_learned"] = c.s3->learned_regions();
   return j;
 }
 
@@ -362,6 +385,8 @@ class CommandRun {
     if (lag_) v.replica_lag_seconds = lag_->state().worst_seconds;
     if (display_ != nullptr) v.eta_seconds = display_->eta_seconds(progress_);
     v.finished = finished;
+    v.source_credentials = ctx_->source_bucket.credentials.get();
+    v.dest_credentials = ctx_->dest_bucket.credentials.get();
     metrics_->publish(render_metrics(v));
   }
 
@@ -476,6 +501,9 @@ class CommandRun {
     out_["counts"] = engine::counts_json(report.counts, verify_);
     out_["needs_human"] = report.items_json();
     out_["requests"] = requests_json(*ctx_, preflight_stats_);
+    out_["credentials"] = {{"source", credentials_json(ctx_->source_bucket)},
+                           {"dest", credentials_json(ctx_->dest_bucket)}};
+    out_["store"] = store_json(*ctx_);
   }
 
   int finish(int code, const std::string& outcome) {

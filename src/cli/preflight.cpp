@@ -209,10 +209,13 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
     return fail(f.code == "AccessDenied" ? ErrorKind::AccessDenied : ErrorKind::Fatal, f.code,
                 fmt::format("no permission to delete under {}: {}: {}", c.source.to_string(), f.code, f.message));
   }
-  checks.add(
-      by_version ? "s3:DeleteObjectVersion" : "s3:DeleteObject",
-      by_version ? "DeleteObjects of a never-existing key's null version" : "DeleteObjects of a never-existing key",
-      c.source.bucket + "/" + src_probe, "200 (nothing existed, nothing deleted)");
+  const bool multi = c.s3->capabilities(c.source_bucket).multi_delete;
+  checks.add(by_version ? "s3:DeleteObjectVersion" : "s3:DeleteObject",
+             fmt::format("{} of a never-existing key{}", multi ? "DeleteObjects" : "DeleteObject",
+                         by_version ? "'s null version" : ""),
+             c.source.bucket + "/" + src_probe,
+             multi ? "200 (nothing existed, nothing deleted)"
+                   : "deleted nothing (the store has no DeleteObjects: one DeleteObject per key)");
   return {};
 }
 
@@ -233,8 +236,32 @@ Result<void> connect(engine::DbSession& db) {
 
 }  // namespace
 
+namespace {
+
+// A store known to lack part of S3 (GCS's XML API) is said once, with what
+// the run does instead; one that turns out to lack it says so when it does.
+void known_gaps(const Context& c) {
+  for (const auto* b : {&c.source_bucket, &c.dest_bucket}) {
+    const auto caps = c.s3->capabilities(*b);
+    if (caps == s3::Capabilities{} || (b == &c.dest_bucket && c.dest_bucket.endpoint == c.source_bucket.endpoint))
+      continue;
+    logging::info("preflight.store_lacks",
+                  fmt::format("the store at {} has {}{}{}", b->endpoint.authority(),
+                              caps.multi_delete ? "" : "no DeleteObjects (deletes go one key per request); ",
+                              caps.part_copy ? "" : "no UploadPartCopy (large objects stream through assetmv); ",
+                              caps.tagging ? "" : "no object tagging (no tags are read or written)"),
+                  {{"endpoint", b->endpoint.authority()},
+                   {"multi_object_delete", caps.multi_delete},
+                   {"upload_part_copy", caps.part_copy},
+                   {"object_tagging", caps.tagging}});
+  }
+}
+
+}  // namespace
+
 Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs, Checks& checks) {
   if (auto p = overlap_problem(c)) return fail(ErrorKind::Fatal, "Overlap", *p);
+  known_gaps(c);
   if (auto r = connect(db); !r) return r;
   // Once connected, the checks are statements like any of the run's: a
   // connection lost under them is retried, not called a misconfiguration.

@@ -37,20 +37,22 @@ Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, const std::option
   return s;
 }
 
-Result<Endpoint> endpoint_for(const std::string& url, const std::string& region, const AwsSettings& aws,
-                              bool path_style) {
+Result<Endpoint> resolve_endpoint(const EndpointFlags& f, const AwsSettings& aws) {
+  const std::string& region = !f.side_region.empty() ? f.side_region : !f.region.empty() ? f.region : aws.region;
+  const std::string& url = !f.side_endpoint.empty()                 ? f.side_endpoint
+                           : !f.endpoint.empty() && !f.side_profile ? f.endpoint
+                                                                    : aws.endpoint_url.value_or("");
   Endpoint ep;
-  const std::string& given = !url.empty() ? url : aws.endpoint_url.value_or("");
-  if (given.empty()) {
+  if (url.empty()) {
     ep = Endpoint::aws(region, aws.fips, aws.dualstack);
   } else {
-    auto parsed = Endpoint::parse(given);
+    auto parsed = Endpoint::parse(url);
     if (!parsed) return tl::unexpected(parsed.error());
     ep = *parsed;
     ep.region = region;
   }
-  if (path_style || aws.addressing_style == "path") ep.path_style = true;
-  if (aws.addressing_style == "virtual" && !path_style) ep.path_style = false;
+  if (f.path_style || aws.addressing_style == "path") ep.path_style = true;
+  if (aws.addressing_style == "virtual" && !f.path_style) ep.path_style = false;
   return ep;
 }
 

@@ -51,12 +51,23 @@ struct AwsSettings {
 // over the environment's; region and endpoint keep their order above.
 Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, const std::optional<std::string>& profile = {});
 
-// The endpoint a side's requests go to: `url` when given (a command line's
-// --source-endpoint or --endpoint), else the settings' endpoint_url, else
-// AWS's host for `region` — the same region that signs, so --region alone
-// reaches the right host. Path-style when asked (--path-style, the
-// profile's addressing_style = path), or for IP and localhost endpoints.
-Result<Endpoint> endpoint_for(const std::string& url, const std::string& region, const AwsSettings& aws,
-                              bool path_style);
+// What the command line says of one side's endpoint and region.
+struct EndpointFlags {
+  std::string side_endpoint = {};  // --source-endpoint / --dest-endpoint
+  std::string endpoint = {};       // --endpoint (both sides)
+  std::string side_region = {};    // --source-region / --dest-region
+  std::string region = {};         // --region (both sides)
+  bool side_profile = false;       // --source-profile / --dest-profile: its endpoint_url is this side's
+  bool path_style = false;         // --path-style
+};
+
+// The endpoint a side's requests go to: the side's own --X-endpoint, else
+// --endpoint unless the side has a profile of its own, else the settings'
+// endpoint_url, else AWS's host for the region — the same region that
+// signs (the side's --X-region, else --region, else the settings'), so
+// --region alone reaches the right host. Path-style when asked
+// (--path-style, the profile's addressing_style = path), for IP and
+// localhost endpoints, and (bucket_on) for dotted bucket names over TLS.
+Result<Endpoint> resolve_endpoint(const EndpointFlags& flags, const AwsSettings& aws);
 
 }  // namespace assetmv::s3

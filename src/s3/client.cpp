@@ -278,6 +278,8 @@ ClientStats stats_since(const ClientStats& now, const ClientStats& before) {
     if (d.requests > 0) out.by_operation[op] = d;
   }
   out.total = minus(now.total, before.total);
+  out.resigned = now.resigned - before.resigned;
+  out.redirected = now.redirected - before.redirected;
   out.latency = now.latency;
   return out;
 }

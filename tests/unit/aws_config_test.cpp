@@ -148,3 +148,152 @@ TEST(AwsConfig, IniParserHandlesCommentsSpacingAndNesting) {
   EXPECT_EQ(ini["default"]["next"], "2");
   EXPECT_EQ(ini["x"]["k"], "v");
 }
+
+// One region decides a side's host and its signature, whichever of the
+// flags, the environment or the profile names it.
+TEST(AwsConfig, EndpointsComeFromTheRegionThatSignsOverFlagsEnvironmentAndProfile) {
+  Fixture f;
+  f.vars["AWS_ACCESS_KEY_ID"] = "AK";
+  f.vars["AWS_SECRET_ACCESS_KEY"] = "SK";
+  f.write(".aws/config",
+          "[default]\nregion = ap-southeast-2\n[profile fips]\nregion = us-gov-west-1\nuse_fips_endpoint = true\n"
+          "[profile local]\nendpoint_url = http://127.0.0.1:9000\nregion = eu-west-3\n"
+          "[profile vhost]\nregion = eu-west-1\ns3 =\n  addressing_style = virtual\n");
+  struct Case {
+    const char* what;
+    std::map<std::string, std::string> env;
+    std::optional<std::string> profile;
+    EndpointFlags flags;
+    const char* host;
+    const char* region;
+    bool path_style;
+  };
+  const std::vector<Case> cases = {
+      {"the profile's region", {}, {}, {}, "s3.ap-southeast-2.amazonaws.com", "ap-southeast-2", false},
+      {"AWS_REGION over the profile",
+       {{"AWS_REGION", "eu-north-1"}},
+       {},
+       {},
+       "s3.eu-north-1.amazonaws.com",
+       "eu-north-1",
+       false},
+      {"AWS_DEFAULT_REGION",
+       {{"AWS_DEFAULT_REGION", "ca-central-1"}},
+       {},
+       {},
+       "s3.ca-central-1.amazonaws.com",
+       "ca-central-1",
+       false},
+      // The case: --region alone must move the host too.
+      {"--region alone", {}, {}, {.region = "eu-west-1"}, "s3.eu-west-1.amazonaws.com", "eu-west-1", false},
+      {"--region over AWS_REGION",
+       {{"AWS_REGION", "us-east-1"}},
+       {},
+       {.region = "eu-west-1"},
+       "s3.eu-west-1.amazonaws.com",
+       "eu-west-1",
+       false},
+      {"--source-region over --region",
+       {},
+       {},
+       {.side_region = "sa-east-1", .region = "eu-west-1"},
+       "s3.sa-east-1.amazonaws.com",
+       "sa-east-1",
+       false},
+      {"a China region",
+       {},
+       {},
+       {.region = "cn-northwest-1"},
+       "s3.cn-northwest-1.amazonaws.com.cn",
+       "cn-northwest-1",
+       false},
+      {"FIPS from the environment",
+       {{"AWS_USE_FIPS_ENDPOINT", "true"}},
+       {},
+       {.region = "us-east-2"},
+       "s3-fips.us-east-2.amazonaws.com",
+       "us-east-2",
+       false},
+      {"dual-stack from the environment",
+       {{"AWS_USE_DUALSTACK_ENDPOINT", "true"}},
+       {},
+       {.region = "us-west-2"},
+       "s3.dualstack.us-west-2.amazonaws.com",
+       "us-west-2",
+       false},
+      {"FIPS from the profile",
+       {},
+       std::string("fips"),
+       {},
+       "s3-fips.us-gov-west-1.amazonaws.com",
+       "us-gov-west-1",
+       false},
+      {"AWS_ENDPOINT_URL keeps its host, signs for the region",
+       {{"AWS_ENDPOINT_URL", "http://127.0.0.1:57480"}},
+       {},
+       {.region = "eu-west-1"},
+       "127.0.0.1",
+       "eu-west-1",
+       true},
+      {"--endpoint",
+       {},
+       {},
+       {.endpoint = "https://minio.example.net:9000"},
+       "minio.example.net",
+       "ap-southeast-2",
+       false},
+      {"--path-style",
+       {},
+       {},
+       {.endpoint = "https://minio.example.net", .path_style = true},
+       "minio.example.net",
+       "ap-southeast-2",
+       true},
+      {"a side's profile keeps its endpoint over --endpoint",
+       {},
+       std::string("local"),
+       {.endpoint = "https://elsewhere.example.net", .side_profile = true},
+       "127.0.0.1",
+       "eu-west-3",
+       true},
+      {"--source-endpoint over a side's profile",
+       {},
+       std::string("local"),
+       {.side_endpoint = "https://side.example.net", .side_profile = true},
+       "side.example.net",
+       "eu-west-3",
+       false},
+      {"the profile's addressing_style = virtual",
+       {},
+       std::string("vhost"),
+       {},
+       "s3.eu-west-1.amazonaws.com",
+       "eu-west-1",
+       false},
+  };
+  for (const auto& c : cases) {
+    auto vars = f.vars;
+    for (const auto& [k, v] : c.env) vars[k] = v;
+    const EnvLookup env = [&vars](const std::string& k) -> std::optional<std::string> {
+      auto it = vars.find(k);
+      return it == vars.end() ? std::nullopt : std::optional(it->second);
+    };
+    auto aws = resolve_aws_settings(env, c.profile);
+    ASSERT_TRUE(aws) << c.what << ": " << aws.error().describe();
+    auto ep = resolve_endpoint(c.flags, *aws);
+    ASSERT_TRUE(ep) << c.what << ": " << ep.error().describe();
+    EXPECT_EQ(ep->host, c.host) << c.what;
+    EXPECT_EQ(ep->region, c.region) << c.what;
+    EXPECT_EQ(ep->path_style, c.path_style) << c.what;
+  }
+  // A dotted bucket cannot be a TLS host name: path-style on AWS whatever asked.
+  auto aws = resolve_aws_settings(f.env());
+  auto ep = resolve_endpoint({.region = "eu-west-1"}, *aws);
+  EXPECT_TRUE(bucket_on(*ep, nullptr, "assets.example.com").endpoint.path_style);
+  EXPECT_FALSE(bucket_on(*ep, nullptr, "legacy-s3").endpoint.path_style);
+  // AWS_CA_BUNDLE, then the profile's ca_bundle.
+  f.write(".aws/config", "[default]\nca_bundle = /etc/ssl/profile.pem\n");
+  EXPECT_EQ(resolve_aws_settings(f.env())->ca_bundle, "/etc/ssl/profile.pem");
+  f.vars["AWS_CA_BUNDLE"] = "/etc/ssl/env.pem";
+  EXPECT_EQ(resolve_aws_settings(f.env())->ca_bundle, "/etc/ssl/env.pem");
+}
