@@ -46,6 +46,11 @@ memstore_device_bytes = 8589934592
 osd_memory_target = 1073741824
 [client.rgw.local]
 rgw_data = $DIR/rgw
+# STS (AssumeRole, AssumeRoleWithWebIdentity, GetSessionToken), so that the
+# credential tests get temporary keys from a real STS (tests/e2e/test_credentials.py).
+# The key encrypts session tokens: 16 characters, loopback only, never reused.
+rgw_s3_auth_use_sts = true
+rgw_sts_key = assetmvlocalsts0
 # tcp_nodelay: without it every request stalls about 40 ms (Nagle + delayed ACK).
 rgw_frontends = beast endpoint=127.0.0.1:$ASSETMV_RGW_PORT tcp_nodelay=1
 rgw_dns_name = localhost
@@ -116,6 +121,8 @@ start() {
 
   radosgw-admin "${C[@]}" user create --uid=assetmv --display-name=assetmv \
     --access-key="$ASSETMV_S3_ACCESS_KEY" --secret="$ASSETMV_S3_SECRET_KEY" >/dev/null
+  # The credential tests register their OpenID Connect issuer through the IAM API.
+  radosgw-admin "${C[@]}" caps add --uid=assetmv --caps="oidc-provider=*;roles=*" >/dev/null
   local b
   for b in "$ASSETMV_LEGACY_BUCKET" "$ASSETMV_PROD_BUCKET"; do
     # curl signs with SigV4 itself; the secret goes through stdin, not argv.

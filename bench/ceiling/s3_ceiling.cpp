@@ -17,6 +17,9 @@
 // CopyObject (x-amz-copy-source-if-match, If-None-Match: *), DeleteObject,
 // DeleteObjects (Content-MD5 checked), HeadBucket. GET /__stats returns
 // counters as JSON. Single-threaded epoll, HTTP/1.1 keep-alive, no TLS.
+// --bucket-region B=R puts bucket B in region R: requests signed for
+// another region are refused as AWS refuses them (the region-discovery
+// test, tests/e2e/test_clouds.py, uses it).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -63,6 +66,10 @@ struct Config {
     long count;
   };
   std::vector<Preload> preload;
+  // A bucket's region: a request signed for another is refused as AWS
+  // refuses it (AuthorizationHeaderMalformed naming the region, or a HEAD's
+  // bare 400 with x-amz-bucket-region), so a client can learn it.
+  std::map<std::string, std::string> regions;
 };
 
 struct Object {
@@ -446,6 +453,22 @@ Response Server::handle(const Request& r) {
   auto bit = buckets_.find(bucket);
   if (bit == buckets_.end()) return error(404, "NoSuchBucket", "the bucket does not exist");
   Bucket& b = bit->second;
+  if (auto reg = cfg_.regions.find(bucket); reg != cfg_.regions.end()) {
+    // Credential=AK/DAY/REGION/s3/aws4_request, checked by authorized() above.
+    const std::string& authz = *r.header("authorization");
+    const auto day = authz.find('/', authz.find("Credential="));
+    const auto region = authz.find('/', day + 1);
+    const std::string signed_for = authz.substr(region + 1, authz.find('/', region + 1) - region - 1);
+    if (signed_for != reg->second) {
+      ++stats_.ops["WrongRegion"];
+      Response resp = error(400, "AuthorizationHeaderMalformed",
+                            "the region '" + signed_for + "' is wrong; expecting '" + reg->second + "'");
+      resp.body.insert(resp.body.rfind("</Error>"), "<Region>" + reg->second + "</Region>");
+      resp.headers.emplace_back("x-amz-bucket-region", reg->second);
+      if (r.method == "HEAD") resp.body.clear();  // a HEAD's answer has no body to say it
+      return resp;
+    }
+  }
 
   const bool write = r.method == "PUT" || r.method == "POST" || r.method == "DELETE";
   std::string op = r.method == "GET" && key.empty() && r.param("versioning") ? "GetBucketVersioning"
@@ -686,19 +709,22 @@ int main(int argc, char** argv) {
       // NOLINTNEXTLINE(concurrency-mt-unsafe)
       const char* v = std::getenv(var.c_str());
       cfg.secret = v ? v : "";
-    } else if (a == "--bucket")
+    } else if (a == "--bucket") {
       cfg.buckets.push_back(next());
-    else if (a == "--preload") {  // BUCKET/PREFIX:COUNT
+    } else if (a == "--bucket-region") {  // BUCKET=REGION
+      const std::string v = next();
+      cfg.regions[v.substr(0, v.find('='))] = v.substr(v.find('=') + 1);
+    } else if (a == "--preload") {  // BUCKET/PREFIX:COUNT
       const std::string v = next();
       const auto colon = v.rfind(':');
       const auto slash = v.find('/');
       cfg.preload.push_back(
           {v.substr(0, slash), v.substr(slash + 1, colon - slash - 1), std::stol(v.substr(colon + 1))});
     } else {
-      std::fprintf(
-          stderr,
-          "usage: s3_ceiling --port N [--latency-ms 30] [--write-rate 3500] [--read-rate 5500]\n"
-          "                  [--access-key K] [--secret-env VAR] --bucket B... [--preload B/PREFIX:COUNT]...\n");
+      std::fprintf(stderr,
+                   "usage: s3_ceiling --port N [--latency-ms 30] [--write-rate 3500] [--read-rate 5500]\n"
+                   "                  [--access-key K] [--secret-env VAR] --bucket B... [--preload B/PREFIX:COUNT]...\n"
+                   "                  [--bucket-region B=REGION]...\n");
       return 2;
     }
   }

@@ -112,6 +112,13 @@ void Source::refused(const std::string& access_key_id) {
   if (!in_flight_) fetch();
 }
 
+void Source::doubt(const std::string& access_key_id) {
+  const auto now = Clock::now();
+  if (!current_ || current_->keys.access_key_id != access_key_id || now - last_doubt_ < kDoubtInterval) return;
+  last_doubt_ = now;
+  refused(access_key_id);
+}
+
 void Source::fetch() {
   if (in_flight_ || failure_ || !provider_) return;
   if (timer_armed_) {

@@ -75,6 +75,11 @@ class Source {
   // A request signed with `access_key_id` was refused as expired, invalid or
   // unknown: unless newer keys are here already, they are fetched now.
   void refused(const std::string& access_key_id);
+  // A refusal that does not say why (a HEAD's bare 403): treated as
+  // refused(), but at most once per kDoubtInterval, so that a run of
+  // genuine denials costs one fetch, not one each.
+  void doubt(const std::string& access_key_id);
+  static constexpr std::chrono::seconds kDoubtInterval{10};
 
   bool refreshable() const { return provider_ != nullptr; }
   const std::string& description() const { return description_; }
@@ -112,6 +117,7 @@ class Source {
   bool in_flight_ = false;
   bool starting_ = false;
   bool refused_ = false;  // the store refused the current keys
+  Clock::time_point last_doubt_{};  // the last doubt() that fetched
   int failures_in_a_row_ = 0;
   std::optional<Error> start_error_;
   std::optional<Error> failure_;

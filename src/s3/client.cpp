@@ -438,19 +438,27 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
   const auto& source = op->bucket->credentials;
   // Expired or revoked keys: the source fetches new ones (unless it has
   // already), and the request goes out again signed with them. Not a
-  // failure of the request, so its attempts are not spent. A HEAD's refusal
-  // has no body to say why: it is signed again only when its keys are no
-  // longer the source's (replaced while it was on the wire).
+  // failure of the request, so its attempts are not spent. A refusal that
+  // does not say the keys are at fault (a HEAD's bare 403, or the plain
+  // AccessDenied Ceph RGW gives a removed key) goes again at once when its
+  // keys were replaced while it was on the wire; signed with the current
+  // ones, it makes the source doubt them (a fetch at most every ten
+  // seconds) and goes once more: a second such refusal is a real one.
   const bool refreshable = source && source->refreshable();
   const bool said_expired = err->kind == ErrorKind::AccessDenied && credentials_refused(err->code);
   const bool bare_refusal = resp.transport_ok() && resp.body.empty() && (resp.status == 400 || resp.status == 403);
+  const bool denied = err->kind == ErrorKind::AccessDenied || bare_refusal;
   const bool replaced = refreshable && op->signed_with != source->stats().access_key_id;
-  if (refreshable && (said_expired || (bare_refusal && replaced)) && op->refusals < kMaxRefusals &&
-      im.no_retries_since.empty()) {
+  if (refreshable && op->refusals < kMaxRefusals && im.no_retries_since.empty() &&
+      (said_expired || (denied && (replaced || op->refusals == 0)))) {
     ++op->refusals;
     ++im.stats.resigned;
     logging::debug("s3.resign", fmt::format("{}: signing again with fresh credentials", err->describe()));
-    source->refused(op->signed_with);
+    if (said_expired) {
+      source->refused(op->signed_with);
+    } else if (!replaced) {
+      source->doubt(op->signed_with);
+    }
     im.queue.push_front(std::move(op));
     pump();
     return;

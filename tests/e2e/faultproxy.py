@@ -15,6 +15,12 @@ here, and Toxiproxy is not packaged).
                              without forwarding (S3's late failure of a copy)
                truncate      forward, then send the headers and half the body
                              and close (the answer is shorter than announced)
+               partial       a store with only the basics of S3, as GCS's
+                             XML API is: 501 NotImplemented to
+                             DeleteObjects (POST ?delete), UploadPartCopy (a
+                             PUT with partNumber and x-amz-copy-source) and
+                             object tagging (?tagging), every time, without
+                             forwarding (RATE is ignored)
   tcp mode   sits between assetmv and PostgreSQL, copies bytes both ways, and
              with --kill-every SECONDS resets every open connection that often;
              with --blackhole-at S --blackhole-for D it forwards nothing from
@@ -125,6 +131,20 @@ class Proxy:
             return None
         return fault
 
+    @staticmethod
+    def lacking(method, start, is_copy):
+        """The partial store's refusals: which basic-S3-only gap a request hits, if any."""
+        target = start.split(" ")[1] if " " in start else ""
+        query = target.split("?", 1)[1] if "?" in target else ""
+        params = {q.split("=", 1)[0] for q in query.split("&") if q}
+        if method == "POST" and "delete" in params:
+            return "no_multi_delete"
+        if is_copy and "partNumber" in params:
+            return "no_upload_part_copy"
+        if "tagging" in params:
+            return "no_tagging"
+        return None
+
     # ---- http ---------------------------------------------------------------
 
     async def http_client(self, creader, cwriter):
@@ -140,7 +160,7 @@ class Proxy:
                 self.stats["requests"] += 1
                 method = start.split(" ", 1)[0]
                 is_copy = method == "PUT" and "x-amz-copy-source" in headers
-                fault = self.pick(is_copy)
+                fault = self.lacking(method, start, is_copy) if self.args.fault == "partial" else self.pick(is_copy)
                 if fault:
                     self.count(fault)
                 if fault == "latency":
@@ -148,6 +168,11 @@ class Proxy:
                 elif fault == "blackhole":
                     await creader.read()  # until the client gives up
                     break
+                elif fault and fault.startswith("no_"):
+                    cwriter.write(error_response(501, "Not Implemented", "NotImplemented",
+                                                 "A header you provided implies functionality that is not implemented"))
+                    await cwriter.drain()
+                    continue
                 elif fault in ("e500", "e503", "copy_error"):
                     cwriter.write({"e500": error_response(500, "Internal Server Error", "InternalError",
                                                           "injected by faultproxy"),
@@ -269,7 +294,8 @@ def main(argv):
     p.add_argument("--upstream", required=True)
     p.add_argument("--port-file", required=True)
     p.add_argument("--stats-file")
-    p.add_argument("--fault", choices=["latency", "reset", "blackhole", "e500", "e503", "copy_error", "truncate"])
+    p.add_argument("--fault", choices=["latency", "reset", "blackhole", "e500", "e503", "copy_error", "truncate",
+                                       "partial"])
     p.add_argument("--rate", type=float, default=0.0)
     p.add_argument("--after", type=int, default=0, help="pass this many requests through untouched first")
     p.add_argument("--base-ms", type=float, default=0.0)

@@ -557,9 +557,37 @@ TEST(S3Client, AHeadRefusedAfterItsKeysWereReplacedIsSignedAgain) {
   auto r = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(h.bucket, "k", cb); });
   ASSERT_TRUE(r) << r.error().describe();
   EXPECT_EQ(h.s3->stats().resigned, 1U);
-  // Refused with the current keys, a bare 403 is what it says: no permission.
-  auto again = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(h.bucket, "k", cb); });
-  ASSERT_TRUE(again);
+}
+
+// A bare refusal signed with the current keys may be a revocation nobody
+// announced: the source fetches (at most every ten seconds) and the HEAD goes
+// once more; refused again, it is what it says, no permission.
+TEST(S3Client, AHeadRefusedWithTheCurrentKeysMakesTheSourceDoubtThemOnce) {
+  std::mutex mu;
+  std::vector<std::string> keys;
+  FakeHttpServer server([&](const FakeRequest& r) {
+    const auto k = scope_key(r);
+    {
+      std::lock_guard lock(mu);
+      keys.push_back(k);
+    }
+    if (k == "K1" || r.target.starts_with("/bkt/forbidden")) return FakeResponse{403, {}, ""};
+    return FakeResponse{200, {{"ETag", "\"e\""}}, ""};
+  });
+  Harness h(server);
+  int fetches = 0;
+  auto src = assetmv::testing::scripted_source(h.loop, {{"K1", 3600s}, {"K2", 3600s}, {"K3", 3600s}}, &fetches);
+  ASSERT_TRUE(src);
+  h.bucket.credentials = src;
+  h.bucket.endpoint.path_style = true;
+  auto r = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(h.bucket, "k", cb); });
+  ASSERT_TRUE(r) << r.error().describe();  // K1 was revoked: K2 works
+  EXPECT_EQ(fetches, 2);
+  auto denied = wait<ObjectInfo>(h.loop, [&](auto cb) { h.s3->head_object(h.bucket, "forbidden", cb); });
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(denied.error().kind, ErrorKind::AccessDenied);
+  EXPECT_EQ(fetches, 2);  // doubted again within ten seconds: no second fetch
+  EXPECT_EQ(keys, (std::vector<std::string>{"K1", "K2", "K2", "K2"}));
 }
 
 TEST(S3Client, KeysRefusedAgainAfterARefreshAreADenialNotALoop) {
