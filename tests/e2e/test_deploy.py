@@ -127,7 +127,13 @@ class ManifestTest(unittest.TestCase):
         sources = {(next(iter(k for k in s if k.endswith("Ref"))), next(iter(s.values()))["name"]) for s in c["envFrom"]}
         self.assertEqual(sources, {("secretRef", secret["metadata"]["name"]),
                                    ("configMapRef", config["metadata"]["name"])})
-        self.assertEqual(set(secret["stringData"]), {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PGPASSWORD"})
+        self.assertEqual(set(secret["stringData"]), {"PGPASSWORD"}, "no AWS keys: the pods have a role")
+        # The role: the service account IRSA annotates (or Pod Identity associates), readable by the pod's user.
+        account = self.load("serviceaccount.yaml")
+        self.assertEqual(pod["serviceAccountName"], account["metadata"]["name"])
+        self.assertRegex(account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+                         r"^arn:aws:iam::\d{12}:role/")
+        self.assertEqual(pod["securityContext"]["fsGroup"], pod["securityContext"]["runAsUser"])
         self.assertLessEqual({"AWS_REGION", "PGHOST", "PGUSER", "PGDATABASE", "PGSSLMODE"}, set(config["data"]))
         self.assertFalse(any("SECRET" in k or "PASSWORD" in k for k in config["data"]), "no secret in the ConfigMap")
 
@@ -176,7 +182,9 @@ class ManifestTest(unittest.TestCase):
         self.assertEqual(final, {"0", "1"})
         self.assertGreater(jd["retryStrategy"]["attempts"], 1)
         secrets = {s["name"] for s in jd["containerProperties"]["secrets"]}
-        self.assertEqual(secrets, {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PGPASSWORD"})
+        self.assertEqual(secrets, {"PGPASSWORD"}, "no AWS keys: the job has a role")
+        self.assertRegex(jd["containerProperties"]["jobRoleArn"], r"^arn:aws:iam::\d{12}:role/")
+        self.assertNotIn("AWS_ACCESS_KEY_ID", json.dumps(jd))
         plain = {e["name"] for e in jd["containerProperties"]["environment"]}
         self.assertFalse(plain & secrets)
         rc, report, err = accepted_by_the_binary(cmd, {"AWS_BATCH_JOB_ARRAY_INDEX": "0"})
