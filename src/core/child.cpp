@@ -67,7 +67,7 @@ void reap(const std::shared_ptr<Child>& c) {
   ChildOutput out;
   out.out = std::move(c->text[0]);
   out.err = std::move(c->text[1]);
-  if (r < 0) return finish(c, fail(ErrorKind::Fatal, "WaitFailed", std::strerror(errno)));
+  if (r < 0) return finish(c, fail(ErrorKind::Fatal, "WaitFailed", errno_text(errno)));
   if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) out.signal = WTERMSIG(status);
   finish(c, std::move(out));
@@ -103,7 +103,7 @@ void run_child(EventLoop& loop, std::vector<std::string> argv, std::chrono::mill
   if (argv.empty()) return refuse("the command is empty");
   std::array<std::array<int, 2>, 2> pipes{};
   for (auto& p : pipes) {
-    if (::pipe2(p.data(), O_CLOEXEC) != 0) return refuse(fmt::format("pipe: {}", std::strerror(errno)));
+    if (::pipe2(p.data(), O_CLOEXEC) != 0) return refuse(fmt::format("pipe: {}", errno_text(errno)));
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -118,7 +118,7 @@ void run_child(EventLoop& loop, std::vector<std::string> argv, std::chrono::mill
   posix_spawn_file_actions_destroy(&actions);
   for (auto& p : pipes) ::close(p[1]);
   c->fds = {pipes[0][0], pipes[1][0]};
-  if (rc != 0) return refuse(fmt::format("cannot run {}: {}", argv[0], std::strerror(rc)));
+  if (rc != 0) return refuse(fmt::format("cannot run {}: {}", argv[0], errno_text(rc)));
   for (std::size_t i = 0; i < 2; ++i) {
     ::fcntl(c->fds[i], F_SETFL, ::fcntl(c->fds[i], F_GETFL) | O_NONBLOCK);
     loop.watch(c->fds[i], true, false, [c, i](bool, bool, bool) { on_readable(c, i); });

@@ -27,7 +27,7 @@ struct ChildOutput {
   std::string err;     // stderr, likewise
 };
 
-inline constexpr std::size_t kMaxChildOutput = 64 * 1024;  // a credentials document is a few hundred bytes
+inline constexpr std::size_t kMaxChildOutput = std::size_t{64} << 10;  // a credentials document is a few hundred bytes
 
 // Starts argv; delivers its output once it has exited. Fails (Fatal) when it
 // cannot be started, and (Retryable, "Timeout") when it had not exited after

@@ -3,6 +3,8 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include <cstring>
+
 namespace assetmv {
 
 std::string_view to_string(ErrorKind kind) {
@@ -95,6 +97,11 @@ ErrorKind classify_http(int curl_code, int http_status, std::string_view s3_code
   if (http_status == 412) return ErrorKind::PreconditionFailed;
   if (http_status == 401 || http_status == 403) return ErrorKind::AccessDenied;
   return ErrorKind::Fatal;
+}
+
+std::string errno_text(int e) {
+  char buf[256];
+  return strerror_r(e, buf, sizeof buf);  // the GNU form: returns the text, maybe not in buf
 }
 
 ErrorKind classify_pg(std::string_view sqlstate, bool connection_bad) {

@@ -53,4 +53,7 @@ ErrorKind classify_http(int curl_code, int http_status, std::string_view s3_code
 // Classifies a libpq failure by SQLSTATE (empty when the connection itself failed).
 ErrorKind classify_pg(std::string_view sqlstate, bool connection_bad);
 
+// errno's words ("No such file or directory"); thread-safe, unlike strerror.
+std::string errno_text(int e);
+
 }  // namespace assetmv

@@ -175,7 +175,7 @@ struct Resolver {
   std::set<std::string> visited;
 
   Spec web_identity(const std::string& profile, std::string token_file, std::string role_arn,
-                    std::optional<std::string> session, std::string origin) {
+                    const std::optional<std::string>& session, std::string origin) {
     Spec s;
     s.kind = Kind::WebIdentity;
     s.origin = std::move(origin);

@@ -37,7 +37,7 @@ Result<std::string> read_token_file(const std::string& path, std::string_view wh
   std::ifstream in(path);
   if (!in)
     return fail(ErrorKind::Fatal, "TokenFileUnreadable",
-                fmt::format("cannot read the {} {}: {}", what, path, std::strerror(errno)));
+                fmt::format("cannot read the {} {}: {}", what, path, errno_text(errno)));
   std::ostringstream ss;
   ss << in.rdbuf();
   std::string token(trim(ss.str()));
@@ -108,7 +108,7 @@ class StsProvider : public Provider {
     loop_.post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
   }
   void send(http::Request req, std::string_view action, Done done) {
-    http_.send(std::move(req), [this, action, done = std::move(done)](http::Response resp) {
+    http_.send(std::move(req), [this, action, done = std::move(done)](const http::Response& resp) {
       auto r = parse_sts_answer(resp, action);
       if (!r) return done(tl::unexpected(named(*spec_, r.error())));
       done(std::move(r));
@@ -189,7 +189,7 @@ class ContainerProvider : public Provider {
       return;
     }
     if (!token.empty()) req.headers.push_back({"authorization", std::move(token)});
-    http_.send(std::move(req), [this, n, done = std::move(done)](http::Response resp) mutable {
+    http_.send(std::move(req), [this, n, done = std::move(done)](const http::Response& resp) mutable {
       const bool ok = resp.transport_ok() && resp.status == 200;
       if (!ok) {
         Error e = http_error(resp, "the endpoint");
@@ -226,19 +226,19 @@ class ImdsProvider : public Provider {
     token.headers.push_back({"x-aws-ec2-metadata-token-ttl-seconds", std::to_string(kImdsTokenTtlSeconds)});
     ask(std::move(token), "the session token (PUT /latest/api/token)", 1,
         [this, done = std::move(done)](Result<std::string> tok) mutable {
-          if (!tok) return finish(std::move(done), tl::unexpected(tok.error()));
+          if (!tok) return finish(done, tl::unexpected(tok.error()));
           const std::string base = spec_->imds_endpoint + "/latest/meta-data/iam/security-credentials/";
           ask(get(base, *tok), "the instance's role", 1,
               [this, base, tok = *tok, done = std::move(done)](Result<std::string> role) mutable {
-                if (!role) return finish(std::move(done), tl::unexpected(role.error()));
+                if (!role) return finish(done, tl::unexpected(role.error()));
                 const std::string name(trim(std::string_view(*role).substr(0, role->find('\n'))));
                 if (name.empty())
-                  return finish(std::move(done),
+                  return finish(done,
                                 fail(ErrorKind::Fatal, "NoInstanceRole", "the instance has no IAM role attached"));
                 ask(get(base + name, tok), "role " + name + "'s credentials", 1,
                     [this, done = std::move(done)](Result<std::string> body) mutable {
-                      if (!body) return finish(std::move(done), tl::unexpected(body.error()));
-                      finish(std::move(done), parse_credentials_json(*body));
+                      if (!body) return finish(done, tl::unexpected(body.error()));
+                      finish(done, parse_credentials_json(*body));
                     });
               });
         });
@@ -269,7 +269,7 @@ class ImdsProvider : public Provider {
     });
   }
 
-  void finish(Done done, Result<Fresh> r) {
+  void finish(const Done& done, Result<Fresh> r) {
     if (r) return done(std::move(r));
     Error e = named(*spec_, r.error());
     if (!spec_->fallback_note.empty())

@@ -116,7 +116,7 @@ class Source {
   Clock::time_point usable_until_ = Clock::time_point::max();
   bool in_flight_ = false;
   bool starting_ = false;
-  bool refused_ = false;  // the store refused the current keys
+  bool refused_ = false;            // the store refused the current keys
   Clock::time_point last_doubt_{};  // the last doubt() that fetched
   int failures_in_a_row_ = 0;
   std::optional<Error> start_error_;

@@ -21,12 +21,6 @@ constexpr unsigned kMaxConnections = 16;      // a scraper storm cannot take the
 constexpr unsigned kConnectionTimeoutS = 10;  // a scraper that stalls is dropped, not waited for
 constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-// errno's words; strerror_r (GNU form) because strerror is not thread-safe.
-std::string errno_text(int e) {
-  char buf[256];
-  return strerror_r(e, buf, sizeof buf);
-}
-
 struct AddrInfoFree {
   void operator()(addrinfo* a) const { freeaddrinfo(a); }
 };

@@ -21,9 +21,9 @@ Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, const std::option
   const bool ignore_endpoints = credentials::is_true(env_value(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) ||
                                 credentials::is_true(files.get(s.profile, "ignore_configured_endpoint_urls"));
   if (!ignore_endpoints) {
-    for (auto url : {env_value(env, "AWS_ENDPOINT_URL_S3"), env_value(env, "AWS_ENDPOINT_URL"),
-                     files.service_setting(s.profile, "s3.endpoint_url"), files.get(s.profile, "s3.endpoint_url"),
-                     files.get(s.profile, "endpoint_url")}) {
+    for (const auto& url : {env_value(env, "AWS_ENDPOINT_URL_S3"), env_value(env, "AWS_ENDPOINT_URL"),
+                            files.service_setting(s.profile, "s3.endpoint_url"),
+                            files.get(s.profile, "s3.endpoint_url"), files.get(s.profile, "endpoint_url")}) {
       if (url) {
         s.endpoint_url = url;
         break;
