@@ -9,6 +9,7 @@ ASSETMV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 : "${ASSETMV_PG_REPLICA_PORT:=55433}"       # a streaming replica of it, for the lag throttle
 : "${ASSETMV_MON_PORT:=53300}"
 : "${ASSETMV_RGW_PORT:=57480}"
+: "${ASSETMV_RGW_STS_PORT:=57481}"          # a second gateway of the same cluster, with STS (rgw.sh)
 : "${ASSETMV_SWIFT_PORT:=58080}"             # the Swift proxy; its servers use the next four ports
 : "${ASSETMV_SWIFT_ACCOUNT:=assetmv}"
 : "${ASSETMV_SWIFT_USER:=local}"
@@ -62,7 +63,7 @@ wait_for() {
 # services start as before.
 reserve_ports() {
   local f=/proc/sys/net/ipv4/ip_local_reserved_ports have
-  local want="$ASSETMV_MON_PORT,$ASSETMV_PG_PORT,$ASSETMV_PG_REPLICA_PORT,$ASSETMV_RGW_PORT"
+  local want="$ASSETMV_MON_PORT,$ASSETMV_PG_PORT,$ASSETMV_PG_REPLICA_PORT,$ASSETMV_RGW_PORT,$ASSETMV_RGW_STS_PORT"
   want+=",$ASSETMV_SWIFT_PORT-$((ASSETMV_SWIFT_PORT + 4))"
   have=$(cat "$f" 2>/dev/null) || return 0
   # The kernel merges the list it is given, so writing ours again changes nothing.

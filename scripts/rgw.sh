@@ -46,11 +46,6 @@ memstore_device_bytes = 8589934592
 osd_memory_target = 1073741824
 [client.rgw.local]
 rgw_data = $DIR/rgw
-# STS (AssumeRole, AssumeRoleWithWebIdentity, GetSessionToken), so that the
-# credential tests get temporary keys from a real STS (tests/e2e/test_credentials.py).
-# The key encrypts session tokens: 16 characters, loopback only, never reused.
-rgw_s3_auth_use_sts = true
-rgw_sts_key = assetmvlocalsts0
 # tcp_nodelay: without it every request stalls about 40 ms (Nagle + delayed ACK).
 rgw_frontends = beast endpoint=127.0.0.1:$ASSETMV_RGW_PORT tcp_nodelay=1
 rgw_dns_name = localhost
@@ -71,12 +66,32 @@ rgw_crypt_s3_kms_encryption_keys = assetmv-test-key=YXUmSHp4EiYkqyOI6irvKYuYomxr
 # against it. Errors still reach the log.
 debug_rgw = 0/0
 debug_ms = 0/0
+# A second gateway on the same cluster (the same users and buckets) with STS
+# (AssumeRole, AssumeRoleWithWebIdentity, GetSessionToken), so that the
+# credential tests get temporary keys from a real STS
+# (tests/e2e/test_credentials.py). Apart from the first: with STS on, RGW 16
+# answers a wrong secret or an unknown key with a bare AccessDenied, where S3
+# (and the first gateway, whose answers the other tests pin) says
+# SignatureDoesNotMatch or InvalidAccessKeyId.
+[client.rgw.sts]
+rgw_data = $DIR/rgw
+rgw_frontends = beast endpoint=127.0.0.1:$ASSETMV_RGW_STS_PORT tcp_nodelay=1
+rgw_dns_name = localhost
+rgw_thread_pool_size = 64
+rgw_s3_auth_use_sts = true
+# Encrypts session tokens: 16 characters, loopback only, never reused.
+rgw_sts_key = assetmvlocalsts0
+debug_rgw = 0/0
+debug_ms = 0/0
 CONF
 }
 
-running() { pid_alive "$DIR/run/client.rgw.local.pid"; }
+running() { pid_alive "$DIR/run/client.rgw.local.pid" && pid_alive "$DIR/run/client.rgw.sts.pid"; }
 
-gw_ok() { curl -fsS -o /dev/null "http://127.0.0.1:$ASSETMV_RGW_PORT/" || curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ASSETMV_RGW_PORT/" | grep -q 403; }
+gw_ok() {  # gw_ok [PORT]
+  local port=${1:-$ASSETMV_RGW_PORT}
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/" || curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" | grep -q 403
+}
 
 start() {
   command -v radosgw >/dev/null || { log "radosgw not installed: run scripts/setup.sh"; exit 1; }
@@ -130,7 +145,10 @@ start() {
       -o /dev/null "http://127.0.0.1:$ASSETMV_RGW_PORT/$b" <<<"user = \"$ASSETMV_S3_ACCESS_KEY:$ASSETMV_S3_SECRET_KEY\"" ||
       { log "cannot create bucket $b"; exit 1; }
   done
-  log "gateway on http://127.0.0.1:$ASSETMV_RGW_PORT (buckets $ASSETMV_LEGACY_BUCKET, $ASSETMV_PROD_BUCKET)"
+  radosgw "${C[@]}" -n client.rgw.sts
+  wait_for 60 gw_ok "$ASSETMV_RGW_STS_PORT" || fail "the STS gateway did not answer" client.rgw.sts.log
+  log "gateway on http://127.0.0.1:$ASSETMV_RGW_PORT (buckets $ASSETMV_LEGACY_BUCKET, $ASSETMV_PROD_BUCKET)," \
+    "with STS on http://127.0.0.1:$ASSETMV_RGW_STS_PORT"
 }
 
 stop() {
@@ -142,6 +160,9 @@ stop() {
   done
 }
 
-s3_env() { print_s3_env "$ASSETMV_S3_ACCESS_KEY" "$ASSETMV_RGW_PORT" rgw; }
+s3_env() {
+  print_s3_env "$ASSETMV_S3_ACCESS_KEY" "$ASSETMV_RGW_PORT" rgw
+  echo "export ASSETMV_STS_ENDPOINT_URL=http://127.0.0.1:$ASSETMV_RGW_STS_PORT"
+}
 
 s3_service_main gateway "$ASSETMV_RGW_PORT" "$@"

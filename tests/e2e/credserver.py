@@ -17,8 +17,9 @@ endpoint exists outside AWS, so these stand in for it):
              and its jwks_uri, the x5c of --cert.
 
 Keys (--keys):
-  sts     temporary keys from the gateway's STS: AssumeRole of --role-arn
-          with the environment's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+  sts     temporary keys from the gateway's STS (AWS_ENDPOINT_URL): AssumeRole
+          of --role-arn with the environment's AWS_ACCESS_KEY_ID /
+          AWS_SECRET_ACCESS_KEY
   rotate  a new S3 key of gateway user --uid at every fetch, said to expire
           --lifetime seconds later and removed from the gateway then
           (radosgw-admin key rm): a client that keeps it is refused.

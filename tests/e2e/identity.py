@@ -1,8 +1,9 @@
 """Identities for the credential tests, on the real gateway: roles and an
 OpenID Connect provider in its IAM, web identity tokens signed for them, and
 credserver.py (container credentials, IMDSv2, the OIDC issuer) as a
-subprocess. What the gateway's STS supports, and what stands in for AWS:
-docs/clouds.md.
+subprocess. STS is served by the cluster's second gateway
+(ASSETMV_STS_ENDPOINT_URL, scripts/rgw.sh). What the gateway's STS supports,
+and what stands in for AWS: docs/clouds.md.
 """
 import base64
 import hashlib
@@ -18,6 +19,7 @@ import boto3
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CEPH_CONF = os.path.join(ROOT, ".local", "ceph", "ceph.conf")
+STS = os.environ.get("ASSETMV_STS_ENDPOINT_URL", "")
 S3_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*"],
                                                   "Resource": ["arn:aws:s3:::*"]}]}
 
@@ -53,7 +55,8 @@ class CredServer:
         port_file = os.path.join(self.tmp, "port")
         self.stats_file = os.path.join(self.tmp, "stats.json")
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "credserver.py"), "--mode", mode,
-                                      "--port-file", port_file, "--stats-file", self.stats_file, *args], env=env)
+                                      "--port-file", port_file, "--stats-file", self.stats_file, *args],
+                                     env=env or dict(os.environ, AWS_ENDPOINT_URL=STS))
         deadline = time.time() + 10
         while not os.path.exists(port_file):
             if time.time() > deadline or self.proc.poll() is not None:
@@ -93,7 +96,7 @@ class OidcIssuer:
         self.url = self.server.url
         der = subprocess.run(["openssl", "x509", "-in", self.cert, "-outform", "DER"], check=True,
                              capture_output=True).stdout
-        iam = boto3.client("iam", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+        iam = boto3.client("iam", endpoint_url=STS, region_name="us-east-1")
         iam.create_open_id_connect_provider(Url=self.url, ClientIDList=[self.CLIENT_ID],
                                             ThumbprintList=[hashlib.sha1(der).hexdigest()])
         self.provider_arn = f"arn:aws:iam:::oidc-provider/127.0.0.1:{self.server.port}"
@@ -113,7 +116,7 @@ class OidcIssuer:
     def close(self):
         self.server.stop()
         try:
-            iam = boto3.client("iam", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+            iam = boto3.client("iam", endpoint_url=STS, region_name="us-east-1")
             iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=self.provider_arn)
         except Exception:  # noqa: BLE001 - a leftover provider on a throw-away gateway is harmless
             pass

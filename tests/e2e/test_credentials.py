@@ -7,7 +7,9 @@ each broken source is one line and exit 2; and a long migration whose keys
 live 60 s and are then removed from the gateway, refreshed under load.
 
 Each run gets no static keys: AWS_ACCESS_KEY_ID and its kin are removed
-from its environment, and HOME points at a directory of the test's own.
+from its environment, and HOME points at a directory of the test's own. Runs
+that use STS talk to the cluster's second gateway, the one with STS
+(ASSETMV_STS_ENDPOINT_URL, scripts/rgw.sh), for S3 and STS alike.
 """
 import json
 import os
@@ -22,7 +24,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from identity import CredServer, OidcIssuer, gateway_user_role  # noqa: E402
+from identity import STS, CredServer, OidcIssuer, gateway_user_role  # noqa: E402
 from world import Actors, World, assert_state  # noqa: E402
 
 SMALL = 300        # a mixed world's seed for the sources' own tests
@@ -32,8 +34,8 @@ LIFETIME = 60      # seconds each key of the expiry test lives before the gatewa
 
 class CredentialsTest(unittest.TestCase):
     def setUp(self):
-        if "AWS_ENDPOINT_URL" not in os.environ:
-            self.skipTest("no gateway (run scripts/test.sh)")
+        if "AWS_ENDPOINT_URL" not in os.environ or not STS:
+            self.skipTest("no gateway with STS (run scripts/test.sh)")
         self.home = tempfile.mkdtemp()
         os.makedirs(os.path.join(self.home, ".aws"))
 
@@ -43,11 +45,11 @@ class CredentialsTest(unittest.TestCase):
         return w
 
     def env(self, **extra):
-        """The run's environment: no static keys, no profile of the machine's,
-        no instance metadata unless asked, plus `extra`."""
+        """The run's environment: the gateway with STS, no static keys, no
+        profile of the machine's, no instance metadata unless asked, plus `extra`."""
         env = {k: v for k, v in os.environ.items()
                if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")}
-        env.update({"HOME": self.home, "AWS_EC2_METADATA_DISABLED": "true"})
+        env.update({"HOME": self.home, "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": STS})
         env.update(extra)
         return env
 
@@ -100,7 +102,7 @@ class CredentialsTest(unittest.TestCase):
         role = gateway_user_role()
         script = self.write("get-keys.py", f"""#!/usr/bin/python3
 import json, boto3
-c = boto3.client("sts", endpoint_url={os.environ['AWS_ENDPOINT_URL']!r}, region_name="us-east-1",
+c = boto3.client("sts", endpoint_url={STS!r}, region_name="us-east-1",
                  aws_access_key_id={os.environ['AWS_ACCESS_KEY_ID']!r},
                  aws_secret_access_key={os.environ['AWS_SECRET_ACCESS_KEY']!r}).assume_role(
     RoleArn={role!r}, RoleSessionName="assetmv-process", DurationSeconds=900)["Credentials"]
@@ -189,8 +191,10 @@ print(json.dumps({{"Version": 1, "AccessKeyId": c["AccessKeyId"], "SecretAccessK
         # A capped rate makes the run last long enough for three refreshes
         # and gives the copies a steady rate to hold through each of them.
         rate = int(os.environ.get("ASSETMV_EXPIRY_RATE", "170"))
+        # The gateway's own user keys (no session token): either gateway takes them.
         env = self.env(AWS_CONTAINER_CREDENTIALS_FULL_URI=server.url + "/creds",
-                       AWS_CONTAINER_AUTHORIZATION_TOKEN="ecs-task-token")
+                       AWS_CONTAINER_AUTHORIZATION_TOKEN="ecs-task-token",
+                       AWS_ENDPOINT_URL=os.environ["AWS_ENDPOINT_URL"])
         actors = Actors(w, before)
         self.addCleanup(actors.close)
         sampler = MetricsSampler(f"http://127.0.0.1:{port}/metrics")
