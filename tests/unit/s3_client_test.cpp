@@ -490,20 +490,26 @@ std::string scope_region(const FakeRequest& r) {
   return a.substr(at, a.find('/', at) - at);
 }
 
+// What a scripted server saw, in order, from its own threads.
+struct Seen {
+  std::mutex mu;
+  std::vector<std::string> items;
+  void add(std::string item) {
+    std::lock_guard lock(mu);
+    items.push_back(std::move(item));
+  }
+};
+
 const char* kExpiredToken =
     R"(<?xml version="1.0" encoding="UTF-8"?><Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>)";
 
 }  // namespace
 
 TEST(S3Client, RequestsRefusedForExpiredKeysAreSignedAgainWithFreshOnesAndNotCountedFailures) {
-  std::mutex mu;
-  std::vector<std::string> keys;
+  Seen keys;
   FakeHttpServer server([&](const FakeRequest& r) {
     const auto k = scope_key(r);
-    {
-      std::lock_guard lock(mu);
-      keys.push_back(k);
-    }
+    keys.add(k);
     if (k == "K1") return FakeResponse{400, {}, kExpiredToken};
     return FakeResponse{200, {}, "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>"};
   });
@@ -526,8 +532,8 @@ TEST(S3Client, RequestsRefusedForExpiredKeysAreSignedAgainWithFreshOnesAndNotCou
   const auto& st = h.s3->stats();
   EXPECT_EQ(st.total.failed, 0U);
   EXPECT_EQ(st.total.retries, 0U);
-  EXPECT_EQ(st.resigned, static_cast<std::uint64_t>(std::count(keys.begin(), keys.end(), "K1")));
-  EXPECT_EQ(std::count(keys.begin(), keys.end(), "K2"), kLists);
+  EXPECT_EQ(st.resigned, static_cast<std::uint64_t>(std::count(keys.items.begin(), keys.items.end(), "K1")));
+  EXPECT_EQ(std::count(keys.items.begin(), keys.items.end(), "K2"), kLists);
 
   // Static keys cannot be renewed: the same refusal is the run's end, as before.
   Harness fixed(server);
@@ -563,14 +569,10 @@ TEST(S3Client, AHeadRefusedAfterItsKeysWereReplacedIsSignedAgain) {
 // announced: the source fetches (at most every ten seconds) and the HEAD goes
 // once more; refused again, it is what it says, no permission.
 TEST(S3Client, AHeadRefusedWithTheCurrentKeysMakesTheSourceDoubtThemOnce) {
-  std::mutex mu;
-  std::vector<std::string> keys;
+  Seen keys;
   FakeHttpServer server([&](const FakeRequest& r) {
     const auto k = scope_key(r);
-    {
-      std::lock_guard lock(mu);
-      keys.push_back(k);
-    }
+    keys.add(k);
     if (k == "K1" || r.target.starts_with("/bkt/forbidden")) return FakeResponse{403, {}, ""};
     return FakeResponse{200, {{"ETag", "\"e\""}}, ""};
   });
@@ -587,7 +589,7 @@ TEST(S3Client, AHeadRefusedWithTheCurrentKeysMakesTheSourceDoubtThemOnce) {
   ASSERT_FALSE(denied);
   EXPECT_EQ(denied.error().kind, ErrorKind::AccessDenied);
   EXPECT_EQ(fetches, 2);  // doubted again within ten seconds: no second fetch
-  EXPECT_EQ(keys, (std::vector<std::string>{"K1", "K2", "K2", "K2"}));
+  EXPECT_EQ(keys.items, (std::vector<std::string>{"K1", "K2", "K2", "K2"}));
 }
 
 TEST(S3Client, KeysRefusedAgainAfterARefreshAreADenialNotALoop) {
@@ -607,14 +609,10 @@ TEST(S3Client, KeysRefusedAgainAfterARefreshAreADenialNotALoop) {
 }
 
 TEST(S3Client, ABucketInAnotherRegionIsLearnedOnceAndSignedForFromThenOn) {
-  std::mutex mu;
-  std::vector<std::string> regions;
+  Seen regions;
   FakeHttpServer server([&](const FakeRequest& r) {
     const auto region = scope_region(r);
-    {
-      std::lock_guard lock(mu);
-      regions.push_back(region);
-    }
+    regions.add(region);
     if (r.method == "HEAD" && r.target.starts_with("/moved/") && region != "ap-south-1")
       return FakeResponse{301, {{"x-amz-bucket-region", "ap-south-1"}}, ""};  // a HEAD's bare redirect
     if (region != "eu-west-1" && r.target.starts_with("/bkt"))
@@ -631,7 +629,7 @@ TEST(S3Client, ABucketInAnotherRegionIsLearnedOnceAndSignedForFromThenOn) {
     auto r = wait<ListPage>(h.loop, [&](auto cb) { h.s3->list_objects_v2(h.bucket, {}, cb); });
     ASSERT_TRUE(r) << r.error().describe();
   }
-  EXPECT_EQ(regions, (std::vector<std::string>{"us-east-1", "eu-west-1", "eu-west-1"}));
+  EXPECT_EQ(regions.items, (std::vector<std::string>{"us-east-1", "eu-west-1", "eu-west-1"}));
   EXPECT_EQ(h.s3->learned_regions().at("bkt"), "eu-west-1");
   EXPECT_EQ(h.s3->stats().redirected, 1U);
   EXPECT_EQ(h.s3->stats().total.failed, 0U);
