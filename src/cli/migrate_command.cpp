@@ -181,7 +181,7 @@ class CommandRun {
     if (!start_metrics()) return kExitUsage;
     db::ConnectOptions db_options;
     db_options.answer_timeout_ms = a_.common.stall_timeout_s * 1000;  // the same patience as for S3
-    engine::DbSession db(a_.common.db, ctx->table, RetryPolicy{}, db_options);
+    engine::DbSession db(*ctx->loop, a_.common.db, ctx->table, RetryPolicy{}, db_options);
     db_ = &db;
     out_ = {{"command", command_},
             {"version", kVersion},
@@ -266,7 +266,7 @@ class CommandRun {
       hooks.pause_requested = [this, &control] { return pause_reason(control.any() ? &control : nullptr); };
 
     engine::S3Store store(*ctx->s3, ctx->source_bucket, ctx->dest_bucket, a_.write);
-    engine::DbRows rows(*ctx->loop, db);
+    engine::DbRows rows(db);
     const auto mo = migration_options(checks);
     return verify_ ? audit(store, rows, mo, hooks, display) : migrate(store, rows, mo, hooks, display);
   }
@@ -329,10 +329,10 @@ class CommandRun {
     if (a_.max_replica_lag_s <= 0) return {};
     db::ConnectOptions o = base;
     o.answer_timeout_ms = std::min(o.answer_timeout_ms, kLagAnswerTimeoutMs);
-    auto w = engine::LagWatch::start({a_.common.db, a_.replica_dbs}, a_.max_replica_lag_s, o);
+    auto w = engine::LagWatch::start(*ctx_->loop, {a_.common.db, a_.replica_dbs}, a_.max_replica_lag_s, o);
     if (!w) return tl::unexpected(w.error());
     lag_ = std::move(*w);
-    const auto st = lag_->state();
+    const auto& st = lag_->state();
     logging::info("replica_lag.watch",
                   fmt::format("watching replica lag on {} (now {:.1f} s on {}; pausing above {} s)",
                               a_.replica_dbs.empty() ? "the primary's pg_stat_replication"

@@ -2,10 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <optional>
 #include <random>
-#include <thread>
 
 #include "core/log.hpp"
 
@@ -219,21 +217,6 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
   return {};
 }
 
-// A connection reset as the run starts (a proxy, a failover, a restart) is
-// not a configuration error: a transient failure is tried again twice, while
-// a wrong host or password still answers in well under a second.
-constexpr int kConnectAttempts = 3;
-constexpr std::chrono::milliseconds kConnectPause{250};
-
-Result<void> connect(engine::DbSession& db) {
-  for (int attempt = 1;; ++attempt) {
-    auto r = db.connect();
-    if (r || !r.error().retryable() || attempt == kConnectAttempts) return r;
-    logging::warn("preflight.db_retry", "connecting to PostgreSQL failed, trying again: " + r.error().describe());
-    std::this_thread::sleep_for(kConnectPause * attempt);
-  }
-}
-
 }  // namespace
 
 namespace {
@@ -262,7 +245,7 @@ void known_gaps(const Context& c) {
 Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs, Checks& checks) {
   if (auto p = overlap_problem(c)) return fail(ErrorKind::Fatal, "Overlap", *p);
   known_gaps(c);
-  if (auto r = connect(db); !r) return r;
+  if (auto r = db.connect(); !r) return r;
   // Once connected, the checks are statements like any of the run's: a
   // connection lost under them is retried, not called a misconfiguration.
   if (auto r = db.run("checking the table", [](db::PathTable& t) { return t.check(); }); !r) return r;

@@ -16,7 +16,7 @@ double seconds_of(std::string_view v) {
 
 }  // namespace
 
-Result<std::size_t> check_primary_lag_access(Connection& primary) {
+Result<std::size_t> check_primary_lag_access(Executor& primary) {
   auto r = primary.exec(
       "SELECT pg_has_role(current_user, 'pg_monitor', 'USAGE') OR "
       "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user), current_user, "
@@ -35,19 +35,28 @@ Result<std::size_t> check_primary_lag_access(Connection& primary) {
   return n;
 }
 
-Result<std::vector<ReplicaLag>> read_primary_lag(Connection& primary) {
+Statement primary_lag_statement() {
   // NULL replay_lag with the privilege: caught up with nothing to replay.
-  auto r = primary.exec(
+  return {
       "SELECT coalesce(application_name, '') || '@' || coalesce(host(client_addr), 'local'), "
-      "coalesce(extract(epoch FROM replay_lag), 0) FROM pg_stat_replication ORDER BY 1");
-  if (!r) return tl::unexpected(r.error());
+      "coalesce(extract(epoch FROM replay_lag), 0) FROM pg_stat_replication ORDER BY 1",
+      {}};
+}
+
+std::vector<ReplicaLag> primary_lag_of(const Rows& r) {
   std::vector<ReplicaLag> out;
-  out.reserve(static_cast<std::size_t>(r->count()));
-  for (int i = 0; i < r->count(); ++i) out.push_back({std::string(r->get(i, 0)), seconds_of(r->get(i, 1))});
+  out.reserve(static_cast<std::size_t>(r.count()));
+  for (int i = 0; i < r.count(); ++i) out.push_back({std::string(r.get(i, 0)), seconds_of(r.get(i, 1))});
   return out;
 }
 
-Result<void> check_replica(Connection& replica) {
+Result<std::vector<ReplicaLag>> read_primary_lag(Executor& primary) {
+  auto r = primary.exec(primary_lag_statement());
+  if (!r) return tl::unexpected(r.error());
+  return primary_lag_of(*r);
+}
+
+Result<void> check_replica(Executor& replica) {
   auto r = replica.exec("SELECT pg_is_in_recovery()");
   if (!r) return tl::unexpected(r.error());
   if (r->get(0, 0) != "t")
@@ -56,12 +65,19 @@ Result<void> check_replica(Connection& replica) {
   return {};
 }
 
-Result<ReplicaLag> read_replica_lag(Connection& replica) {
-  auto r = replica.exec(
+Statement replica_lag_statement() {
+  return {
       "SELECT CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 "
-      "ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END");
+      "ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END",
+      {}};
+}
+
+ReplicaLag replica_lag_of(const Rows& r, const std::string& replica) { return {replica, seconds_of(r.get(0, 0))}; }
+
+Result<ReplicaLag> read_replica_lag(Executor& replica) {
+  auto r = replica.exec(replica_lag_statement());
   if (!r) return tl::unexpected(r.error());
-  return ReplicaLag{replica.describe(), seconds_of(r->get(0, 0))};
+  return replica_lag_of(*r, replica.describe());
 }
 
 }  // namespace assetmv::db

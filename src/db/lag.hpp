@@ -25,11 +25,18 @@ struct ReplicaLag {
 // Refuses (Fatal, with the grant to give) a role that cannot read the lag
 // columns, and a primary with no standby connected: there would be no lag
 // to throttle on, and the operator asked for the check.
-Result<std::size_t> check_primary_lag_access(Connection& primary);
-Result<std::vector<ReplicaLag>> read_primary_lag(Connection& primary);
+Result<std::size_t> check_primary_lag_access(Executor& primary);
+Result<std::vector<ReplicaLag>> read_primary_lag(Executor& primary);
 
 // Refuses a server that is not in recovery (not a replica).
-Result<void> check_replica(Connection& replica);
-Result<ReplicaLag> read_replica_lag(Connection& replica);
+Result<void> check_replica(Executor& replica);
+Result<ReplicaLag> read_replica_lag(Executor& replica);
+
+// The readings as statements and their answers, for the watch that sends
+// them on the event loop (engine/lag_watch.hpp).
+Statement primary_lag_statement();
+std::vector<ReplicaLag> primary_lag_of(const Rows& answer);
+Statement replica_lag_statement();
+ReplicaLag replica_lag_of(const Rows& answer, const std::string& replica);
 
 }  // namespace assetmv::db

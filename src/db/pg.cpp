@@ -19,13 +19,68 @@ struct ConninfoDeleter {
   void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
 };
 
+}  // namespace
+
 std::string first_line(const char* msg) {
   std::string s = msg != nullptr ? msg : "";
   if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
   return s;
 }
 
-}  // namespace
+ConnectParams connect_params(const std::string& conninfo, const ConnectOptions& options) {
+  ConnectParams p;
+  p.keys = {"fallback_application_name", "client_encoding"};
+  p.values = {"assetmv", "UTF8"};
+  p.timeout = std::to_string(options.default_connect_timeout_s);
+  if (std::getenv("PGCONNECT_TIMEOUT") == nullptr) {  // NOLINT(concurrency-mt-unsafe): read at startup
+    p.keys.push_back("connect_timeout");
+    p.values.push_back(p.timeout.c_str());
+  }
+  p.keys.push_back("dbname");  // expand_dbname: a conninfo or URI here is parsed, its keys override ours
+  p.values.push_back(conninfo.c_str());
+  p.keys.push_back(nullptr);
+  p.values.push_back(nullptr);
+  return p;
+}
+
+Error connect_error(PGconn* conn, const std::string& description) {
+  const std::string msg = first_line(conn != nullptr ? PQerrorMessage(conn) : "out of memory");
+  const bool auth = msg.find("authentication") != std::string::npos || msg.find("password") != std::string::npos ||
+                    msg.find("role") != std::string::npos;
+  const bool no_db = msg.find("does not exist") != std::string::npos;
+  const auto kind = auth ? ErrorKind::AccessDenied : no_db ? ErrorKind::NotFound : ErrorKind::Retryable;
+  return Error{kind, "ConnectionFailed", fmt::format("cannot connect to PostgreSQL {}: {}", description, msg), 0};
+}
+
+Error statement_error(PGconn* conn, const PGresult* res, std::string_view sql, const std::string& description) {
+  const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  const bool bad = conn == nullptr || PQstatus(conn) != CONNECTION_OK;
+  std::string msg = first_line(res != nullptr ? PQresultErrorMessage(res) : "");
+  if (msg.empty() && conn != nullptr) msg = first_line(PQerrorMessage(conn));
+  auto verb = sql.substr(0, sql.find(' '));
+  Error e;
+  e.code = state != nullptr ? state : (bad ? "connection" : "");
+  e.kind = classify_pg(state != nullptr ? state : "", bad);
+  e.message = fmt::format("{} on {}: {}", verb, description, msg);
+  return e;
+}
+
+Statement session_settings(const ConnectOptions& options) {
+  return {"SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
+          {std::to_string(options.lock_timeout_ms), std::to_string(options.statement_timeout_ms)}};
+}
+
+int connect_timeout_s(PGconn* conn, const ConnectOptions& options) {
+  int seconds = options.default_connect_timeout_s;
+  std::unique_ptr<PQconninfoOption, ConninfoDeleter> opts(PQconninfo(conn));
+  for (auto* o = opts.get(); o != nullptr && o->keyword != nullptr; ++o) {
+    if (std::string_view(o->keyword) != "connect_timeout" || o->val == nullptr || *o->val == '\0') continue;
+    int v = 0;
+    const std::string_view text(o->val);
+    if (std::from_chars(text.data(), text.data() + text.size(), v).ec == std::errc() && v > 0) seconds = v;
+  }
+  return seconds;
+}
 
 std::int64_t Rows::get_int(int row, int col) const {
   auto v = get(row, col);
@@ -102,54 +157,25 @@ std::string mask_passwords(std::string_view text) {
   return out;
 }
 
+void quiet_notices(PGconn* conn) {
+  // Server notices ("relation already exists, skipping") go to the debug log,
+  // not raw onto stderr where they would break the structured output.
+  PQsetNoticeProcessor(
+      conn, [](void*, const char* message) { logging::debug("db.notice", first_line(message)); }, nullptr);
+}
+
 Result<Connection> Connection::open(const std::string& conninfo, const ConnectOptions& options) {
   Connection c;
   c.description_ = describe_conninfo(conninfo);
   c.answer_timeout_ms_ = std::max(options.answer_timeout_ms, options.lock_timeout_ms + 1'000);
-  // Our defaults come first so that anything in the user's string overrides them.
-  std::vector<const char*> keys{"fallback_application_name", "client_encoding"};
-  std::vector<const char*> vals{"assetmv", "UTF8"};
-  const std::string timeout = std::to_string(options.default_connect_timeout_s);
-  if (std::getenv("PGCONNECT_TIMEOUT") == nullptr) {  // NOLINT(concurrency-mt-unsafe)
-    keys.push_back("connect_timeout");
-    vals.push_back(timeout.c_str());
-  }
-  keys.push_back("dbname");
-  vals.push_back(conninfo.c_str());
-  keys.push_back(nullptr);
-  vals.push_back(nullptr);
-  c.conn_.reset(PQconnectdbParams(keys.data(), vals.data(), 1));
+  const auto params = connect_params(conninfo, options);
+  c.conn_.reset(PQconnectdbParams(params.keys.data(), params.values.data(), 1));
   if (!c.conn_) return fail(ErrorKind::Fatal, "OutOfMemory", "libpq could not allocate a connection");
-  if (PQstatus(c.conn_.get()) != CONNECTION_OK) {
-    const std::string msg = first_line(PQerrorMessage(c.conn_.get()));
-    // A refused or unreachable server is worth retrying; bad credentials are not.
-    const bool auth = msg.find("authentication") != std::string::npos || msg.find("password") != std::string::npos ||
-                      msg.find("role") != std::string::npos;
-    const bool no_db = msg.find("does not exist") != std::string::npos;
-    const auto kind = auth ? ErrorKind::AccessDenied : no_db ? ErrorKind::NotFound : ErrorKind::Retryable;
-    return fail(kind, "ConnectionFailed", fmt::format("cannot connect to PostgreSQL {}: {}", c.description_, msg));
-  }
-  // Server notices ("relation already exists, skipping") go to the debug log,
-  // not raw onto stderr where they would break the structured output.
-  PQsetNoticeProcessor(
-      c.conn_.get(), [](void*, const char* message) { logging::debug("db.notice", first_line(message)); }, nullptr);
-  auto set = c.exec(fmt::format("SET lock_timeout = {}; SET statement_timeout = {}", options.lock_timeout_ms,
-                                options.statement_timeout_ms));
+  if (PQstatus(c.conn_.get()) != CONNECTION_OK) return tl::unexpected(connect_error(c.conn_.get(), c.description_));
+  quiet_notices(c.conn_.get());
+  auto set = c.exec(session_settings(options));
   if (!set) return tl::unexpected(set.error());
   return c;
-}
-
-Error Connection::error_from(PGresult* res, std::string_view sql) const {
-  const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-  const bool bad = PQstatus(conn_.get()) != CONNECTION_OK;
-  std::string msg = first_line(res != nullptr ? PQresultErrorMessage(res) : PQerrorMessage(conn_.get()));
-  if (msg.empty()) msg = first_line(PQerrorMessage(conn_.get()));
-  auto verb = sql.substr(0, sql.find(' '));
-  Error e;
-  e.code = state != nullptr ? state : (bad ? "connection" : "");
-  e.kind = classify_pg(state != nullptr ? state : "", bad);
-  e.message = fmt::format("{} on {}: {}", verb, description_, msg);
-  return e;
 }
 
 bool Connection::await_answer() {
@@ -173,7 +199,7 @@ Result<Rows> Connection::exec(const std::string& sql, const std::vector<Param>& 
   const int sent = params.empty() ? PQsendQuery(conn_.get(), sql.c_str())
                                   : PQsendQueryParams(conn_.get(), sql.c_str(), static_cast<int>(params.size()),
                                                       nullptr, values.data(), nullptr, nullptr, 0);
-  if (sent == 0) return tl::unexpected(error_from(nullptr, sql));
+  if (sent == 0) return tl::unexpected(statement_error(conn_.get(), nullptr, sql, description_));
   if (!await_answer()) {
     conn_.reset();  // the session's state is unknown: never reuse it
     return fail(ErrorKind::Retryable, "NoAnswer",
@@ -190,14 +216,15 @@ Result<Rows> Connection::exec(const std::string& sql, const std::vector<Param>& 
     else
       rows = Rows(r);
   }
-  if (failed) return tl::unexpected(error_from(failed.get(), sql));
-  if (!rows.has_result()) return tl::unexpected(error_from(nullptr, sql));
+  if (failed) return tl::unexpected(statement_error(conn_.get(), failed.get(), sql, description_));
+  if (!rows.has_result()) return tl::unexpected(statement_error(conn_.get(), nullptr, sql, description_));
   return rows;
 }
 
 Result<std::uint64_t> Connection::copy_in(const std::string& copy_sql, const std::function<bool(std::string&)>& next) {
   std::unique_ptr<PGresult, ResultDeleter> start(PQexec(conn_.get(), copy_sql.c_str()));
-  if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN) return tl::unexpected(error_from(start.get(), copy_sql));
+  if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN)
+    return tl::unexpected(statement_error(conn_.get(), start.get(), copy_sql, description_));
   std::string chunk;
   bool more = true;
   while (more) {
@@ -209,7 +236,8 @@ Result<std::uint64_t> Connection::copy_in(const std::string& copy_sql, const std
   PQputCopyEnd(conn_.get(), nullptr);
   std::unique_ptr<PGresult, ResultDeleter> done(PQgetResult(conn_.get()));
   while (PGresult* extra = PQgetResult(conn_.get())) PQclear(extra);
-  if (!done || PQresultStatus(done.get()) != PGRES_COMMAND_OK) return tl::unexpected(error_from(done.get(), copy_sql));
+  if (!done || PQresultStatus(done.get()) != PGRES_COMMAND_OK)
+    return tl::unexpected(statement_error(conn_.get(), done.get(), copy_sql, description_));
   std::uint64_t n = 0;
   const std::string_view tuples = PQcmdTuples(done.get());
   std::from_chars(tuples.data(), tuples.data() + tuples.size(), n);

@@ -49,6 +49,24 @@ class Rows {
 
 using Param = std::optional<std::string>;  // nullopt is SQL NULL
 
+// One statement and its parameters ($1, $2...), as built for the table.
+struct Statement {
+  std::string sql;
+  std::vector<Param> params;
+};
+
+// Runs one statement and returns its answer (the last result, or the first
+// error): a blocking Connection, or a LoopExecutor (async.hpp) that waits
+// for an AsyncConnection on the event loop.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual Result<Rows> exec(const std::string& sql, const std::vector<Param>& params = {}) = 0;
+  Result<Rows> exec(const Statement& s) { return exec(s.sql, s.params); }
+  // user@host:port/dbname: safe for logs.
+  virtual const std::string& describe() const = 0;
+};
+
 struct ConnectOptions {
   // Set on the session after connecting; a locked row or a stuck statement
   // then fails (and is retried) instead of hanging the run.
@@ -62,21 +80,22 @@ struct ConnectOptions {
   int answer_timeout_ms = 30'000;
 };
 
-class Connection {
+// A blocking connection, for the seeder and the tests: the migration's own
+// statements go through an AsyncConnection on the event loop (async.hpp).
+class Connection final : public Executor {
  public:
   // Connects; the error message names host, port, database and user, never the password.
   static Result<Connection> open(const std::string& conninfo, const ConnectOptions& options = {});
 
-  Result<Rows> exec(const std::string& sql, const std::vector<Param>& params = {});
+  using Executor::exec;
+  Result<Rows> exec(const std::string& sql, const std::vector<Param>& params = {}) override;
   // COPY ... FROM STDIN: `next` fills a chunk of COPY text and returns false when done.
   Result<std::uint64_t> copy_in(const std::string& copy_sql, const std::function<bool(std::string&)>& next);
 
   bool ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
-  // user@host:port/dbname: safe for logs.
-  const std::string& describe() const { return description_; }
+  const std::string& describe() const override { return description_; }
 
  private:
-  Error error_from(PGresult* res, std::string_view sql) const;
   // Waits for the statement's whole answer, up to answer_timeout_ms.
   bool await_answer();
 
@@ -84,6 +103,34 @@ class Connection {
   std::string description_;
   int answer_timeout_ms_ = 30'000;
 };
+
+// What both connections share. The keywords and values of a connection to
+// `conninfo` with our defaults first (the user's string overrides them):
+// application name, client encoding, connect_timeout.
+struct ConnectParams {
+  std::vector<const char*> keys;
+  std::vector<const char*> values;
+  std::string timeout;  // owns the connect_timeout value pointed at
+};
+ConnectParams connect_params(const std::string& conninfo, const ConnectOptions& options);
+// A failed connection's error: a refused or unreachable server is
+// Retryable, bad credentials AccessDenied, a missing database NotFound.
+Error connect_error(PGconn* conn, const std::string& description);
+// A statement's error from its result (or the connection's message),
+// classified by SQLSTATE; `sql`'s first word names it.
+Error statement_error(PGconn* conn, const PGresult* res, std::string_view sql, const std::string& description);
+// The session settings a connection gets before its first statement:
+// lock_timeout and statement_timeout, one statement (pipeline mode takes no
+// multi-statement string).
+Statement session_settings(const ConnectOptions& options);
+// The first line of a libpq message.
+std::string first_line(const char* msg);
+// Sends libpq's notices to the debug log.
+void quiet_notices(PGconn* conn);
+// The seconds a connect may take: the conninfo's connect_timeout, else
+// PGCONNECT_TIMEOUT, else options.default_connect_timeout_s (libpq ignores
+// it in non-blocking connects: the AsyncConnection keeps it itself).
+int connect_timeout_s(PGconn* conn, const ConnectOptions& options);
 
 // The same text with every password in it (conninfo `password=...`, quoted
 // or not; URI `user:password@` and `?password=`) replaced by '*' of the same

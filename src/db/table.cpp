@@ -168,8 +168,7 @@ Result<std::vector<Row>> PathTable::page(std::int64_t after, int limit) {
   return rows;
 }
 
-Result<std::vector<std::int64_t>> PathTable::compare_and_set(const std::vector<CasItem>& items) {
-  if (items.empty()) return std::vector<std::int64_t>{};
+Statement PathTable::compare_and_set_statement(const std::vector<CasItem>& items) const {
   std::vector<std::int64_t> ids;
   std::vector<std::string> olds, news;
   ids.reserve(items.size());
@@ -182,17 +181,26 @@ Result<std::vector<std::int64_t>> PathTable::compare_and_set(const std::vector<C
   }
   // One statement for the batch: the join on id uses the primary key, and the
   // path condition makes each row's update conditional on its old value.
-  const auto sql = fmt::format(
-      "UPDATE {t} AS t SET {path} = v.new_path "
-      "FROM unnest($1::int8[], $2::text[], $3::text[]) AS v(id, old_path, new_path) "
-      "WHERE t.{id} = v.id AND t.{path} = v.old_path RETURNING t.{id}",
-      fmt::arg("id", ref_.sql_id()), fmt::arg("path", ref_.sql_path()), fmt::arg("t", ref_.sql_table()));
-  auto r = conn_.exec(sql, {int8_array(ids), text_array(olds), text_array(news)});
-  if (!r) return tl::unexpected(r.error());
+  return {
+      fmt::format("UPDATE {t} AS t SET {path} = v.new_path "
+                  "FROM unnest($1::int8[], $2::text[], $3::text[]) AS v(id, old_path, new_path) "
+                  "WHERE t.{id} = v.id AND t.{path} = v.old_path RETURNING t.{id}",
+                  fmt::arg("id", ref_.sql_id()), fmt::arg("path", ref_.sql_path()), fmt::arg("t", ref_.sql_table())),
+      {int8_array(ids), text_array(olds), text_array(news)}};
+}
+
+std::vector<std::int64_t> PathTable::updated_ids(const Rows& answer) {
   std::vector<std::int64_t> updated;
-  updated.reserve(static_cast<std::size_t>(r->count()));
-  for (int i = 0; i < r->count(); ++i) updated.push_back(r->get_int(i, 0));
+  updated.reserve(static_cast<std::size_t>(answer.count()));
+  for (int i = 0; i < answer.count(); ++i) updated.push_back(answer.get_int(i, 0));
   return updated;
+}
+
+Result<std::vector<std::int64_t>> PathTable::compare_and_set(const std::vector<CasItem>& items) {
+  if (items.empty()) return std::vector<std::int64_t>{};
+  auto r = conn_.exec(compare_and_set_statement(items));
+  if (!r) return tl::unexpected(r.error());
+  return updated_ids(*r);
 }
 
 }  // namespace assetmv::db

@@ -45,7 +45,7 @@ struct CasItem {
 
 class PathTable {
  public:
-  PathTable(Connection& conn, TableRef ref) : conn_(conn), ref_(std::move(ref)) {}
+  PathTable(Executor& conn, TableRef ref) : conn_(conn), ref_(std::move(ref)) {}
 
   // The table and both columns exist and have usable types.
   Result<void> check();
@@ -65,12 +65,16 @@ class PathTable {
   // for every item. Returns the ids whose row was updated; the others had
   // changed under us (the live application's write wins).
   Result<std::vector<std::int64_t>> compare_and_set(const std::vector<CasItem>& items);
+  // The same statement, and the ids its answer says were updated: for the
+  // migration, which sends it on the event loop (an AsyncConnection).
+  Statement compare_and_set_statement(const std::vector<CasItem>& items) const;
+  static std::vector<std::int64_t> updated_ids(const Rows& answer);
 
   const TableRef& ref() const { return ref_; }
-  Connection& connection() { return conn_; }
+  Executor& connection() { return conn_; }
 
  private:
-  Connection& conn_;
+  Executor& conn_;
   TableRef ref_;
 };
 

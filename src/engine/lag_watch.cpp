@@ -4,89 +4,148 @@
 
 namespace assetmv::engine {
 
-LagWatch::LagWatch(LagSources sources, double max_seconds, db::ConnectOptions options)
-    : sources_(std::move(sources)), max_(max_seconds), options_(options), gate_(max_seconds) {
-  const std::size_t n = sources_.replicas.empty() ? 1 : sources_.replicas.size();
-  conns_.resize(n);
+namespace {
+
+// Reconnecting to a source that failed: from a second, doubling, at most 30 s;
+// the readings go on meanwhile (the source counts as unreadable).
+RetryPolicy reconnect_policy() {
+  RetryPolicy p;
+  p.base = std::chrono::milliseconds(1'000);
+  p.cap = std::chrono::milliseconds(30'000);
+  p.max_attempts = 1'000'000;
+  return p;
 }
 
-Result<std::unique_ptr<LagWatch>> LagWatch::start(LagSources sources, double max_seconds, db::ConnectOptions options) {
-  std::unique_ptr<LagWatch> w(new LagWatch(std::move(sources), max_seconds, options));
-  const bool on_primary = w->sources_.replicas.empty();
-  for (std::size_t i = 0; i < w->conns_.size(); ++i) {
-    const std::string& info = on_primary ? w->sources_.primary : w->sources_.replicas[i];
-    auto c = db::Connection::open(info, options);
-    if (!c) {
-      auto e = c.error();
-      e.message = fmt::format("{}: {}", on_primary ? "--max-replica-lag (on the primary)" : "--replica-db", e.message);
-      return tl::unexpected(e);
-    }
-    w->conns_[i] = std::make_unique<db::Connection>(std::move(*c));
-    if (on_primary) {
-      auto n = db::check_primary_lag_access(*w->conns_[i]);
-      if (!n) return tl::unexpected(n.error());
-    } else if (auto ok = db::check_replica(*w->conns_[i]); !ok) {
-      return tl::unexpected(ok.error());
-    }
+}  // namespace
+
+struct LagWatch::Source {
+  Source(EventLoop& loop, std::string info, const db::ConnectOptions& options)
+      : conninfo(std::move(info)), conn(loop, conninfo, options), backoff(loop, reconnect_policy()) {}
+  std::string conninfo;
+  db::AsyncConnection conn;
+  Backoff backoff;
+  int failures = 0;
+  bool may_connect = true;  // its backoff after a failure has passed
+  std::optional<double> seconds;
+  std::string name;
+  std::string problem;
+};
+
+LagWatch::LagWatch(EventLoop& loop, LagSources sources, double max_seconds, db::ConnectOptions options)
+    : loop_(loop), on_primary_(sources.replicas.empty()), max_(max_seconds), gate_(max_seconds) {
+  if (on_primary_) {
+    sources_.push_back(std::make_unique<Source>(loop, std::move(sources.primary), options));
+  } else {
+    for (auto& r : sources.replicas) sources_.push_back(std::make_unique<Source>(loop, std::move(r), options));
   }
-  const Reading first = w->read_all();
-  if (!first.worst) return fail(ErrorKind::Fatal, "lag_unreadable", first.problem);
-  w->state_ = {first.worst, first.name, "", w->gate_.update(first.worst)};
-  w->thread_ = std::thread([raw = w.get()] { raw->loop(); });
-  return w;
 }
 
 LagWatch::~LagWatch() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
+  *alive_ = false;
+  if (timer_armed_) loop_.cancel(timer_);
+}
+
+Result<void> LagWatch::check(Source& s) {
+  std::optional<Result<void>> connected;
+  s.conn.connect([&connected](Result<void> r) { connected = std::move(r); });
+  if (auto w = loop_.run_until("a connection for the lag check", [&] { return connected.has_value(); }); !w) return w;
+  if (!*connected) {
+    auto e = connected->error();
+    e.message = fmt::format("{}: {}", on_primary_ ? "--max-replica-lag (on the primary)" : "--replica-db", e.message);
+    return tl::unexpected(e);
   }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  db::LoopExecutor exec(loop_, s.conn);
+  if (on_primary_) {
+    auto n = db::check_primary_lag_access(exec);
+    if (!n) return tl::unexpected(n.error());
+    return {};
+  }
+  return db::check_replica(exec);
 }
 
-LagState LagWatch::state() const {
-  std::lock_guard lock(mu_);
-  return state_;
+Result<std::unique_ptr<LagWatch>> LagWatch::start(EventLoop& loop, LagSources sources, double max_seconds,
+                                                  db::ConnectOptions options) {
+  std::unique_ptr<LagWatch> w(new LagWatch(loop, std::move(sources), max_seconds, options));
+  for (auto& s : w->sources_)
+    if (auto ok = w->check(*s); !ok) return tl::unexpected(ok.error());
+  w->round();
+  if (auto r = loop.run_until("the first lag reading", [&w] { return w->outstanding_ == 0; }); !r)
+    return tl::unexpected(r.error());
+  if (!w->state_.worst_seconds) return fail(ErrorKind::Fatal, "lag_unreadable", w->state_.problem);
+  return w;
 }
 
-LagWatch::Reading LagWatch::read_all() {
-  Reading out;
-  out.worst = 0.0;
-  const bool on_primary = sources_.replicas.empty();
-  for (std::size_t i = 0; i < conns_.size(); ++i) {
-    auto& c = conns_[i];
-    const std::string& info = on_primary ? sources_.primary : sources_.replicas[i];
-    if (!c || !c->ok()) {
-      auto opened = db::Connection::open(info, options_);
-      if (!opened) return {std::nullopt, db::describe_conninfo(info), opened.error().describe()};
-      c = std::make_unique<db::Connection>(std::move(*opened));
+void LagWatch::round() {
+  timer_armed_ = false;
+  outstanding_ = sources_.size();
+  for (auto& s : sources_) read(*s);
+}
+
+void LagWatch::read(Source& s) {
+  if (!s.conn.connected()) {
+    // Still in its backoff: the last problem stands for this round.
+    if (!s.may_connect) return answered(s, std::nullopt, db::describe_conninfo(s.conninfo), s.problem);
+    s.conn.connect([this, &s, alive = std::weak_ptr<bool>(alive_)](Result<void> r) {
+      if (!alive.lock()) return;
+      if (!r) return failed(s, r.error());
+      read(s);
+    });
+    return;
+  }
+  const auto statement = on_primary_ ? db::primary_lag_statement() : db::replica_lag_statement();
+  s.conn.send(statement, [this, &s, alive = std::weak_ptr<bool>(alive_)](Result<db::Rows> r) {
+    if (!alive.lock()) return;
+    if (!r) return failed(s, r.error());
+    s.failures = 0;
+    if (!on_primary_) {
+      const auto lag = db::replica_lag_of(*r, s.conn.describe());
+      return answered(s, lag.seconds, lag.name, "");
     }
-    if (on_primary) {
-      auto lags = db::read_primary_lag(*c);
-      if (!lags) return {std::nullopt, c->describe(), lags.error().describe()};
-      if (lags->empty()) return {std::nullopt, c->describe(), "no standby connected to the primary any more"};
-      for (const auto& l : *lags)
-        if (l.seconds >= *out.worst) out = {l.seconds, l.name, ""};
-    } else {
-      auto lag = db::read_replica_lag(*c);
-      if (!lag) return {std::nullopt, c->describe(), lag.error().describe()};
-      if (lag->seconds >= *out.worst) out = {lag->seconds, lag->name, ""};
-    }
-  }
-  return out;
+    const auto lags = db::primary_lag_of(*r);
+    if (lags.empty())
+      return answered(s, std::nullopt, s.conn.describe(), "no standby connected to the primary any more");
+    const auto worst = std::max_element(lags.begin(), lags.end(), [](const db::ReplicaLag& a, const db::ReplicaLag& b) {
+      return a.seconds < b.seconds;
+    });
+    answered(s, worst->seconds, worst->name, "");
+  });
 }
 
-void LagWatch::loop() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    wake_.wait_for(lock, kPollInterval, [this] { return stopping_; });
-    if (stopping_) break;
-    lock.unlock();
-    Reading r = read_all();  // blocking libpq, outside the lock
-    lock.lock();
-    state_ = {r.worst, r.name, r.problem, gate_.update(r.worst)};
+void LagWatch::failed(Source& s, const Error& e) {
+  // Read again only after a backoff: a source that is down is not hammered.
+  s.may_connect = false;
+  s.conn.close("its reading failed");
+  const auto delay = s.backoff.delay(++s.failures, ErrorKind::Retryable).value_or(std::chrono::seconds(30));
+  s.backoff.wait(
+      delay, [&s] { s.may_connect = true; }, [](const Error&) {});
+  answered(s, std::nullopt, s.conn.describe(), e.describe());
+}
+
+void LagWatch::answered(Source& s, std::optional<double> seconds, std::string name, std::string problem) {
+  s.seconds = seconds;
+  s.name = std::move(name);
+  s.problem = std::move(problem);
+  if (outstanding_ == 0 || --outstanding_ > 0) return;  // each source answers once a round
+  // The round is complete: the worst reading, or the first that failed.
+  LagState next;
+  next.worst_seconds = 0.0;
+  for (const auto& src : sources_) {
+    if (!src->seconds) {
+      next = {std::nullopt, src->name, src->problem, false};
+      break;
+    }
+    if (*src->seconds >= *next.worst_seconds) {
+      next.worst_seconds = src->seconds;
+      next.worst = src->name;
+    }
   }
+  next.throttled = gate_.update(next.worst_seconds);
+  state_ = std::move(next);
+  // Nothing waits on the next round: it must not keep a wait alive by itself.
+  timer_ = loop_.call_passive_at(EventLoop::Clock::now() + kPollInterval, [this, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.lock()) round();
+  });
+  timer_armed_ = true;
 }
 
 }  // namespace assetmv::engine

@@ -3,26 +3,25 @@
 // copies pile up ahead of their rows), and it resumes once the worst lag is
 // back under half the limit (hysteresis, so it does not flap at the limit).
 //
-// The lag is read on a thread of its own, once a second, on connections of
-// its own: a replica that stops answering holds that thread (up to its
-// answer timeout), never the event loop. A lag that cannot be read counts
-// as too much: the safe side is to wait. The thread only records; the
-// caller reads state() on the loop and says what changed.
+// The lag is read once a second on the event loop, each source on an
+// AsyncConnection of its own: a replica that stops answering fails its
+// statement after its answer timeout and is reconnected after a backoff
+// (the one Backoff), and never holds the loop. A lag that cannot be read
+// counts as too much: the safe side is to wait. The caller reads state() on
+// the loop and says what changed.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "core/backoff.hpp"
 #include "core/error.hpp"
+#include "core/loop.hpp"
+#include "db/async.hpp"
 #include "db/lag.hpp"
-#include "db/pg.hpp"
 
 namespace assetmv::engine {
 
@@ -64,36 +63,36 @@ class LagWatch {
   static constexpr std::chrono::milliseconds kPollInterval{1000};
 
   // Connects to each source and checks it can be read (the role, a standby
-  // connected, a replica in recovery), reads it once, then starts watching.
-  // An error here is the preflight's: exit 2, nothing changed.
-  static Result<std::unique_ptr<LagWatch>> start(LagSources sources, double max_seconds, db::ConnectOptions options);
+  // connected, a replica in recovery), reads it once, then watches it on
+  // the loop. An error here is the preflight's: exit 2, nothing changed.
+  static Result<std::unique_ptr<LagWatch>> start(EventLoop& loop, LagSources sources, double max_seconds,
+                                                 db::ConnectOptions options);
   ~LagWatch();
   LagWatch(const LagWatch&) = delete;
   LagWatch& operator=(const LagWatch&) = delete;
 
-  LagState state() const;
+  const LagState& state() const { return state_; }
   double max_seconds() const { return max_; }
 
  private:
-  LagWatch(LagSources sources, double max_seconds, db::ConnectOptions options);
-  struct Reading {
-    std::optional<double> worst;
-    std::string name;
-    std::string problem;
-  };
-  Reading read_all();
-  void loop();
+  struct Source;
+  LagWatch(EventLoop& loop, LagSources sources, double max_seconds, db::ConnectOptions options);
+  Result<void> check(Source& s);
+  void round();
+  void read(Source& s);
+  void answered(Source& s, std::optional<double> seconds, std::string name, std::string problem);
+  void failed(Source& s, const Error& e);
 
-  LagSources sources_;
+  EventLoop& loop_;
+  bool on_primary_ = true;
   double max_;
-  db::ConnectOptions options_;
-  std::vector<std::unique_ptr<db::Connection>> conns_;  // one per source, reopened after a failure
+  std::vector<std::unique_ptr<Source>> sources_;
   LagGate gate_;
-  mutable std::mutex mu_;
   LagState state_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  std::size_t outstanding_ = 0;  // sources not answered in this round
+  EventLoop::TimerId timer_ = 0;
+  bool timer_armed_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace assetmv::engine

@@ -17,9 +17,12 @@ namespace assetmv::engine {
 
 namespace {
 
-// Rows waiting for their compare-and-set, in batches, before the feed
-// pauses: bounds memory whatever the object count.
-constexpr std::size_t kCasBacklogBatches = 4;
+// Rows waiting for their compare-and-set before the feed pauses: bounds
+// memory whatever the object count (a few hundred bytes a row), and is
+// about six seconds of copies at S3's 3,500 writes/s per prefix, so a row
+// lock held by the application, or a statement that slow, costs the copies
+// nothing (issue 25's lock experiment: tests/e2e/test_database_stall.py).
+constexpr std::size_t kCasBacklogRows = 20'000;
 // Requests failing for good in a row before the run calls the store down and
 // stops: each already had 10 attempts, so at a 5% fault rate even two in a
 // row would be a one-in-10^26 event; 32 leaves room and stops an outage fast.
@@ -103,8 +106,7 @@ struct Migration::Impl {
   }
 
   bool backlog_full() const {
-    return paused || copying + restamping + resolving >= o.concurrency ||
-           rewriter.queued_rows() >= rewriter.batch_rows() * kCasBacklogBatches ||
+    return paused || copying + restamping + resolving >= o.concurrency || rewriter.queued_rows() >= kCasBacklogRows ||
            deleter.queued() >= s3::kMaxDeleteKeys * Deleter::kMaxRequests;
   }
 
@@ -365,6 +367,7 @@ struct Migration::Impl {
   void wind_down(const std::string& why) {
     deleter.stop();
     store.stop_retrying(why);
+    rows.stop(why);
   }
 
   bool finished() const {

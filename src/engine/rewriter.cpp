@@ -48,6 +48,9 @@ void Rewriter::send() {
   const auto sent = std::chrono::steady_clock::now();
   rows_.compare_and_set(std::move(cas), [this, rows, sent, batch = std::move(batch)](Result<RowStore::Ids> updated) {
     in_flight_ = false;
+    // Cancelled for a stop: nothing of it was committed, so its rows still
+    // point at legacy objects that all exist; a rerun rewrites them.
+    if (!updated && updated.error().kind == ErrorKind::Interrupted) return;
     if (!updated) return failed_(updated.error());
     adapt(rows, std::chrono::steady_clock::now() - sent);
     committed(batch, *updated);

@@ -6,8 +6,9 @@
 // batch, the next batch is sized to the rows that statement's pace would fit
 // in the target, moving at most 20% up or half down per statement (so one
 // slow statement cannot swing it), within [min_rows, max_rows]. A statement the
-// database refuses for good ends the stage (failed): nothing in it was
-// committed, so its rows still point at legacy objects that all still exist.
+// database refuses for good ends the stage (failed), and one cancelled for a
+// stop (Interrupted) is forgotten: nothing in either was committed, so its
+// rows still point at legacy objects that all still exist.
 #pragma once
 
 #include <chrono>

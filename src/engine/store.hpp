@@ -80,9 +80,13 @@ class RowStore {
   virtual Result<std::vector<db::Row>> scan(std::int64_t after, std::int64_t upto, const std::string& prefix, int limit,
                                             const Shard& shard) = 0;
   virtual Result<std::vector<db::Row>> page(std::int64_t after, int limit) = 0;
-  // One compare-and-set statement, retried on the loop's timers (the loop
-  // keeps serving the copies meanwhile). Delivers the ids updated.
+  // One compare-and-set statement, sent without blocking and retried on the
+  // loop's timers (the loop keeps serving the copies meanwhile, whatever
+  // the database does). Delivers the ids updated.
   virtual void compare_and_set(std::vector<db::CasItem> items, std::function<void(Result<Ids>)> done) = 0;
+  // For a stop: statements in flight are cancelled and none is retried;
+  // each answers Interrupted (its rows stay as they were).
+  virtual void stop(const std::string& /*why*/) {}
 };
 
 }  // namespace assetmv::engine

@@ -25,7 +25,9 @@ here, and Toxiproxy is not packaged).
              with --kill-every SECONDS resets every open connection that often;
              with --blackhole-at S --blackhole-for D it forwards nothing from
              S seconds after start for D seconds (connections stay open, their
-             bytes vanish; a connection that lost bytes stays dead).
+             bytes vanish; a connection that lost bytes stays dead); with
+             --delay-ms N every byte arrives N ms after it was sent, each way
+             (a database N ms away: a round trip costs 2N), order kept.
 
 Usage: faultproxy.py --mode http|tcp --upstream HOST:PORT --port-file F
                      [--fault NAME --rate R [--after N]] [--base-ms N --jitter-ms N]
@@ -234,6 +236,18 @@ class Proxy:
         dead = [False]
 
         async def pipe(r, w):
+            # With a delay, a reader stamps each chunk and a writer releases it
+            # when its time comes: the stream is late, not slower.
+            queue = asyncio.Queue() if self.args.delay_ms else None
+
+            async def release():
+                while (item := await queue.get()) is not None:
+                    due, data = item
+                    await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
+                    w.write(data)
+                    await w.drain()
+
+            writer = asyncio.get_running_loop().create_task(release()) if queue else None
             try:
                 while data := await r.read(65536):
                     if dead[0] or self.blackholed():
@@ -241,11 +255,20 @@ class Proxy:
                             self.count("blackholed_connections")
                         dead[0] = True  # its stream has a hole: never usable again
                         continue
+                    if queue:
+                        queue.put_nowait((asyncio.get_running_loop().time() + self.args.delay_ms / 1000, data))
+                        continue
                     w.write(data)
                     await w.drain()
             except (ConnectionError, OSError):
                 pass
             finally:
+                if writer:
+                    queue.put_nowait(None)
+                    try:
+                        await writer
+                    except (ConnectionError, OSError):
+                        pass
                 w.close()
 
         await asyncio.gather(pipe(creader, uwriter), pipe(ureader, cwriter))
@@ -304,6 +327,7 @@ def main(argv):
     p.add_argument("--reset-first", type=int, default=0, help="tcp: reset the first N connections at once")
     p.add_argument("--blackhole-at", type=float, default=0.0)
     p.add_argument("--blackhole-for", type=float, default=0.0)
+    p.add_argument("--delay-ms", type=float, default=0.0, help="tcp: every byte arrives this much later, each way")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tls-cert", help="serve TLS with this certificate (PEM)")
     p.add_argument("--tls-key")

@@ -12,58 +12,17 @@
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import unittest
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ceiling import CEILING, Ceiling  # noqa: E402
 from test_faults import FaultProxy, s3_upstream  # noqa: E402
-from world import ASSETMV, ROOT, World, assert_state, db_connect  # noqa: E402
+from world import ASSETMV, World, assert_state, db_connect  # noqa: E402
 
-CEILING = os.environ.get("ASSETMV_CEILING_BIN", os.path.join(ROOT, "build", "bench", "ceiling", "s3_ceiling"))
 MIB = 1 << 20
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Ceiling:
-    """s3_ceiling with no latency and no rate limits, its buckets in the regions given."""
-    SECRET = "ceilingsecretceilingsecretceiling00"
-
-    def __init__(self, buckets, preload, regions):
-        self.port = free_port()
-        args = [CEILING, "--port", str(self.port), "--secret-env", "CEILING_SECRET", "--latency-ms", "0",
-                "--write-rate", "0", "--read-rate", "0"]
-        for b in buckets:
-            args += ["--bucket", b]
-        args += ["--preload", preload]
-        for b, r in regions.items():
-            args += ["--bucket-region", f"{b}={r}"]
-        self.proc = subprocess.Popen(args, env=dict(os.environ, CEILING_SECRET=self.SECRET), stderr=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.time() + 10
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/__stats", timeout=1)
-                return
-            except OSError:
-                if time.time() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("s3_ceiling did not start")
-                time.sleep(0.1)
-
-    def stats(self):
-        return json.loads(urllib.request.urlopen(self.url + "/__stats", timeout=5).read())
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 class RegionTest(unittest.TestCase):
@@ -73,7 +32,7 @@ class RegionTest(unittest.TestCase):
         if not os.path.exists(CEILING):
             self.skipTest(f"{CEILING} is not built")
         self.ceiling = Ceiling(["legacy", "prod"], f"legacy/r/image/:{self.COUNT}",
-                               {"legacy": "eu-west-1", "prod": "ap-south-1"})
+                               {"legacy": "eu-west-1", "prod": "ap-south-1"}, latency_ms=0, rates=False)
         self.addCleanup(self.ceiling.stop)
         self.db = db_connect()
         self.addCleanup(self.db.close)
@@ -90,8 +49,7 @@ class RegionTest(unittest.TestCase):
             c.execute(f'DROP TABLE IF EXISTS "{self.table}"')
 
     def run_tool(self, cmd, *extra):
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="ceilingaccess", AWS_SECRET_ACCESS_KEY=Ceiling.SECRET,
-                   AWS_ENDPOINT_URL=self.ceiling.url, AWS_REGION="us-east-1")
+        env = dict(self.ceiling.env(), AWS_REGION="us-east-1")
         argv = [ASSETMV, cmd, "--source", "s3://legacy/r/image/", "--dest", "s3://prod/r/avatar/", "--table",
                 self.table, "--log-format", "json", "--progress", "never", *extra]
         p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)

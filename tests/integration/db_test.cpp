@@ -1,9 +1,14 @@
 // The database layer against a real PostgreSQL 15.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <set>
 
+#include "db/async.hpp"
 #include "db/table.hpp"
 #include "seed/seeder.hpp"
 #include "services.hpp"
@@ -274,4 +279,164 @@ TEST_F(Db, AShardsScanReturnsExactlyTheNamesShardOfPlacesInIt) {
     }
   }
   EXPECT_EQ(seen, std::multiset<std::string>(names.begin(), names.end()));
+}
+
+// ---- the connection on the event loop --------------------------------------
+
+namespace {
+
+// An AsyncConnection and its loop, with a helper that waits for one answer.
+struct OnLoop {
+  EventLoop loop;
+  AsyncConnection conn;
+  explicit OnLoop(ConnectOptions o = {}) : conn(loop, env_or("ASSETMV_TEST_DB", ""), o) {}
+  Result<void> connect() {
+    std::optional<Result<void>> out;
+    conn.connect([&](Result<void> r) { out = std::move(r); });
+    if (auto w = loop.run_until("the connect", [&] { return out.has_value(); }); !w) return w;
+    return *out;
+  }
+};
+
+}  // namespace
+
+TEST_F(Db, AsyncStatementsPipelineInOrderEachItsOwnTransaction) {
+  auto t = make_table("avatars", "id", "path", {"image/1.png", "image/2.png"});
+  OnLoop db;
+  ASSERT_TRUE(db.connect());
+  std::vector<std::string> order;
+  std::vector<Result<Rows>> answers;
+  const auto record = [&](std::string name) {
+    return [&, name](Result<Rows> r) {
+      order.push_back(name);
+      answers.push_back(std::move(r));
+    };
+  };
+  PathTable table(*conn, t);  // for the statement only
+  db.conn.send(table.compare_and_set_statement({{1, "image/1.png", "avatar/1.png"}}), record("first"));
+  db.conn.send({"SELECT 1/0", {}}, record("failing"));  // fails alone: the next one is its own transaction
+  db.conn.send(table.compare_and_set_statement({{2, "image/2.png", "avatar/2.png"}}), record("third"));
+  EXPECT_EQ(db.conn.in_flight(), 3U);  // all three on the wire at once
+  ASSERT_TRUE(db.loop.run_until("three answers", [&] { return answers.size() == 3; }));
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "failing", "third"}));
+  ASSERT_TRUE(answers[0]);
+  EXPECT_EQ(PathTable::updated_ids(*answers[0]), (std::vector<std::int64_t>{1}));
+  ASSERT_FALSE(answers[1]);
+  EXPECT_EQ(answers[1].error().code, "22012");  // division_by_zero
+  ASSERT_TRUE(answers[2]);
+  EXPECT_EQ(path_of(t, 1), "avatar/1.png");
+  EXPECT_EQ(path_of(t, 2), "avatar/2.png");
+}
+
+TEST_F(Db, AStatementWaitingOnALockLeavesTheLoopFreeAndALateAnswerIsAbandoned) {
+  auto t = make_table("avatars", "id", "path", {"image/1.png"});
+  auto other = connect_db();
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->exec("BEGIN"));
+  ASSERT_TRUE(other->exec(fmt::format("SELECT * FROM {} WHERE id = 1 FOR UPDATE", t.sql_table())));
+  ConnectOptions o;
+  o.lock_timeout_ms = 1'500;
+  OnLoop db(o);
+  ASSERT_TRUE(db.connect());
+  PathTable table(*conn, t);
+  std::optional<Result<Rows>> cas;
+  db.conn.send(table.compare_and_set_statement({{1, "image/1.png", "avatar/1.png"}}),
+               [&](Result<Rows> r) { cas = std::move(r); });
+  // The loop goes on serving timers while the statement waits on the lock.
+  int ticks = 0;
+  std::function<void()> tick = [&] {
+    ++ticks;
+    if (!cas) db.loop.call_after(std::chrono::milliseconds(50), tick);
+  };
+  db.loop.call_after(std::chrono::milliseconds(50), tick);
+  ASSERT_TRUE(db.loop.run_until("the locked statement", [&] { return cas.has_value(); }));
+  EXPECT_GE(ticks, 20);  // 1.5 s of lock wait: the loop ran its timers all along
+  ASSERT_FALSE(*cas);
+  EXPECT_EQ(cas->error().code, "55P03");
+  EXPECT_EQ(cas->error().kind, ErrorKind::Retryable);
+  ASSERT_TRUE(other->exec("ROLLBACK"));
+
+  // No answer at all (a sleeping server stands in for a blackhole).
+  ConnectOptions fast;
+  fast.lock_timeout_ms = 100;
+  fast.answer_timeout_ms = 300;  // raised to lock_timeout + 1 s
+  OnLoop quiet(fast);
+  ASSERT_TRUE(quiet.connect());
+  std::optional<Result<Rows>> slept;
+  const auto started = std::chrono::steady_clock::now();
+  quiet.conn.send({"SELECT pg_sleep(30)", {}}, [&](Result<Rows> r) { slept = std::move(r); });
+  ASSERT_TRUE(quiet.loop.run_until("no answer", [&] { return slept.has_value(); }));
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(*slept);
+  EXPECT_EQ(slept->error().code, "NoAnswer");
+  EXPECT_EQ(slept->error().kind, ErrorKind::Retryable);
+  EXPECT_FALSE(quiet.conn.connected());  // never reused: its state is unknown
+  EXPECT_GE(took, std::chrono::milliseconds(1'000));
+  EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+TEST_F(Db, ACancelledStatementAnswersAtOnceAndAKilledConnectionFailsWhatItCarried) {
+  OnLoop db;
+  ASSERT_TRUE(db.connect());
+  std::optional<Result<Rows>> slept;
+  const auto started = std::chrono::steady_clock::now();
+  db.conn.send({"SELECT pg_sleep(30)", {}}, [&](Result<Rows> r) { slept = std::move(r); });
+  db.loop.call_after(std::chrono::milliseconds(200), [&] { db.conn.cancel(); });
+  ASSERT_TRUE(db.loop.run_until("the cancelled statement", [&] { return slept.has_value(); }));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  ASSERT_FALSE(*slept);
+  EXPECT_EQ(slept->error().code, "57014");  // query_canceled
+  EXPECT_TRUE(db.conn.connected());         // a cancel leaves the connection usable
+
+  auto pid = conn->exec("SELECT 1");
+  ASSERT_TRUE(pid);
+  std::optional<Result<Rows>> own_pid;
+  db.conn.send({"SELECT pg_backend_pid()", {}}, [&](Result<Rows> r) { own_pid = std::move(r); });
+  ASSERT_TRUE(db.loop.run_until("its pid", [&] { return own_pid.has_value(); }));
+  ASSERT_TRUE(*own_pid);
+  const std::string backend((*own_pid)->get(0, 0));
+  std::optional<Result<Rows>> carried;
+  db.conn.send({"SELECT pg_sleep(30)", {}}, [&](Result<Rows> r) { carried = std::move(r); });
+  db.loop.call_after(std::chrono::milliseconds(200),
+                     [&] { conn->exec("SELECT pg_terminate_backend($1::int)", {backend}); });
+  ASSERT_TRUE(db.loop.run_until("the killed connection", [&] { return carried.has_value(); }));
+  ASSERT_FALSE(*carried);
+  EXPECT_EQ(carried->error().kind, ErrorKind::Retryable);
+  EXPECT_FALSE(db.conn.connected());
+  ASSERT_TRUE(db.connect());  // and it connects again
+}
+
+TEST_F(Db, AsyncConnectErrorsNameTheServerButNotThePasswordAndTimeOut) {
+  EventLoop loop;
+  AsyncConnection refused(loop, "postgres://nobody:pa55w0rd-xyz@127.0.0.1:1/nodb", {});
+  std::optional<Result<void>> out;
+  refused.connect([&](Result<void> r) { out = std::move(r); });
+  ASSERT_TRUE(loop.run_until("the refusal", [&] { return out.has_value(); }));
+  ASSERT_FALSE(*out);
+  EXPECT_EQ(out->error().kind, ErrorKind::Retryable);
+  EXPECT_NE(out->error().message.find("nobody@127.0.0.1:1/nodb"), std::string::npos) << out->error().message;
+  EXPECT_EQ(out->error().message.find("pa55w0rd"), std::string::npos);
+  // A server that never answers (a socket that listens and never speaks):
+  // libpq keeps no connect_timeout in a non-blocking connect; the connection does.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  AsyncConnection silent(loop, fmt::format("host=127.0.0.1 port={} dbname=x connect_timeout=1", ntohs(addr.sin_port)),
+                         {});
+  out.reset();
+  const auto started = std::chrono::steady_clock::now();
+  silent.connect([&](Result<void> r) { out = std::move(r); });
+  ASSERT_TRUE(loop.run_until("the timeout", [&] { return out.has_value(); }));
+  const auto took = std::chrono::steady_clock::now() - started;
+  ::close(listener);
+  ASSERT_FALSE(*out);
+  EXPECT_EQ(out->error().kind, ErrorKind::Retryable);
+  EXPECT_NE(out->error().message.find("no answer within 1 s"), std::string::npos) << out->error().message;
+  EXPECT_GE(took, std::chrono::milliseconds(900));
+  EXPECT_LT(took, std::chrono::seconds(4));
 }
