@@ -7,10 +7,6 @@
 
 namespace assetmv::engine {
 
-Deleter::~Deleter() {
-  for (const auto& [timer, keys] : waiting_) loop_.cancel(timer);
-}
-
 void Deleter::add(s3::ObjectVersion object) {
   if (o_.dry_run) return deleted_(1);
   if (!s3::xml_representable(object.key)) {  // control characters: XML 1.0 cannot carry them
@@ -42,13 +38,11 @@ void Deleter::flush() {
 }
 
 void Deleter::stop() {
-  stopped_ = true;
   if (paused_) {  // paused: no delete starts, not even for a stop
     queue_.clear();
     alone_.clear();
   }
-  for (const auto& [timer, keys] : waiting_) loop_.cancel(timer);
-  waiting_.clear();
+  backoff_.stop("the run is stopping");  // the keys waiting are left where they are (given_up drops them)
 }
 
 void Deleter::send(std::vector<Key> keys) {
@@ -90,7 +84,7 @@ void Deleter::answered(std::vector<Key> keys, Result<s3::DeleteResult> r) {
     const ErrorKind kind = classify_http(0, 200, f.code);
     if (kind == ErrorKind::Throttled || kind == ErrorKind::Retryable) {
       ++k.failures;
-      if (o_.retry.next_delay(k.failures, kind, 0) && !stopped_) {
+      if (o_.retry.next_delay(k.failures, kind, 0) && !backoff_.stopped()) {
         if (kind == ErrorKind::Throttled) again_kind = kind;
         again.push_back(std::move(k));
         continue;
@@ -107,18 +101,16 @@ void Deleter::retry_later(std::vector<Key> keys, ErrorKind kind) {
   if (kind == ErrorKind::Throttled) store_.throttled();  // a SlowDown in the body slows everyone, as a 503 does
   int failures = 0;
   for (const auto& k : keys) failures = std::max(failures, k.failures);
-  const auto delay = o_.retry.next_delay(failures, kind, jitter_()).value_or(o_.retry.cap);
-  auto id = std::make_shared<EventLoop::TimerId>(0);
-  *id = loop_.call_after(delay, [this, id] {
-    auto it = waiting_.find(*id);
-    if (it == waiting_.end()) return;
-    auto ready = std::move(it->second);
-    waiting_.erase(it);
-    // Ahead of the queue: they have waited already.
-    queue_.insert(queue_.begin(), std::make_move_iterator(ready.begin()), std::make_move_iterator(ready.end()));
-    flush();
-  });
-  waiting_.emplace(*id, std::move(keys));
+  const auto delay = backoff_.delay(failures, kind).value_or(o_.retry.cap);
+  auto held = std::make_shared<std::vector<Key>>(std::move(keys));
+  backoff_.wait(
+      delay,
+      [this, held] {
+        // Ahead of the queue: they have waited already.
+        queue_.insert(queue_.begin(), std::make_move_iterator(held->begin()), std::make_move_iterator(held->end()));
+        flush();
+      },
+      [](const Error&) {});  // a stop: the keys stay, and a rerun deletes them
 }
 
 void Deleter::delete_alone(const s3::ObjectVersion& object) {

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/backoff.hpp"
 #include "core/loop.hpp"
 #include "core/retry.hpp"
 #include "engine/store.hpp"
@@ -34,8 +35,11 @@ class Deleter {
   using FailedFn = std::function<void(const std::string& key, std::string why)>;
 
   Deleter(EventLoop& loop, ObjectStore& store, Options options, DeletedFn deleted, FailedFn failed)
-      : loop_(loop), store_(store), o_(options), deleted_(std::move(deleted)), failed_(std::move(failed)) {}
-  ~Deleter();
+      : store_(store),
+        o_(options),
+        deleted_(std::move(deleted)),
+        failed_(std::move(failed)),
+        backoff_(loop, o_.retry) {}
   Deleter(const Deleter&) = delete;
   Deleter& operator=(const Deleter&) = delete;
 
@@ -52,7 +56,7 @@ class Deleter {
   void set_paused(bool paused);
 
   std::size_t queued() const { return queue_.size(); }
-  bool idle() const { return queue_.empty() && alone_.empty() && in_flight_ == 0 && waiting_.empty(); }
+  bool idle() const { return queue_.empty() && alone_.empty() && in_flight_ == 0 && backoff_.waiting() == 0; }
 
  private:
   struct Key {
@@ -64,18 +68,15 @@ class Deleter {
   void delete_alone(const s3::ObjectVersion& object);
   void retry_later(std::vector<Key> keys, ErrorKind kind);
 
-  EventLoop& loop_;
   ObjectStore& store_;
   Options o_;
   DeletedFn deleted_;
   FailedFn failed_;
-  Jitter jitter_;
+  Backoff backoff_;  // keys waiting out a backoff; a stop leaves them where they are
   std::vector<Key> queue_;
   std::vector<s3::ObjectVersion> alone_;  // keys for DeleteObject, held while paused
   std::size_t in_flight_ = 0;
-  bool stopped_ = false;
   bool paused_ = false;
-  std::unordered_map<EventLoop::TimerId, std::vector<Key>> waiting_;  // keys waiting out a backoff
 };
 
 }  // namespace assetmv::engine

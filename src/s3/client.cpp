@@ -6,6 +6,7 @@
 #include <charconv>
 #include <unordered_map>
 
+#include "core/backoff.hpp"
 #include "core/log.hpp"
 
 namespace assetmv::s3 {
@@ -172,19 +173,11 @@ struct Client::Impl {
   http::Client& http;
   ClientOptions opt;
   Pacer pacer;
-  Jitter jitter;
+  // Operations waiting out a retry's backoff; stop_retrying() gives them up.
+  Backoff backoff;
   std::deque<std::unique_ptr<Op>> queue;
   std::size_t in_flight = 0;
-  // Operations waiting out a retry's backoff, by a key of their own, with
-  // the timer that will requeue them (stop_retrying() cancels it).
-  struct Waiting {
-    EventLoop::TimerId timer = 0;
-    std::shared_ptr<std::unique_ptr<Op>> op;
-  };
-  std::unordered_map<std::uint64_t, Waiting> waiting_retry;
-  std::uint64_t next_waiting = 0;
-  std::string no_retries_since;  // why stop_retrying() was called; empty until then
-  bool held = false;             // set_held()
+  bool held = false;  // set_held()
   EventLoop::TimerId wake_timer = 0;
   bool wake_armed = false;
   ClientStats stats;
@@ -215,7 +208,8 @@ struct Client::Impl {
     return buckets.emplace_back(std::make_shared<const Bucket>(b));
   }
 
-  Impl(EventLoop& l, http::Client& h, ClientOptions o) : loop(l), http(h), opt(o), pacer(o.pacer) {}
+  Impl(EventLoop& l, http::Client& h, ClientOptions o)
+      : loop(l), http(h), opt(o), pacer(o.pacer), backoff(l, o.retry) {}
   ~Impl() {
     *alive = false;
     if (wake_armed) loop.cancel(wake_timer);
@@ -226,32 +220,28 @@ Client::Client(EventLoop& loop, http::Client& http, ClientOptions options)
     : impl_(std::make_unique<Impl>(loop, http, options)) {}
 Client::~Client() = default;
 
-std::size_t Client::queued() const { return impl_->queue.size() + impl_->waiting_retry.size() + impl_->parked_count; }
+std::size_t Client::queued() const { return impl_->queue.size() + impl_->backoff.waiting() + impl_->parked_count; }
 
 void Client::stop_retrying(const std::string& why) {
   auto& im = *impl_;
-  im.no_retries_since = why;
-  im.held = false;  // what is queued is given up below; what comes after must go out
+  im.held = false;       // what is queued is given up below; what comes after must go out
+  im.backoff.stop(why);  // each op waiting out a backoff is given up, as below
   // Moved out first: a give_up callback may submit new work.
-  auto waiting = std::move(im.waiting_retry);
-  im.waiting_retry.clear();
   auto queued = std::move(im.queue);
   im.queue.clear();
   auto parked = std::move(im.parked);
   im.parked.clear();
   im.parked_count = 0;
   std::vector<std::unique_ptr<Op>> ops;
-  for (auto& [key, w] : waiting) {
-    im.loop.cancel(w.timer);
-    ops.push_back(std::move(*w.op));
-  }
   for (auto& op : queued) ops.push_back(std::move(op));
   for (auto& [source, list] : parked)
     for (auto& op : list) ops.push_back(std::move(op));
-  for (auto& op : ops) {
-    auto message = fmt::format("{} {}: not sent: {}", op->request.operation, target_of(op->request), why);
-    interrupt(std::move(op), std::move(message));
-  }
+  for (auto& op : ops) not_sent(std::move(op), why);
+}
+
+void Client::not_sent(std::unique_ptr<Op> op, const std::string& why) {
+  auto message = fmt::format("{} {}: not sent: {}", op->request.operation, target_of(op->request), why);
+  interrupt(std::move(op), std::move(message));
 }
 void Client::interrupt(std::unique_ptr<Op> op, std::string message) {
   // The Op goes first: its callback may submit new work.
@@ -449,7 +439,7 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
   const bool bare_refusal = resp.transport_ok() && resp.body.empty() && (resp.status == 400 || resp.status == 403);
   const bool denied = err->kind == ErrorKind::AccessDenied || bare_refusal;
   const bool replaced = refreshable && op->signed_with != source->stats().access_key_id;
-  if (refreshable && op->refusals < kMaxRefusals && im.no_retries_since.empty() &&
+  if (refreshable && op->refusals < kMaxRefusals && !im.backoff.stopped() &&
       (said_expired || (denied && (replaced || op->refusals == 0)))) {
     ++op->refusals;
     ++im.stats.resigned;
@@ -463,35 +453,32 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
     pump();
     return;
   }
-  if (!op->redirected && im.no_retries_since.empty() && redirect(op, resp, *err)) {
+  if (!op->redirected && !im.backoff.stopped() && redirect(op, resp, *err)) {
     pump();
     return;
   }
   if (err->code == "NotImplemented") lacks(im.addressed(op->bucket), op->request.operation);
   ++op->failures;
-  auto delay = im.opt.retry.next_delay(op->failures, err->kind, im.jitter());
-  if (delay && !im.no_retries_since.empty()) {
+  // A server that says when to come back is heeded (within reason).
+  const auto after = retry_after(resp.header("retry-after").value_or("")).value_or(std::chrono::milliseconds(0));
+  const auto delay = im.backoff.delay(op->failures, err->kind, after);
+  if (delay && im.backoff.stopped()) {
     // A stop is under way: what fails now is given up, not retried later.
-    interrupt(std::move(op), fmt::format("{} (not retried: {})", err->describe(), im.no_retries_since));
+    interrupt(std::move(op), fmt::format("{} (not retried: {})", err->describe(), im.backoff.why_stopped()));
   } else if (delay) {
     ++st.retries;
     ++im.stats.total.retries;
     logging::debug("s3.retry", fmt::format("{} (attempt {}), retrying in {} ms", err->describe(), op->failures,
                                            std::chrono::duration_cast<std::chrono::milliseconds>(*delay).count()));
-    // A server that says when to come back is heeded (within reason).
-    if (auto after = retry_after(resp.header("retry-after").value_or(""))) delay = std::max(*delay, *after);
-    const std::uint64_t key = im.next_waiting++;
     auto holder = std::make_shared<std::unique_ptr<Op>>(std::move(op));
-    const auto timer = im.loop.call_after(*delay, [this, key] {
-      auto it = impl_->waiting_retry.find(key);
-      if (it == impl_->waiting_retry.end()) return;
-      auto ready = std::move(*it->second.op);
-      impl_->waiting_retry.erase(it);
-      // A retry goes first: it has waited already, and finishing work bounds memory.
-      impl_->queue.push_front(std::move(ready));
-      pump();
-    });
-    im.waiting_retry.emplace(key, Impl::Waiting{timer, std::move(holder)});
+    im.backoff.wait(
+        *delay,
+        [this, holder] {
+          // A retry goes first: it has waited already, and finishing work bounds memory.
+          impl_->queue.push_front(std::move(*holder));
+          pump();
+        },
+        [this, holder](const Error&) { not_sent(std::move(*holder), impl_->backoff.why_stopped()); });
   } else {
     ++st.failed;
     ++im.stats.total.failed;
@@ -933,8 +920,8 @@ void Client::stream_single(const std::shared_ptr<Stream>& st) {
 }
 
 void Client::stream_parts(const std::shared_ptr<Stream>& st) {
-  if (!st->error && !impl_->no_retries_since.empty())
-    st->error = Error{ErrorKind::Interrupted, "Interrupted", "not finished: " + impl_->no_retries_since, 0};
+  if (!st->error && impl_->backoff.stopped())
+    st->error = Error{ErrorKind::Interrupted, "Interrupted", "not finished: " + impl_->backoff.why_stopped(), 0};
   while (!st->error && st->next < st->parts.size() && st->outstanding < kStreamPartsInFlight) {
     const std::size_t i = st->next++;
     ++st->outstanding;

@@ -244,6 +244,7 @@ class Client {
   void stream_finish(const std::shared_ptr<Stream>& st);
   // Ends an operation for a stop: its callback gets an Interrupted error.
   static void interrupt(std::unique_ptr<Op> op, std::string message);
+  static void not_sent(std::unique_ptr<Op> op, const std::string& why);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -112,7 +112,8 @@ class PartialStoreTest(unittest.TestCase):
         self.assertEqual(report["counts"]["failures"], 0)
         self.assertEqual(report["store"]["legacy"], {"multi_object_delete": False, "upload_part_copy": False,
                                                      "object_tagging": False})
-        self.assertLessEqual(report["peak_rss_bytes"], 24 * MIB + 64 * MIB)
+        if not os.environ.get("ASSETMV_SANITIZED"):  # a sanitizer's shadow memory is not the tool's
+            self.assertLessEqual(report["peak_rss_bytes"], 24 * MIB + 64 * MIB)
         rc, audit, verify_err = w.run("verify", env=env)
         self.assertEqual(rc, 1, verify_err[-3000:])
         self.assertEqual(audit["counts"]["legacy_objects_left"], 5)  # the conflicts', kept for a human

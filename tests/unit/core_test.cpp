@@ -7,6 +7,7 @@
 
 #include <map>
 
+#include "core/backoff.hpp"
 #include "core/byte_budget.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
@@ -585,4 +586,124 @@ TEST(UtcTime, ListingHttpAndOffsetDatesParse) {
   EXPECT_FALSE(parse_utc_time("2026-13-02T06:00:00Z"));
   EXPECT_FALSE(parse_utc_time("2026-12-02T06:00:00 tomorrow"));
   EXPECT_FALSE(parse_utc_time("2026-12-02T06:00:00+25:00"));
+}
+
+// ---- the one backoff ------------------------------------------------------------
+
+namespace {
+
+RetryPolicy quick_policy() {
+  RetryPolicy p;
+  p.base = std::chrono::milliseconds(20);
+  p.throttled_base = std::chrono::milliseconds(40);
+  p.cap = std::chrono::milliseconds(80);
+  p.max_attempts = 4;
+  return p;
+}
+
+void run_loop_for(EventLoop& loop, std::chrono::milliseconds d) {
+  bool done = false;
+  loop.call_after(d, [&] { done = true; });
+  ASSERT_TRUE(loop.run_until("a while", [&] { return done; }));
+}
+
+}  // namespace
+
+TEST(Backoff, AWaitCallsAgainAfterItsDelayAndNotBefore) {
+  EventLoop loop;
+  Backoff b(loop, quick_policy());
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::duration> fired;
+  b.wait(
+      std::chrono::milliseconds(60), [&] { fired = std::chrono::steady_clock::now() - start; },
+      [](const Error&) { FAIL() << "given up"; });
+  EXPECT_EQ(b.waiting(), 1U);
+  ASSERT_TRUE(loop.run_until("the retry", [&] { return fired.has_value(); }));
+  EXPECT_GE(*fired, std::chrono::milliseconds(60));
+  EXPECT_EQ(b.waiting(), 0U);
+}
+
+TEST(Backoff, AStopGivesUpEveryWaitAtOnceAndEveryLaterOneTheSameWay) {
+  EventLoop loop;
+  Backoff b(loop, quick_policy());
+  std::vector<Error> given_up;
+  int again = 0;
+  for (int i = 0; i < 3; ++i)
+    b.wait(
+        std::chrono::seconds(60), [&] { ++again; }, [&](Error e) { given_up.push_back(std::move(e)); });
+  b.stop("a stop was requested");
+  ASSERT_EQ(given_up.size(), 3U);  // at once, not after 60 s
+  for (const auto& e : given_up) {
+    EXPECT_EQ(e.kind, ErrorKind::Interrupted);
+    EXPECT_EQ(e.message, "not retried: a stop was requested");
+  }
+  EXPECT_EQ(b.waiting(), 0U);
+  EXPECT_TRUE(b.stopped());
+  // Later waits are refused the same way, and never from inside the call.
+  bool inside = true;
+  std::optional<Error> later;
+  b.wait(
+      std::chrono::milliseconds(1), [&] { ++again; },
+      [&](Error e) {
+        EXPECT_FALSE(inside);
+        later = std::move(e);
+      });
+  inside = false;
+  ASSERT_TRUE(loop.run_until("the refusal", [&] { return later.has_value(); }));
+  EXPECT_EQ(later->kind, ErrorKind::Interrupted);
+  run_loop_for(loop, std::chrono::milliseconds(20));
+  EXPECT_EQ(again, 0);
+}
+
+TEST(Backoff, RetryWaitsForTransientFailuresAndHandsBackTheOthers) {
+  EventLoop loop;
+  Backoff b(loop, quick_policy());
+  const Error transient{ErrorKind::Retryable, "InternalError", "try again", 500};
+  const Error fatal{ErrorKind::AccessDenied, "AccessDenied", "no", 403};
+  int again = 0;
+  std::vector<Error> given_up;
+  auto d = b.retry(
+      transient, 1, [&] { ++again; }, [&](Error e) { given_up.push_back(std::move(e)); });
+  ASSERT_TRUE(d);
+  EXPECT_LE(*d, std::chrono::milliseconds(20));
+  EXPECT_FALSE(b.retry(
+      fatal, 1, [&] { ++again; }, [&](Error e) { given_up.push_back(std::move(e)); }));
+  EXPECT_FALSE(b.retry(
+      transient, 4, [&] { ++again; }, [&](Error e) { given_up.push_back(std::move(e)); }));
+  EXPECT_TRUE(given_up.empty());  // posted, not called inside retry()
+  ASSERT_TRUE(loop.run_until("the three", [&] { return static_cast<std::size_t>(again) + given_up.size() == 3; }));
+  EXPECT_EQ(again, 1);
+  ASSERT_EQ(given_up.size(), 2U);
+  EXPECT_EQ(given_up[0].code, "AccessDenied");   // the failure itself, not an Interrupted
+  EXPECT_EQ(given_up[1].code, "InternalError");  // out of attempts
+  // A server's Retry-After is a floor.
+  EXPECT_EQ(*b.delay(1, ErrorKind::Throttled, std::chrono::milliseconds(500)), std::chrono::milliseconds(500));
+}
+
+TEST(Backoff, ItsDelaysStayWithinThePolicysJitteredCeiling) {
+  EventLoop loop;
+  rc::check("delay in [1 ms, min(cap, base * 2^(n-1))]", [&loop](int n, bool throttled) {
+    const int failures = 1 + std::abs(n % 3);
+    Backoff b(loop, quick_policy());
+    const auto kind = throttled ? ErrorKind::Throttled : ErrorKind::Retryable;
+    const auto d = b.delay(failures, kind);
+    RC_ASSERT(d.has_value());
+    const auto base = throttled ? quick_policy().throttled_base : quick_policy().base;
+    const auto ceiling = std::min(quick_policy().cap, base * (1 << (failures - 1)));
+    RC_ASSERT(*d >= std::chrono::milliseconds(1));
+    RC_ASSERT(*d <= ceiling);
+  });
+}
+
+TEST(Backoff, DestroyedItCallsNothingMore) {
+  EventLoop loop;
+  int calls = 0;
+  {
+    Backoff b(loop, quick_policy());
+    b.wait(
+        std::chrono::milliseconds(10), [&] { ++calls; }, [&](const Error&) { ++calls; });
+  }
+  run_loop_for(loop, std::chrono::milliseconds(40));
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(loop.timers(), 0U);
 }
