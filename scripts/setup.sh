@@ -17,6 +17,7 @@ PACKAGES=(
   openssl  # the TLS tests make their own certificate
   tinyproxy  # a real forward proxy: plain HTTP and CONNECT tunnels (tests/e2e/test_proxy.py)
   jq       # the demo checks the end state it promises
+  valgrind  # the CPU gate counts instructions under callgrind (bench/instructions.sh)
   # local services: PostgreSQL 15 and a Ceph RADOS Gateway
   postgresql radosgw ceph-mon ceph-osd ceph-common
   # the second S3 implementation: OpenStack Swift with its s3api middleware

@@ -4,6 +4,7 @@
 #   unit tests        pure layers and one-layer logic
 #   integration tests against the real services
 #   end-to-end tests  the assetmv binary against the real services
+#   the CPU gate      instructions per object under callgrind (bench/instructions.sh)
 #   the demo          scripts/demo.sh, twice in a row (ASSETMV_DEMO=0 skips it)
 #   Swift             the mixed-world, kill -9 and verify tests against
 #                     OpenStack Swift's s3api (ASSETMV_SWIFT=0 skips them)
@@ -66,6 +67,11 @@ export ASSETMV_REQUIRE_SERVICES=1  # a missing service fails the integration tes
 
 step "unit, integration and end-to-end tests"
 run_ctest --test-dir build --output-on-failure -j "$JOBS" -LE swift
+
+# The CPU gate, once, on the plain build: instructions per object under
+# callgrind on a fixed world, against bench/instructions.baseline (+3% fails).
+step "the CPU gate (bench/instructions.sh --check)"
+bench/instructions.sh --check
 
 # The README's first command must never regress: run it as a user would,
 # twice in a row (the second run starts from the first one's leftovers).
