@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "http/curl_alloc.hpp"
+
 namespace assetmv::http {
 
 namespace {
@@ -42,7 +44,7 @@ constexpr std::size_t kExpectedResponseHeaders = 12;
 void global_init_once() {
   static std::once_flag once;
   std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("curl_global_init failed");
+    if (!init_curl_with_caches()) throw std::runtime_error("curl_global_init failed");
   });
 }
 

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "http/http.hpp"
 
@@ -141,6 +143,14 @@ void FakeHttpServer::serve(int fd) {
                       std::string(assetmv::http::reason_phrase(resp.status)) + "\r\n";
     for (const auto& [k, v] : resp.headers) out += k + ": " + v + "\r\n";
     out += "Content-Length: " + std::to_string(resp.body.size()) + "\r\n\r\n";
+    if (resp.mode == FakeResponse::Mode::Trickle) {
+      bool sent = send_all(fd, out);
+      for (std::size_t i = 0; sent && i < resp.body.size() && !stop_; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(resp.trickle_ms));
+        sent = send_all(fd, resp.body.substr(i, 1));
+      }
+      continue;
+    }
     if (req.method != "HEAD") {
       out += resp.mode == FakeResponse::Mode::TruncateBody ? resp.body.substr(0, resp.body.size() / 2) : resp.body;
     }

@@ -23,12 +23,14 @@ struct FakeRequest {
 
 struct FakeResponse {
   // AnswerThenClose: a whole keep-alive answer, then the connection closed,
-  // as a server closes an idle connection.
-  enum class Mode { Normal, CloseWithoutAnswer, TruncateBody, Hang, AnswerThenClose };
+  // as a server closes an idle connection. Trickle: the body a byte at a
+  // time, one every trickle_ms (a slow link, not a dead one).
+  enum class Mode { Normal, CloseWithoutAnswer, TruncateBody, Hang, AnswerThenClose, Trickle };
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   Mode mode = Mode::Normal;
+  int trickle_ms = 0;
 };
 
 class FakeHttpServer {

@@ -299,3 +299,30 @@ TEST(HttpClient, ProxiesFromTheEnvironmentAreUsedAsCurlWould) {
   }
   EXPECT_EQ(proxy.requests_seen(), seen);
 }
+
+// A peer that goes silent is abandoned after low_speed_time (curl's
+// low-speed check, at 1 byte/s); one that is slow but moving is not,
+// however long it takes within the request's timeout.
+TEST(HttpClient, ASilentPeerIsAbandonedAfterTheStallTimeoutAndASlowOneIsNot) {
+  FakeHttpServer server([](const FakeRequest& r) {
+    if (r.target == "/silent") return FakeResponse{200, {}, "", FakeResponse::Mode::Hang};
+    FakeResponse slow{200, {}, "0123456789", FakeResponse::Mode::Trickle};
+    slow.trickle_ms = 300;  // 3 s in all, a byte every 0.3 s
+    return slow;
+  });
+  EventLoop loop;
+  http::ClientOptions o;
+  o.low_speed_time = std::chrono::seconds(1);
+  o.request_timeout = std::chrono::seconds(60);
+  http::Client client(loop, o);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto silent = exchange(loop, client, {"GET", server.url() + "/silent", {}, {}, {}});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(silent.curl_code, 28);  // CURLE_OPERATION_TIMEDOUT: retried as a timeout is
+  EXPECT_NE(silent.curl_error.find("too slow"), std::string::npos) << silent.curl_error;
+  EXPECT_GE(took, std::chrono::seconds(1));
+  EXPECT_LT(took, std::chrono::seconds(4));
+  auto slow = exchange(loop, client, {"GET", server.url() + "/slow", {}, {}, {}});
+  EXPECT_EQ(slow.curl_code, 0) << slow.curl_error;
+  EXPECT_EQ(slow.body, "0123456789");
+}
