@@ -710,102 +710,88 @@ void Client::probe_upload(const Bucket& b, const std::string& key, const std::ve
       });
 }
 
-// One UploadPartCopy run: HEAD the source -> CreateMultipartUpload -> the
-// parts, all at once -> Complete (or Abort when a part failed).
-struct Client::Multipart {
-  std::shared_ptr<const Bucket> bucket;  // the later steps run after the caller's reference may be gone
+// ---- multipart uploads: UploadPartCopy, or streamed between two services ---
+
+struct Client::Upload {
+  std::shared_ptr<const Bucket> source;  // the later steps run after the caller's references may be gone
+  std::shared_ptr<const Bucket> dest;
   CopyParams params;
   std::uint64_t size = 0;
   std::uint64_t part_size = 0;
   std::string upload_id;
   std::vector<CompletedPart> parts;
-  std::size_t outstanding = 0;
-  std::optional<Error> error;
-  std::vector<Tag> tags;  // the source's, set again after Complete where the create ignores them
+  std::size_t outstanding = 0;  // parts started and not answered (waiting for budget included)
+  bool finished = false;        // Complete or Abort sent: once only
+  std::optional<Error> error;   // the first part's failure
+  std::vector<Tag> tags;        // the source's, set again after Complete where the create ignores them
   Callback<std::string> cb;
+  // Streamed only: the bytes held under the caller's budget (which outlives
+  // every operation: the store owns both), each part's MD5, the next to start.
+  ByteBudget* budget = nullptr;
+  std::vector<Md5> md5s;
+  std::size_t next = 0;
 };
 
-void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64_t size, std::uint64_t part_size,
-                            Callback<std::string> cb) {
-  if (!capabilities(dest).part_copy) {
-    impl_->loop.post([cb = std::move(cb), e = not_implemented(dest, "UploadPartCopy")] { cb(tl::unexpected(e)); });
-    return;
-  }
-  const std::uint64_t parts = size == 0 ? 1 : (size + part_size - 1) / part_size;
+Client::UploadPtr Client::new_upload(const Bucket& source, const Bucket& dest, const CopyParams& p, std::uint64_t size,
+                                     std::uint64_t part_size, Callback<std::string>& cb) {
+  const std::uint64_t parts = size == 0 ? 1 : (part_size == 0 ? 0 : (size + part_size - 1) / part_size);
   if (part_size == 0 || parts > static_cast<std::uint64_t>(kMaxParts)) {
-    cb(fail(
-        ErrorKind::Fatal, "InvalidPartSize",
-        fmt::format("multipart copy of {} bytes in parts of {} bytes exceeds {} parts", size, part_size, kMaxParts)));
-    return;
+    cb(fail(ErrorKind::Fatal, "InvalidPartSize",
+            fmt::format("{} bytes in parts of {} bytes exceeds {} parts", size, part_size, kMaxParts)));
+    return nullptr;
   }
-  auto st = std::make_shared<Multipart>();
-  st->bucket = impl_->intern(dest);
-  st->params = p;
-  st->size = size;
-  st->part_size = part_size;
-  st->cb = std::move(cb);
-  st->parts.resize(parts);
-  // Server-side, so the source is on the same service, with the same keys.
-  start_upload(impl_->intern(bucket_on(dest.endpoint, dest.credentials, p.source_bucket)), st->bucket, p,
-               [this, st](Result<UploadStart> u) {
-                 if (!u) return st->cb(tl::unexpected(u.error()));
-                 st->upload_id = std::move(u->upload_id);
-                 st->tags = std::move(u->tags);
-                 multipart_parts(st);
-               });
+  auto up = std::make_shared<Upload>();
+  up->source = impl_->intern(source);
+  up->dest = impl_->intern(dest);
+  up->params = p;
+  up->size = size;
+  up->part_size = part_size;
+  up->parts.resize(parts);
+  up->cb = std::move(cb);
+  return up;
 }
 
-void Client::start_upload(const std::shared_ptr<const Bucket>& source, const std::shared_ptr<const Bucket>& dest,
-                          const CopyParams& p, Callback<UploadStart> cb) {
-  auto done = std::make_shared<Callback<UploadStart>>(std::move(cb));
-  head_object(*source, p.source_key, [this, source, dest, p, done](Result<ObjectInfo> info) {
-    if (!info) return (*done)(tl::unexpected(info.error()));
+void Client::create_upload(const UploadPtr& up, std::function<void(const UploadPtr&)> parts) {
+  auto created = [up, parts = std::move(parts)](Result<std::string> id, std::vector<Tag> tags) {
+    if (!id) return up->cb(tl::unexpected(id.error()));
+    up->upload_id = std::move(*id);
+    up->tags = std::move(tags);
+    parts(up);
+  };
+  head_object(*up->source, up->params.source_key, [this, up, created](Result<ObjectInfo> info) {
+    const CopyParams& p = up->params;
+    if (!info) return up->cb(tl::unexpected(info.error()));
     if (!p.if_match.empty() && !etag_equal(info->etag, p.if_match))
-      return (*done)(fail(ErrorKind::PreconditionFailed, "PreconditionFailed",
-                          fmt::format("{} changed since it was listed", p.source_key), 412));
+      return up->cb(fail(ErrorKind::PreconditionFailed, "PreconditionFailed",
+                         fmt::format("{} changed since it was listed", p.source_key), 412));
     const bool untagged = info->tag_count == std::uint64_t{0};
-    auto create = [this, dest, p, done, source_info = std::move(*info)](const std::vector<Tag>& tags) {
+    auto create = [this, up, created, source_info = std::move(*info)](const std::vector<Tag>& tags) {
+      const CopyParams& params = up->params;
       run<std::string>(
-          *dest,
-          create_multipart_upload(dest->name, p.dest_key, with_overrides(source_info.replayable, p.dest_headers),
-                                  source_info.etag, tags),
+          *up->dest,
+          create_multipart_upload(up->dest->name, params.dest_key,
+                                  with_overrides(source_info.replayable, params.dest_headers), source_info.etag, tags),
           [](http::Response& r) { return parse_initiate_multipart(r.body); },
-          [done, tags](Result<std::string> id) {
-            if (!id) return (*done)(tl::unexpected(id.error()));
-            (*done)(UploadStart{std::move(*id), tags});
-          });
+          [created, tags](Result<std::string> id) { created(std::move(id), tags); });
     };
     // The parts carry none of the object's tags: read them, unless the HEAD
     // said there are none.
     if (untagged) return create({});
-    get_object_tagging(*source, p.source_key, [create, done](Result<std::vector<Tag>> tags) {
+    get_object_tagging(*up->source, p.source_key, [up, create](Result<std::vector<Tag>> tags) {
       // A store without the tagging API (501 NotImplemented) has none to carry.
       if (!tags && tags.error().code == "NotImplemented") return create({});
-      if (!tags) return (*done)(tl::unexpected(tags.error()));
+      if (!tags) return up->cb(tl::unexpected(tags.error()));
       create(*tags);
     });
   });
 }
 
-void Client::multipart_parts(const std::shared_ptr<Multipart>& st) {
-  const Bucket& b = *st->bucket;
-  st->outstanding = st->parts.size();
-  for (std::size_t i = 0; i < st->parts.size(); ++i) {
-    const std::uint64_t first = st->size == 0 ? 1 : i * st->part_size;  // empty: no range, the whole object
-    const std::uint64_t last = st->size == 0 ? 0 : std::min(st->size, first + st->part_size) - 1;
-    const int number = static_cast<int>(i) + 1;
-    run<std::string>(
-        b, upload_part_copy(b.name, st->params, st->upload_id, number, first, last),
-        [](http::Response& r) { return parse_copy_result(r.body); },
-        [this, st, i, number](Result<std::string> etag) {
-          if (etag)
-            st->parts[i] = {number, *etag};
-          else if (!st->error)
-            st->error = etag.error();
-          if (--st->outstanding == 0) multipart_finish(st);
-        },
-        impl_->opt.copy_timeout);
-  }
+bool Client::part_done(Upload& up, std::size_t index, Result<std::string> etag) {
+  if (etag)
+    up.parts[index] = {static_cast<int>(index) + 1, std::move(*etag)};
+  else if (!up.error)
+    up.error = etag.error();
+  return --up.outstanding == 0;
 }
 
 // Leave no half-made upload behind; its own failure changes nothing.
@@ -815,18 +801,19 @@ void Client::abandon_upload(const Bucket& b, const std::string& key, const std::
       [](const Result<bool>&) {});
 }
 
-void Client::multipart_finish(const std::shared_ptr<Multipart>& st) {
-  const Bucket& b = *st->bucket;
-  if (st->error) {
-    abandon_upload(b, st->params.dest_key, st->upload_id);
-    st->cb(tl::unexpected(*st->error));
-    return;
+void Client::finish_upload(const UploadPtr& up, CompletedCheck check) {
+  if (up->finished) return;
+  up->finished = true;
+  const Bucket& b = *up->dest;
+  if (up->error) {
+    abandon_upload(b, up->params.dest_key, up->upload_id);
+    return up->cb(tl::unexpected(*up->error));
   }
   run<std::string>(
-      b, complete_multipart_upload(b.name, st->params.dest_key, st->upload_id, st->parts, st->params.if_none_match),
+      b, complete_multipart_upload(b.name, up->params.dest_key, up->upload_id, up->parts, up->params.if_none_match),
       [](http::Response& r) { return parse_complete_multipart(r.body); },
-      [this, st](Result<std::string> r) {
-        tag_completed(st->bucket, st->params.dest_key, st->tags, std::move(r), st->cb);
+      [this, up, check = std::move(check)](Result<std::string> r) {
+        tag_completed(up->dest, up->params.dest_key, up->tags, check(std::move(r)), up->cb);
       },
       impl_->opt.copy_timeout);
 }
@@ -840,159 +827,142 @@ void Client::tag_completed(const std::shared_ptr<const Bucket>& b, const std::st
   });
 }
 
-// ---- stream_copy: between two services --------------------------------------
+// ---- multipart_copy: UploadPartCopy on one service --------------------------
 
-struct Client::Stream {
-  std::shared_ptr<const Bucket> source;
-  std::shared_ptr<const Bucket> dest;
-  CopyParams params;
-  std::uint64_t size = 0;
-  std::uint64_t part_size = 0;
-  ByteBudget* budget = nullptr;  // the caller's; outlives every operation (the store owns both)
-  std::string upload_id;
-  std::vector<CompletedPart> parts;
-  std::vector<Md5> md5s;
-  std::size_t next = 0;         // the next part to start
-  std::size_t outstanding = 0;  // parts started and not answered (waiting for budget included)
-  bool finished = false;        // Complete or Abort sent: once only
-  std::optional<Error> error;
-  std::vector<Tag> tags;
-  Callback<std::string> cb;
-};
+void Client::multipart_copy(const Bucket& dest, const CopyParams& p, std::uint64_t size, std::uint64_t part_size,
+                            Callback<std::string> cb) {
+  if (!capabilities(dest).part_copy) {
+    impl_->loop.post([cb = std::move(cb), e = not_implemented(dest, "UploadPartCopy")] { cb(tl::unexpected(e)); });
+    return;
+  }
+  // Server-side, so the source is on the same service, with the same keys.
+  auto up = new_upload(bucket_on(dest.endpoint, dest.credentials, p.source_bucket), dest, p, size, part_size, cb);
+  if (up) create_upload(up, [this](const UploadPtr& u) { copy_parts(u); });
+}
+
+// All parts at once: each is a request the store serves without our bytes.
+void Client::copy_parts(const UploadPtr& up) {
+  const Bucket& b = *up->dest;
+  up->outstanding = up->parts.size();
+  for (std::size_t i = 0; i < up->parts.size(); ++i) {
+    const std::uint64_t first = up->size == 0 ? 1 : i * up->part_size;  // empty: no range, the whole object
+    const std::uint64_t last = up->size == 0 ? 0 : std::min(up->size, first + up->part_size) - 1;
+    run<std::string>(
+        b, upload_part_copy(b.name, up->params, up->upload_id, static_cast<int>(i) + 1, first, last),
+        [](http::Response& r) { return parse_copy_result(r.body); },
+        [this, up, i](Result<std::string> etag) {
+          if (part_done(*up, i, std::move(etag))) finish_upload(up, [](Result<std::string> r) { return r; });
+        },
+        impl_->opt.copy_timeout);
+  }
+}
+
+// ---- stream_copy: between two services --------------------------------------
 
 void Client::stream_copy(const Bucket& source, const Bucket& dest, const CopyParams& p, std::uint64_t size,
                          std::uint64_t part_size, ByteBudget& budget, Callback<std::string> cb) {
-  auto st = std::make_shared<Stream>();
-  st->source = impl_->intern(source);
-  st->dest = impl_->intern(dest);
-  st->params = p;
-  st->size = size;
-  st->part_size = part_size;
-  st->budget = &budget;
-  st->cb = std::move(cb);
-  if (size <= part_size) return stream_single(st);
-  const std::uint64_t parts = (size + part_size - 1) / part_size;
-  if (part_size == 0 || parts > static_cast<std::uint64_t>(kMaxParts))
-    return st->cb(fail(ErrorKind::Fatal, "InvalidPartSize",
-                       fmt::format("{} bytes in parts of {} bytes exceeds {} parts", size, part_size, kMaxParts)));
-  st->parts.resize(parts);
-  st->md5s.resize(parts);
-  start_upload(st->source, st->dest, p, [this, st](Result<UploadStart> u) {
-    if (!u) return st->cb(tl::unexpected(u.error()));
-    st->upload_id = std::move(u->upload_id);
-    st->tags = std::move(u->tags);
-    stream_parts(st);
-  });
+  if (size <= part_size) return stream_single(source, dest, p, size, budget, std::move(cb));
+  auto up = new_upload(source, dest, p, size, part_size, cb);
+  if (!up) return;
+  up->budget = &budget;
+  up->md5s.resize(up->parts.size());
+  create_upload(up, [this](const UploadPtr& u) { stream_parts(u); });
 }
 
 // One GET, one PUT: the GET's headers are the source's.
-void Client::stream_single(const std::shared_ptr<Stream>& st) {
-  const std::uint64_t held = 2 * st->size;
-  st->budget->acquire(held, [this, st, held] {
-    auto done = [st, held](Result<std::string> r) {
-      st->budget->release(held);
-      st->cb(std::move(r));
+void Client::stream_single(const Bucket& source, const Bucket& dest, const CopyParams& params, std::uint64_t size,
+                           ByteBudget& budget, Callback<std::string> cb) {
+  const std::uint64_t held = 2 * size;
+  auto src = impl_->intern(source);
+  auto dst = impl_->intern(dest);
+  budget.acquire(held, [this, src, dst, params, held, budget = &budget, cb = std::move(cb)]() mutable {
+    auto done = [budget, held, cb = std::move(cb)](Result<std::string> r) {
+      budget->release(held);
+      cb(std::move(r));
     };
-    get_object(
-        *st->source, st->params.source_key, GetParams{1, 0, st->params.if_match},
-        [this, st, done](Result<GetResult> got) mutable {
-          if (!got) return done(tl::unexpected(got.error()));
-          // S3 sends x-amz-tagging-count only when there are tags: an
-          // untagged object (most, and every small one) costs no second read.
-          const bool untagged = got->info.tag_count.value_or(0) == 0;
-          auto put = [this, st, done, got = std::move(got)](const std::vector<Tag>& tags) mutable {
-            PutParams p;
-            p.content_type = got->info.content_type.empty() ? "application/octet-stream" : got->info.content_type;
-            p.if_none_match = st->params.if_none_match;
-            p.headers = with_overrides(std::move(got->info.replayable), st->params.dest_headers);
-            if (!tags.empty()) p.headers.push_back({"x-amz-tagging", tagging_header(tags)});
-            if (!etag_is_md5(got->info.etag)) p.headers.push_back({kSourceEtagHeader, got->info.etag});
-            put_object(*st->dest, st->params.dest_key, std::move(got->body), p, done);
-          };
-          if (untagged) return put({});
-          get_object_tagging(*st->source, st->params.source_key, [put, done](Result<std::vector<Tag>> tags) mutable {
-            if (!tags && tags.error().code == "NotImplemented") return put({});  // no tagging API, no tags
-            if (!tags) return done(tl::unexpected(tags.error()));
-            put(*tags);
-          });
-        });
+    get_object(*src, params.source_key, GetParams{1, 0, params.if_match},
+               [this, src, dst, params, done](Result<GetResult> got) mutable {
+                 if (!got) return done(tl::unexpected(got.error()));
+                 // S3 sends x-amz-tagging-count only when there are tags: an
+                 // untagged object (most, and every small one) costs no second read.
+                 const bool untagged = got->info.tag_count.value_or(0) == 0;
+                 auto put = [this, dst, params, done, got = std::move(got)](const std::vector<Tag>& tags) mutable {
+                   PutParams p;
+                   p.content_type =
+                       got->info.content_type.empty() ? "application/octet-stream" : got->info.content_type;
+                   p.if_none_match = params.if_none_match;
+                   p.headers = with_overrides(std::move(got->info.replayable), params.dest_headers);
+                   if (!tags.empty()) p.headers.push_back({"x-amz-tagging", tagging_header(tags)});
+                   if (!etag_is_md5(got->info.etag)) p.headers.push_back({kSourceEtagHeader, got->info.etag});
+                   put_object(*dst, params.dest_key, std::move(got->body), p, done);
+                 };
+                 if (untagged) return put({});
+                 get_object_tagging(*src, params.source_key, [put, done](Result<std::vector<Tag>> tags) mutable {
+                   if (!tags && tags.error().code == "NotImplemented") return put({});  // no tagging API, no tags
+                   if (!tags) return done(tl::unexpected(tags.error()));
+                   put(*tags);
+                 });
+               });
   });
 }
 
-void Client::stream_parts(const std::shared_ptr<Stream>& st) {
-  if (!st->error && impl_->backoff.stopped())
-    st->error = Error{ErrorKind::Interrupted, "Interrupted", "not finished: " + impl_->backoff.why_stopped(), 0};
-  while (!st->error && st->next < st->parts.size() && st->outstanding < kStreamPartsInFlight) {
-    const std::size_t i = st->next++;
-    ++st->outstanding;
-    const std::uint64_t first = i * st->part_size;
-    const std::uint64_t last = std::min(st->size, first + st->part_size) - 1;
+// kStreamPartsInFlight parts at a time, each a ranged GET then an UploadPart
+// whose ETag must be the part's MD5, its bytes held under the budget.
+void Client::stream_parts(const UploadPtr& up) {
+  if (!up->error && impl_->backoff.stopped())
+    up->error = Error{ErrorKind::Interrupted, "Interrupted", "not finished: " + impl_->backoff.why_stopped(), 0};
+  while (!up->error && up->next < up->parts.size() && up->outstanding < kStreamPartsInFlight) {
+    const std::size_t i = up->next++;
+    ++up->outstanding;
+    const std::uint64_t first = i * up->part_size;
+    const std::uint64_t last = std::min(up->size, first + up->part_size) - 1;
     const std::uint64_t held = 2 * (last - first + 1);
-    st->budget->acquire(held, [this, st, i, first, last, held] {
-      if (st->error) return stream_part_done(st, held, std::nullopt);  // another part failed meanwhile
+    up->budget->acquire(held, [this, up, i, first, last, held] {
+      if (up->error) return stream_part_done(up, i, held, tl::unexpected(*up->error));  // another part failed
       get_object(
-          *st->source, st->params.source_key, GetParams{first, last, st->params.if_match},
-          [this, st, i, held](Result<GetResult> got) {
-            if (!got) return stream_part_done(st, held, got.error());
-            st->md5s[i] = md5(got->body);
+          *up->source, up->params.source_key, GetParams{first, last, up->params.if_match},
+          [this, up, i, held](Result<GetResult> got) {
+            if (!got) return stream_part_done(up, i, held, tl::unexpected(got.error()));
+            up->md5s[i] = md5(got->body);
             const int number = static_cast<int>(i) + 1;
             run<std::string>(
-                *st->dest,
-                upload_part(st->dest->name, st->params.dest_key, st->upload_id, number, std::move(got->body)),
+                *up->dest,
+                upload_part(up->dest->name, up->params.dest_key, up->upload_id, number, std::move(got->body)),
                 [](http::Response& r) -> Result<std::string> { return unquote_etag(r.header("etag").value_or("")); },
-                [this, st, i, number, held](Result<std::string> etag) {
-                  if (!etag) return stream_part_done(st, held, etag.error());
-                  if (!etag_equal(*etag, hex(st->md5s[i])))
-                    return stream_part_done(st, held,
-                                            Error{ErrorKind::Fatal, "BadDigest",
-                                                  fmt::format("part {} of {} came back with ETag {}, not its MD5 {}",
-                                                              number, st->params.dest_key, *etag, hex(st->md5s[i])),
-                                                  0});
-                  st->parts[i] = {number, *etag};
-                  stream_part_done(st, held, std::nullopt);
+                [this, up, i, number, held](Result<std::string> etag) {
+                  if (etag && !etag_equal(*etag, hex(up->md5s[i])))
+                    etag = tl::unexpected(Error{ErrorKind::Fatal, "BadDigest",
+                                                fmt::format("part {} of {} came back with ETag {}, not its "
+                                                            "MD5 {}",
+                                                            number, up->params.dest_key, *etag, hex(up->md5s[i])),
+                                                0});
+                  stream_part_done(up, i, held, std::move(etag));
                 });
           });
     });
   }
   // Stopped before any part of this round started: nothing is left to
   // answer, so the upload is aborted here.
-  if (st->error && st->outstanding == 0 && !st->finished) {
-    st->finished = true;
-    stream_finish(st);
-  }
+  if (up->error && up->outstanding == 0) finish_upload(up, {});
 }
 
-void Client::stream_part_done(const std::shared_ptr<Stream>& st, std::uint64_t held, std::optional<Error> e) {
-  --st->outstanding;
-  if (e && !st->error) st->error = std::move(e);
+void Client::stream_part_done(const UploadPtr& up, std::size_t index, std::uint64_t held, Result<std::string> etag) {
+  const bool last = part_done(*up, index, std::move(etag));
   // May grant a waiting part, of this object or another; one of this
-  // object's that sees the error ends inside, and may finish the stream.
-  st->budget->release(held);
-  if (!st->error && st->next < st->parts.size()) return stream_parts(st);  // keep the pipeline full
-  if (st->outstanding > 0 || st->finished) return;
-  st->finished = true;
-  stream_finish(st);
-}
-
-void Client::stream_finish(const std::shared_ptr<Stream>& st) {
-  const Bucket& b = *st->dest;
-  if (st->error) {
-    abandon_upload(b, st->params.dest_key, st->upload_id);
-    return st->cb(tl::unexpected(*st->error));
-  }
-  run<std::string>(
-      b, complete_multipart_upload(b.name, st->params.dest_key, st->upload_id, st->parts, st->params.if_none_match),
-      [](http::Response& r) { return parse_complete_multipart(r.body); },
-      [this, st](Result<std::string> r) {
-        // A store that names its multipart ETags as S3 does must give the
-        // one these parts make; one that names them otherwise is not judged.
-        const std::string want = multipart_etag(st->md5s);
-        if (r && r->find('-') != std::string::npos && r->size() == want.size() && !etag_equal(*r, want))
-          r = fail(ErrorKind::Fatal, "BadDigest",
-                   fmt::format("{} completed with ETag {}, not the {} its parts make", st->params.dest_key, *r, want));
-        tag_completed(st->dest, st->params.dest_key, st->tags, std::move(r), st->cb);
-      },
-      impl_->opt.copy_timeout);
+  // object's that sees the error ends inside, and may finish the upload.
+  up->budget->release(held);
+  if (!up->error && up->next < up->parts.size()) return stream_parts(up);  // keep the pipeline full
+  if (!last) return;
+  finish_upload(up, [up](Result<std::string> r) {
+    // A store that names its multipart ETags as S3 does must give the one
+    // these parts make; one that names them otherwise is not judged.
+    const std::string want = multipart_etag(up->md5s);
+    if (r && r->find('-') != std::string::npos && r->size() == want.size() && !etag_equal(*r, want))
+      return Result<std::string>(
+          fail(ErrorKind::Fatal, "BadDigest",
+               fmt::format("{} completed with ETag {}, not the {} its parts make", up->params.dest_key, *r, want)));
+    return r;
+  });
 }
 
 }  // namespace assetmv::s3

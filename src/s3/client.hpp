@@ -219,29 +219,37 @@ class Client {
   bool redirect(std::unique_ptr<Op>& op, const http::Response& resp, const Error& err);
   void lacks(const Bucket& b, const std::string& operation);
   void delete_one_by_one(const Bucket& b, const std::vector<ObjectVersion>& objects, Callback<DeleteResult> cb);
-  // The start of every multipart upload of ours: HEAD the source (its ETag
-  // must be p.if_match), read its tags unless the HEAD said there are none,
-  // and create the upload with its headers, user metadata, ETag
-  // (kSourceEtagHeader) and tags, plus p.dest_headers.
-  struct UploadStart {
-    std::string upload_id;
-    std::vector<Tag> tags;  // set again after Complete off AWS (tag_completed)
-  };
-  void start_upload(const std::shared_ptr<const Bucket>& source, const std::shared_ptr<const Bucket>& dest,
-                    const CopyParams& p, Callback<UploadStart> cb);
-  struct Multipart;
-  void multipart_parts(const std::shared_ptr<Multipart>& st);
-  void multipart_finish(const std::shared_ptr<Multipart>& st);
+  // Every multipart upload of ours, whichever moves its bytes (UploadPartCopy
+  // on one service, ranged GETs and UploadPart between two), goes through one
+  // state (Upload) and one verb per step:
+  //   create_upload  HEAD the source (its ETag must be p.if_match), read its
+  //                  tags unless the HEAD said there are none, and create the
+  //                  upload with its headers, user metadata, ETag
+  //                  (kSourceEtagHeader) and tags, plus p.dest_headers;
+  //   part_done      one part answered: its ETag kept, or the first error;
+  //   finish_upload  Complete with the parts (checked by the caller's rule),
+  //                  then the tags again off AWS; or, after an error, Abort.
+  struct Upload;
+  using UploadPtr = std::shared_ptr<Upload>;
+  // The upload's state, or nullptr when its parts would exceed kMaxParts
+  // (`cb` has been answered).
+  UploadPtr new_upload(const Bucket& source, const Bucket& dest, const CopyParams& p, std::uint64_t size,
+                       std::uint64_t part_size, Callback<std::string>& cb);
+  void create_upload(const UploadPtr& up, std::function<void(const UploadPtr&)> parts);
+  // True when it was the last part outstanding.
+  static bool part_done(Upload& up, std::size_t index, Result<std::string> etag);
+  using CompletedCheck = std::function<Result<std::string>(Result<std::string>)>;
+  void finish_upload(const UploadPtr& up, CompletedCheck check);
   void abandon_upload(const Bucket& b, const std::string& key, const std::string& upload_id);
   // Ceph RGW 16 ignores x-amz-tagging on CreateMultipartUpload (AWS honours
   // it): off AWS the tags are set again after Complete, before `cb` has the ETag.
   void tag_completed(const std::shared_ptr<const Bucket>& b, const std::string& key, const std::vector<Tag>& tags,
                      Result<std::string> completed, Callback<std::string> cb);
-  struct Stream;
-  void stream_single(const std::shared_ptr<Stream>& st);
-  void stream_parts(const std::shared_ptr<Stream>& st);
-  void stream_part_done(const std::shared_ptr<Stream>& st, std::uint64_t held, std::optional<Error> e);
-  void stream_finish(const std::shared_ptr<Stream>& st);
+  void copy_parts(const UploadPtr& up);
+  void stream_single(const Bucket& source, const Bucket& dest, const CopyParams& p, std::uint64_t size,
+                     ByteBudget& budget, Callback<std::string> cb);
+  void stream_parts(const UploadPtr& up);
+  void stream_part_done(const UploadPtr& up, std::size_t index, std::uint64_t held, Result<std::string> etag);
   // Ends an operation for a stop: its callback gets an Interrupted error.
   static void interrupt(std::unique_ptr<Op> op, std::string message);
   static void not_sent(std::unique_ptr<Op> op, const std::string& why);
