@@ -65,7 +65,7 @@ struct MigrateArgs {
   bool dry_run = false;
   std::string report_file;
   std::uint64_t multipart_threshold = s3::kMaxSingleCopyBytes;
-  std::uint64_t memory_budget = 256ULL << 20;
+  std::uint64_t memory_budget = engine::kDefaultMemoryBudget;
   std::string progress = "auto";
   int batch_time_ms = 100;
   std::string control_file;

@@ -48,15 +48,11 @@ void Copier::start(const ItemPtr& item) {
 }
 
 void Copier::begin(const ItemPtr& item) {
-  if (o_.dry_run) {
-    loop_.post([this, item] { settled_(item, {Settled::Kind::Copied}); });
-    return;
-  }
   const auto size = item->src->size;
   const bool in_parts = size > o_.multipart_threshold || o_.multipart_always;
   if (!store_.same_service() || (in_parts && !part_copy_)) return across(item);
   if (in_parts) {
-    const std::uint64_t part = std::max(s3::kMinPartBytes, std::min(o_.multipart_threshold, s3::kMaxSingleCopyBytes));
+    const auto part = part_size(Route::ServerSide, size, o_.multipart_threshold, o_.memory_budget);
     store_.multipart_copy(params(*item), size, part, [this, item](Result<std::string> r) {
       // No UploadPartCopy here (the s3 client said so once): this copy, and
       // every later one in parts, streams instead; nothing was written.
@@ -68,12 +64,14 @@ void Copier::begin(const ItemPtr& item) {
     });
     return;
   }
-  store_.copy(params(*item), [this, item](Result<std::string> r) { answered(item, std::move(r), false); });
+  store_.copy(params(*item), size, [this, item](Result<std::string> r) { answered(item, std::move(r), false); });
 }
 
-std::uint64_t Copier::stream_part_size(std::uint64_t object_size, std::uint64_t multipart_threshold,
-                                       std::uint64_t memory_budget) {
-  std::uint64_t part = std::min({multipart_threshold, kMaxStreamPartBytes, memory_budget / 2});
+std::uint64_t Copier::part_size(Route route, std::uint64_t object_size, std::uint64_t multipart_threshold,
+                                std::uint64_t memory_budget) {
+  std::uint64_t part = route == Route::ServerSide
+                           ? std::min(multipart_threshold, s3::kMaxSingleCopyBytes)
+                           : std::min({multipart_threshold, kMaxStreamPartBytes, memory_budget / 2});
   part = std::max(part, s3::kMinPartBytes);
   const std::uint64_t fewest = (object_size + s3::kMaxParts - 1) / s3::kMaxParts;  // S3's 10,000 parts
   return std::max(part, fewest);
@@ -84,7 +82,7 @@ std::uint64_t Copier::stream_part_size(std::uint64_t object_size, std::uint64_t 
 // never written over an existing object (If-None-Match).
 void Copier::across(const ItemPtr& item) {
   const auto size = item->src->size;
-  const auto part = stream_part_size(size, o_.multipart_threshold, o_.memory_budget);
+  const auto part = part_size(Route::Streamed, size, o_.multipart_threshold, o_.memory_budget);
   if (part > kMaxStreamPartBytes)
     return fail(item, fmt::format("{} bytes needs parts of {} bytes to stay within S3's {} parts, over the {} bytes "
                                   "assetmv reads at once between two services",

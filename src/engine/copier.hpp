@@ -16,13 +16,17 @@
 
 namespace assetmv::engine {
 
+// Bytes of object data the copies between two services hold at once, unless
+// --memory-budget says otherwise: room for 256 copies of avatar-sized objects
+// and four 64 MiB parts, a fraction of any machine this runs on.
+constexpr std::uint64_t kDefaultMemoryBudget = 256ULL << 20;
+
 struct CopyOptions {
-  bool dry_run = false;
   std::uint64_t multipart_threshold = s3::kMaxSingleCopyBytes;  // larger objects go through UploadPartCopy
   bool conditional_writes = true;                               // send If-None-Match (see MigrationOptions)
   std::string storage_class = {};                               // see MigrationOptions
   bool multipart_always = false;                                // see MigrationOptions
-  std::uint64_t memory_budget = 256ULL << 20;                   // see MigrationOptions
+  std::uint64_t memory_budget = kDefaultMemoryBudget;           // see MigrationOptions
 };
 
 class Copier {
@@ -39,11 +43,18 @@ class Copier {
         settled_(std::move(settled)),
         budget_(o_.memory_budget) {}
 
-  // The part size of a copy between two services: the multipart threshold,
-  // within S3's part limits, the HTTP layer's, and half the memory budget
-  // (each part is held twice). Objects up to it go in one GET and one PUT.
-  static std::uint64_t stream_part_size(std::uint64_t object_size, std::uint64_t multipart_threshold,
-                                        std::uint64_t memory_budget);
+  // How a copy in parts moves its bytes.
+  enum class Route {
+    ServerSide,  // UploadPartCopy: the store copies each part
+    Streamed,    // GET then PUT (or UploadPart) through this process, between two services
+  };
+  // The one part size of every copy in parts: the multipart threshold, within
+  // S3's part limits (5 MiB to 5 GiB, at most 10,000 parts); streamed, also
+  // within the HTTP layer's response limit and half the memory budget (each
+  // part is held twice). A streamed object up to it goes in one GET and one
+  // PUT. The dry run's forecast counts the parts the copier asks for.
+  static std::uint64_t part_size(Route route, std::uint64_t object_size, std::uint64_t multipart_threshold,
+                                 std::uint64_t memory_budget);
 
   // The item has a listed legacy object and no listed destination. Over the
   // multipart threshold it goes through UploadPartCopy, or, on a store

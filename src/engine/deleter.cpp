@@ -8,7 +8,6 @@
 namespace assetmv::engine {
 
 void Deleter::add(s3::ObjectVersion object) {
-  if (o_.dry_run) return deleted_(1);
   if (!s3::xml_representable(object.key)) {  // control characters: XML 1.0 cannot carry them
     if (paused_) return alone_.push_back(std::move(object));
     return delete_alone(object);

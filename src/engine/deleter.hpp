@@ -28,8 +28,7 @@ class Deleter {
   static constexpr std::size_t kMaxRequests = 4;
 
   struct Options {
-    bool dry_run = false;  // count the keys as deleted, send nothing
-    RetryPolicy retry;     // for keys the answer says failed for a transient reason
+    RetryPolicy retry;  // for keys the answer says failed for a transient reason
   };
   using DeletedFn = std::function<void(std::size_t count)>;
   using FailedFn = std::function<void(const std::string& key, std::string why)>;

@@ -3,9 +3,6 @@
 #include <algorithm>
 #include <string_view>
 
-#include "engine/copier.hpp"
-#include "s3/requests.hpp"
-
 namespace assetmv::engine {
 
 namespace {
@@ -24,37 +21,6 @@ bool writes_dest(std::string_view op) {
 }
 
 }  // namespace
-
-void Forecast::copy(const Item& item, bool same_service, std::uint64_t multipart_threshold,
-                    std::uint64_t memory_budget) {
-  const std::uint64_t size = item.src ? item.src->size : 0;
-  if (!same_service) {  // as the copy stage streams it
-    const std::uint64_t part = Copier::stream_part_size(size, multipart_threshold, memory_budget);
-    if (size <= part) {
-      add("GetObject");
-      add("PutObject");
-      return;
-    }
-    add("HeadObject");
-    add("CreateMultipartUpload");
-    add("GetObject", (size + part - 1) / part);
-    add("UploadPart", (size + part - 1) / part);
-    add("CompleteMultipartUpload");
-    return;
-  }
-  if (size <= multipart_threshold) return add("CopyObject");
-  // The same part size as the copy stage's.
-  const std::uint64_t part = std::max(s3::kMinPartBytes, std::min(multipart_threshold, s3::kMaxSingleCopyBytes));
-  add("HeadObject");
-  add("CreateMultipartUpload");
-  add("UploadPartCopy", (size + part - 1) / part);
-  add("CompleteMultipartUpload");
-}
-
-void Forecast::deletes(std::uint64_t keys) {
-  deleted_keys += keys;
-  if (keys > 0) add("DeleteObjects", (keys + s3::kMaxDeleteKeys - 1) / s3::kMaxDeleteKeys);
-}
 
 nlohmann::json price_forecast(const Forecast& f, const Prices& prices, const Rates& rates) {
   std::uint64_t a = 0;

@@ -1,8 +1,9 @@
 // What a real run would send, counted by a dry run (--dry-run), and what it
 // would cost and take. The dry run lists, reads the table and HEADs what it
 // must compare for real, so those requests are the real run's (the caller
-// adds them from the client's counts); the writes are counted per name as
-// the real run's stages would send them (docs/operations.md).
+// adds them from the client's counts); the writes are counted as the stages
+// ask for them, by the dry run's RecordingStore (dry_run.hpp), with the
+// part sizes and batches a real run would use (docs/operations.md).
 #pragma once
 
 #include <cstdint>
@@ -10,21 +11,13 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "engine/item.hpp"
-
 namespace assetmv::engine {
 
 struct Forecast {
   std::map<std::string, std::uint64_t> requests;  // by S3 operation
   std::uint64_t deleted_keys = 0;                 // each a write on the legacy prefix
 
-  // The requests one name's copy takes: CopyObject, or HEAD + create +
-  // parts + complete over the threshold; across two services GET + PUT, or
-  // HEAD + create + a ranged GET and an UploadPart per part + complete.
-  void copy(const Item& item, bool same_service, std::uint64_t multipart_threshold, std::uint64_t memory_budget);
   void add(const std::string& operation, std::uint64_t n = 1) { requests[operation] += n; }
-  // The deletes, in DeleteObjects batches of up to 1,000 keys.
-  void deletes(std::uint64_t keys);
 };
 
 // List prices in USD per 1,000 requests (S3 Standard, us-east-1): class A

@@ -7,11 +7,14 @@
 #include "core/log.hpp"
 #include "engine/copier.hpp"
 #include "engine/deleter.hpp"
+#include "engine/dry_run.hpp"
 #include "engine/forecast.hpp"
 #include "engine/join.hpp"
+#include "engine/restamper.hpp"
 #include "engine/rewriter.hpp"
 #include "engine/spool.hpp"
 #include "engine/verifier.hpp"
+#include "engine/version_resolver.hpp"
 
 namespace assetmv::engine {
 
@@ -32,23 +35,26 @@ constexpr int kOutageFailuresInARow = 32;
 
 struct Migration::Impl {
   EventLoop& loop;
-  ObjectStore& store;
-  RowStore& rows;
   MigrationOptions o;
   Hooks hooks;
+  // A dry run: the seam wrapped, so every stage runs as in a real run and
+  // nothing is written (dry_run.hpp). Declared before the references to it.
+  std::unique_ptr<RecordingStore> recording;
+  std::unique_ptr<CountingRows> counting;
+  ObjectStore& store;
+  RowStore& rows;
 
   Report report;
-  Forecast forecast;  // a dry run's count of what a real run would send
   Spool spool;
   std::unique_ptr<Feed> feed;
   Verifier verifier;
   Copier copier;
+  Restamper restamper;
   Rewriter rewriter;
+  VersionResolver versions;
   Deleter deleter;
 
-  std::size_t copying = 0;     // names in the copy and verify stages
-  std::size_t restamping = 0;  // destinations being restamped for the grace clock
-  std::size_t resolving = 0;   // legacy objects whose version id is being read (--delete-versions)
+  std::size_t copying = 0;  // names in the copy and verify stages
   OutageBreaker outage{kOutageFailuresInARow};
   bool feeding_done = false;
   bool stopping = false;
@@ -66,27 +72,40 @@ struct Migration::Impl {
 
   Impl(EventLoop& l, ObjectStore& s, RowStore& r, MigrationOptions opt, Hooks h)
       : loop(l),
-        store(s),
-        rows(r),
         o(std::move(opt)),
         hooks(std::move(h)),
+        recording(o.dry_run ? std::make_unique<RecordingStore>(l, s) : nullptr),
+        counting(o.dry_run ? std::make_unique<CountingRows>(l, r) : nullptr),
+        store(recording ? *recording : s),
+        rows(counting ? *counting : r),
         verifier(store, [this](const ItemPtr& i, Settled st) { settled(i, std::move(st)); }),
         copier(loop, store,
-               {o.dry_run, o.multipart_threshold, o.conditional_writes, o.storage_class, o.multipart_always,
-                o.memory_budget},
+               {o.multipart_threshold, o.conditional_writes, o.storage_class, o.multipart_always, o.memory_budget},
                verifier, [this](const ItemPtr& i, Settled st) { settled(i, std::move(st)); }),
+        restamper(store, [this](const ItemPtr& i, std::optional<Settled> st) { restamped(i, std::move(st)); }),
         rewriter(
-            rows, {o.cas_batch, o.dry_run, o.cas_target}, [this](const ItemPtr& i, std::size_t n) { rewritten(i, n); },
-            [this](const Error& e) { stop_fatal(e); }),
+            rows, {o.cas_batch, o.cas_target}, [this](const ItemPtr& i, std::size_t n) { rewritten(i, n); },
+            [this](const Error& e) { stop_fatal(e); }, [this](const ItemPtr& i) { move(*i, State::Deferred); }),
+        versions(store, [this](const ItemPtr& i, Resolved rv) { resolved(i, std::move(rv)); }),
         deleter(
-            loop, store, {o.dry_run, o.delete_retry},
-            [this](std::size_t n) { report.counts.legacy_objects_deleted += n; },
+            loop, store, {o.delete_retry}, [this](std::size_t n) { report.counts.legacy_objects_deleted += n; },
             [this](const std::string& key, std::string why) { delete_failed(key, std::move(why)); }) {}
 
   // A legacy object whose rows have moved but which stays: reported for a human.
   void delete_failed(const std::string& key, std::string why) {
     ++report.counts.failures;
     report.needs_human({"delete_failed", key, "", {}, std::move(why)});
+  }
+
+  // The one place an item changes state: along an arrow of the state
+  // machine, or it is a bug, said loudly (the unit tests fail on it).
+  void move(Item& item, State to) {
+    const State from = item.state;
+    if (!allowed(from, to))
+      logging::error("migrate.state",
+                     fmt::format("{}: no way from {} to {} (a bug)", item.legacy_key, to_string(from), to_string(to)));
+    if (hooks.on_transition) hooks.on_transition(item, from, to);
+    item.state = to;
   }
 
   // ---- the feed and the plan ----------------------------------------------
@@ -106,8 +125,8 @@ struct Migration::Impl {
   }
 
   bool backlog_full() const {
-    return paused || copying + restamping + resolving >= o.concurrency || rewriter.queued_rows() >= kCasBacklogRows ||
-           deleter.queued() >= s3::kMaxDeleteKeys * Deleter::kMaxRequests;
+    return paused || copying + restamper.in_flight() + versions.in_flight() >= o.concurrency ||
+           rewriter.queued_rows() >= kCasBacklogRows || deleter.queued() >= s3::kMaxDeleteKeys * Deleter::kMaxRequests;
   }
 
   void pump() {
@@ -136,11 +155,12 @@ struct Migration::Impl {
     switch (plan(*item)) {
       case Action::Copy:
         ++copying;
+        move(*item, State::Copying);
         log_first_copy(*item);
-        if (o.dry_run) forecast.copy(*item, store.same_service(), o.multipart_threshold, o.memory_budget);
         return copier.start(item);
       case Action::Compare:
         ++copying;
+        move(*item, State::Copying);
         return verifier.existing(item);
       case Action::RepairRows:
         // The rows point at a legacy object that no longer exists, and the
@@ -149,10 +169,11 @@ struct Migration::Impl {
                       fmt::format("{} is missing but {} exists; rewriting its rows", item->legacy_key, item->dest_key),
                       {{"row_ids", item->ids}});
         ++report.counts.objects_already_in_place;
+        move(*item, State::Verified);
         return to_rewrite(item);
       case Action::Dangling:
         report.counts.dangling_rows += item->ids.size();
-        done(*item);
+        done(*item, State::NeedsHuman);
         return report.needs_human({"dangling_row", item->legacy_key, item->dest_key, item->ids,
                                    "no object at the legacy key nor at the destination; the row is left as is"});
       case Action::KeyTooLong:
@@ -162,8 +183,7 @@ struct Migration::Impl {
                                             item->dest_key.size(), s3::kMaxKeyBytes),
                                 "key_too_long"});
       case Action::Nothing:
-        ++names_done;
-        return;
+        return done(*item, State::Done);
     }
   }
 
@@ -188,9 +208,11 @@ struct Migration::Impl {
         item->copied_now = true;
         ++report.counts.objects_copied;
         if (item->ids.empty()) ++report.counts.orphan_objects_moved;
+        move(*item, State::Verified);
         return to_rewrite(item);
       case Settled::Kind::InPlace:
         ++report.counts.objects_already_in_place;
+        move(*item, State::Verified);
         return to_rewrite(item);
       case Settled::Kind::Conflict:
         return conflict(*item, std::move(s));
@@ -199,101 +221,77 @@ struct Migration::Impl {
       case Settled::Kind::Failed:
         return failed(*item, std::move(s));
       case Settled::Kind::NotSent:
-        return;  // a rerun does it
+        return move(*item, State::Deferred);  // a rerun does it
     }
   }
 
-  // ---- rewrite and delete -------------------------------------------------
+  // ---- restamp, rewrite and delete -----------------------------------------
 
-  void to_rewrite(const ItemPtr& item, bool restamped = false) {
+  // From Verified, or Restamping once restamped.
+  void to_rewrite(const ItemPtr& item) {
     if (fatal) {
       // The run is stopping on an error: leave the rows on the legacy object
       // (it still exists) rather than retry a failing database; a rerun
       // finds the copy in place and finishes the name.
       ++names_done;
-      return;
+      return move(*item, State::Deferred);
     }
-    if (item->ids.empty()) return to_delete(*item);
-    if (!restamped && needs_restamp(*item)) return restamp(item);
-    if (o.dry_run && needs_restamp(*item, true)) {
-      forecast.add("HeadObject");
-      forecast.add("CopyObject");
+    if (item->ids.empty()) return to_delete(item);
+    if (item->state == State::Verified && Restamper::needed(*item, o.delete_grace, o.keep_source)) {
+      move(*item, State::Restamping);
+      return restamper.start(item);
     }
+    move(*item, State::Rewriting);
     rewriter.add(item);
+  }
+
+  void restamped(const ItemPtr& item, std::optional<Settled> not_restamped) {
+    request_pump();
+    if (!not_restamped) return to_rewrite(item);
+    if (not_restamped->kind == Settled::Kind::NotSent) return move(*item, State::Deferred);
+    failed(*item, std::move(*not_restamped));
   }
 
   void rewritten(const ItemPtr& item, std::size_t updated) {
     report.counts.rows_rewritten += updated;
     report.counts.rows_superseded += item->ids.size() - updated;
-    to_delete(*item);
+    move(*item, State::Rewritten);
+    to_delete(item);
   }
 
-  // The legacy object stays for a later run (a grace, or --keep-source) but
-  // the destination was there before: its LastModified is older than the
-  // rewrite about to happen, and a later run would start the grace from it.
-  // Copying it onto itself first makes the clock start now, just before the
-  // commit, as a copy made by this run would; a crash in between leaves the
-  // rows on the legacy object, and the rerun restamps again.
-  bool needs_restamp(const Item& item, bool even_dry = false) const {
-    return (o.delete_grace.count() > 0 || o.keep_source) && (even_dry || !o.dry_run) && item.src && !item.copied_now &&
-           item.dst.has_value() && !item.ids.empty();
-  }
-
-  void restamp(const ItemPtr& item) {
-    ++restamping;
-    store.restamp(item->dest_key, item->dst->etag, [this, item](Result<std::string> r) {
-      --restamping;
-      request_pump();
-      // 412: someone wrote the destination since it was listed, later still.
-      if (r || r.error().kind == ErrorKind::PreconditionFailed) return to_rewrite(item, true);
-      if (r.error().kind == ErrorKind::Interrupted) return;  // a rerun does it
-      failed(*item, {Settled::Kind::Failed,
-                     fmt::format("could not restamp {} for the grace clock ({}); its rows stay on the legacy object",
-                                 item->dest_key, r.error().describe()),
-                     "conflict", r.error()});
-    });
-  }
-
-  void to_delete(const Item& item) {
-    done(item);
-    if (!item.src) return;  // the legacy object was already gone
+  // From Verified (no rows) or Rewritten.
+  void to_delete(const ItemPtr& item) {
+    if (!item->src) return done(*item, State::Done);  // the legacy object was already gone
     if (o.keep_source) {
       ++report.counts.legacy_objects_kept;
-      return;
+      return done(*item, State::Done);
     }
-    if (in_grace(item)) {
+    if (in_grace(*item)) {
       ++report.counts.legacy_objects_in_grace;
-      return;
+      return done(*item, State::Done);
     }
-    if (o.delete_versions) return delete_version(item);
-    deleter.add({item.legacy_key});
+    if (o.delete_versions) {
+      move(*item, State::Resolving);
+      return versions.start(item);
+    }
+    deleter.add({item->legacy_key});
+    done(*item, State::Done);
   }
 
-  // --delete-versions: on a versioned bucket a plain delete only hides the
-  // object behind a marker. A HEAD names the version now current; when its
-  // ETag is the listed one (the copy was conditional on it) that is the
-  // version copied, and exactly it is deleted, so no marker is left and no
-  // other version is touched. Another ETag: someone wrote the key since; that
-  // version is not the copy's and stays, reported.
-  void delete_version(const Item& item) {
-    if (o.dry_run) {
-      forecast.add("HeadObject");
-      return deleter.add({item.legacy_key});
+  void resolved(const ItemPtr& item, Resolved r) {
+    request_pump();
+    switch (r.kind) {
+      case Resolved::Kind::Delete:
+        deleter.add(std::move(r.object));
+        return done(*item, State::Done);
+      case Resolved::Kind::Gone:  // someone else deleted it
+        return done(*item, State::Done);
+      case Resolved::Kind::NotSent:  // a rerun deletes it
+        return done(*item, State::Deferred);
+      case Resolved::Kind::Failed:
+        delete_failed(item->legacy_key, std::move(r.why));
+        return done(*item, State::Failed);
     }
-    ++resolving;
-    store.head(Side::Legacy, item.legacy_key,
-               [this, key = item.legacy_key, etag = item.src->etag](Result<s3::ObjectInfo> info) {
-                 --resolving;
-                 request_pump();
-                 if (info && s3::etag_equal(info->etag, etag)) return deleter.add({key, info->version_id});
-                 if (!info && (info.error().kind == ErrorKind::Interrupted || info.error().kind == ErrorKind::NotFound))
-                   return;  // a rerun deletes it / someone else did
-                 delete_failed(key, info ? fmt::format("written since it was listed (ETag {} now, {} copied): that "
-                                                       "version is not the copy's, so it stays; its rows already point "
-                                                       "at the copy",
-                                                       info->etag, etag)
-                                         : "could not read which version to delete: " + info.error().describe());
-               });
   }
 
   // Kept for a later run: rows left it in this run (whoever rewrote them),
@@ -306,33 +304,35 @@ struct Migration::Impl {
 
   // ---- outcomes -----------------------------------------------------------
 
-  void done(const Item& item) {
+  // The item's last state: its rows are settled (moved, or left for a human).
+  void done(Item& item, State last) {
     rows_done += item.ids.size();
     ++names_done;
+    move(item, last);
   }
 
   // Cannot be moved without a human's decision; nothing is changed for it.
-  void conflict(const Item& item, Settled s) {
+  void conflict(Item& item, Settled s) {
     ++report.counts.conflicts;
-    done(item);
+    done(item, State::NeedsHuman);
     report.needs_human({s.report_kind, item.legacy_key, item.dest_key, item.ids, std::move(s.why)});
   }
 
   // Not a failure: the object is as its owner left it (archived, or locked
   // by a key we do not have); its rows stay on it, and a run after the
   // human's action moves it.
-  void unreadable(const Item& item, Settled s) {
+  void unreadable(Item& item, Settled s) {
     ++(s.report_kind == "archived" ? report.counts.archived_objects : report.counts.sse_c_objects);
-    done(item);
+    done(item, State::NeedsHuman);
     logging::warn("migrate.unreadable", s.why, {{"key", item.legacy_key}});
     report.needs_human({s.report_kind, item.legacy_key, item.dest_key, item.ids, std::move(s.why)});
   }
 
   // Reported and left exactly as it was. A request's error that would fail
   // every item stops the run; so do many failures in a row (an outage).
-  void failed(const Item& item, Settled s) {
+  void failed(Item& item, Settled s) {
     ++report.counts.failures;
-    done(item);
+    done(item, State::Failed);
     logging::warn("migrate.item_failed", s.why, {{"key", item.legacy_key}});
     report.needs_human({"failure", item.legacy_key, item.dest_key, item.ids, std::move(s.why)});
     if (!s.error) return;
@@ -371,8 +371,8 @@ struct Migration::Impl {
   }
 
   bool finished() const {
-    return (feeding_done || stopping) && copying == 0 && restamping == 0 && resolving == 0 && rewriter.idle() &&
-           deleter.idle() && store.idle();
+    return (feeding_done || stopping) && copying == 0 && restamper.in_flight() == 0 && versions.in_flight() == 0 &&
+           rewriter.idle() && deleter.idle() && store.idle();
   }
 
   Progress progress() const {
@@ -473,10 +473,6 @@ Migration::~Migration() = default;
 RunResult Migration::run() { return impl_->run(); }
 const Report& Migration::report() const { return impl_->report; }
 
-Forecast Migration::forecast() const {
-  Forecast f = impl_->forecast;
-  f.deletes(impl_->report.counts.legacy_objects_deleted);
-  return f;
-}
+Forecast Migration::forecast() const { return impl_->recording ? impl_->recording->forecast() : Forecast{}; }
 
 }  // namespace assetmv::engine

@@ -7,11 +7,14 @@
 //   batched) -> delete (of the legacy object, batched, only after that commit)
 //
 // with a bounded number of names in flight: the feed pauses while any
-// stage's backlog is full. It reaches S3 and the table only through the
-// ObjectStore and RowStore seam (store.hpp). docs/design.md explains why this
-// order keeps every row pointing at an existing object under a crash at any
-// step, and why no journal is needed: the destination listing and the table
-// are the state, so a rerun skips what is done without re-copying.
+// stage's backlog is full. With a grace or --keep-source, a destination that
+// was there before is restamped before its rows move (restamper.hpp); with
+// --delete-versions, the version to delete is read first (version_resolver.hpp).
+// Each name is an Item whose State (item.hpp) follows docs/design.md's state
+// machine; a dry run wraps the seam (dry_run.hpp) and changes nothing else. It reaches S3 and the table only through
+// the ObjectStore and RowStore seam (store.hpp). docs/design.md explains why this order keeps every row pointing at an
+// existing object under a crash at any step, and why no journal is needed: the destination listing and the table are
+// the state, so a rerun skips what is done without re-copying.
 //
 // S3 permissions this needs (docs/privileges.md has the policy JSON):
 //   legacy bucket:     s3:ListBucket (prefix), s3:GetObject (copy source),
@@ -31,7 +34,9 @@
 #include "core/loop.hpp"
 #include "core/retry.hpp"
 #include "core/shard.hpp"
+#include "engine/copier.hpp"
 #include "engine/forecast.hpp"
+#include "engine/item.hpp"
 #include "engine/plan.hpp"
 #include "engine/report.hpp"
 #include "engine/rows.hpp"
@@ -74,7 +79,7 @@ struct MigrationOptions {
   // Bytes of object data held in memory at once by copies between two
   // services (--memory-budget): bounds the process's memory whatever the
   // object sizes and the number of copies in flight.
-  std::uint64_t memory_budget = 256ULL << 20;
+  std::uint64_t memory_budget = kDefaultMemoryBudget;
   // --shard K/N: only the names in this shard, in the table scan, both
   // listings and so every action; N such runs together do what one does.
   Shard shard;
@@ -101,6 +106,9 @@ struct Hooks {
   // and its rows are committed), nullopt to run.
   std::function<std::optional<std::string>()> pause_requested;
   std::function<void(const Progress&)> on_progress;  // called a few times per second
+  // Each move of an item from one state to the next, as it happens (the
+  // unit tests' fakes check every one against allowed()).
+  std::function<void(const Item&, State from, State to)> on_transition;
 };
 
 enum class Outcome {

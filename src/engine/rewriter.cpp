@@ -20,7 +20,9 @@ void Rewriter::flush() {
 }
 
 void Rewriter::drop() {
+  auto dropped = std::move(queue_);
   queue_.clear();
+  for (const auto& item : dropped) left_(item);
   queued_rows_ = 0;
 }
 
@@ -36,10 +38,6 @@ void Rewriter::send() {
   }
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(taken));
   queued_rows_ -= rows;
-  if (o_.dry_run) {
-    for (const auto& item : batch) rewritten_(item, item->ids.size());
-    return;
-  }
   std::vector<db::CasItem> cas;
   cas.reserve(rows);
   for (const auto& item : batch)
@@ -50,8 +48,11 @@ void Rewriter::send() {
     in_flight_ = false;
     // Cancelled for a stop: nothing of it was committed, so its rows still
     // point at legacy objects that all exist; a rerun rewrites them.
-    if (!updated && updated.error().kind == ErrorKind::Interrupted) return;
-    if (!updated) return failed_(updated.error());
+    if (!updated) {
+      for (const auto& item : batch) left_(item);
+      if (updated.error().kind != ErrorKind::Interrupted) failed_(updated.error());
+      return;
+    }
     adapt(rows, std::chrono::steady_clock::now() - sent);
     committed(batch, *updated);
     if (queued_rows_ >= batch_) flush();  // a full batch waited behind this one

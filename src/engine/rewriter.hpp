@@ -7,8 +7,9 @@
 // in the target, moving at most 20% up or half down per statement (so one
 // slow statement cannot swing it), within [min_rows, max_rows]. A statement the
 // database refuses for good ends the stage (failed), and one cancelled for a
-// stop (Interrupted) is forgotten: nothing in either was committed, so its
-// rows still point at legacy objects that all still exist.
+// stop (Interrupted) is given up: nothing in either was committed, so its
+// rows still point at legacy objects that all still exist, and each of its
+// items is handed back (left) for a rerun, as is each one drop() forgets.
 #pragma once
 
 #include <chrono>
@@ -25,7 +26,6 @@ class Rewriter {
  public:
   struct Options {
     std::size_t batch_rows = 500;         // rows per statement to start with (and always, without a target)
-    bool dry_run = false;                 // count the rows as rewritten, send nothing
     std::chrono::milliseconds target{0};  // statement time to aim for; 0: batches stay at batch_rows
     std::size_t min_rows = 50;            // below this a statement's round trip costs more than its rows
     std::size_t max_rows = 2000;          // bounds the rows waiting (4 batches) and the locks one statement holds
@@ -34,9 +34,16 @@ class Rewriter {
   // changed, the others had been changed by the application first.
   using RewrittenFn = std::function<void(const ItemPtr& item, std::size_t updated)>;
   using FailedFn = std::function<void(const Error& e)>;
+  // An item none of whose rows was committed, given up for a rerun.
+  using LeftFn = std::function<void(const ItemPtr& item)>;
 
-  Rewriter(RowStore& rows, Options options, RewrittenFn rewritten, FailedFn failed)
-      : rows_(rows), o_(options), rewritten_(std::move(rewritten)), failed_(std::move(failed)), batch_(o_.batch_rows) {}
+  Rewriter(RowStore& rows, Options options, RewrittenFn rewritten, FailedFn failed, LeftFn left)
+      : rows_(rows),
+        o_(options),
+        rewritten_(std::move(rewritten)),
+        failed_(std::move(failed)),
+        left_(std::move(left)),
+        batch_(o_.batch_rows) {}
 
   // Queues the item's rows; sends a batch once a full one is queued.
   void add(ItemPtr item);
@@ -58,6 +65,7 @@ class Rewriter {
   Options o_;
   RewrittenFn rewritten_;
   FailedFn failed_;
+  LeftFn left_;
   std::vector<ItemPtr> queue_;
   std::size_t queued_rows_ = 0;
   bool in_flight_ = false;

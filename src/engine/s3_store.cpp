@@ -35,7 +35,7 @@ void S3Store::head(Side side, const std::string& key, Callback<s3::ObjectInfo> c
   client_.head_object(bucket(side), key, std::move(cb));
 }
 
-void S3Store::copy(s3::CopyParams p, Callback<std::string> cb) {
+void S3Store::copy(s3::CopyParams p, std::uint64_t /*size*/, Callback<std::string> cb) {
   p.source_bucket = legacy_.name;
   p.dest_headers = s3::with_overrides(std::move(p.dest_headers), write_);
   client_.copy_object(dest_, std::move(p), std::move(cb));

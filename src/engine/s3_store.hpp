@@ -14,7 +14,7 @@ class S3Store final : public ObjectStore {
 
   void list(Side side, const s3::ListParams& p, Callback<s3::ListPage> cb) override;
   void head(Side side, const std::string& key, Callback<s3::ObjectInfo> cb) override;
-  void copy(s3::CopyParams p, Callback<std::string> cb) override;
+  void copy(s3::CopyParams p, std::uint64_t size, Callback<std::string> cb) override;
   void multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, Callback<std::string> cb) override;
   void restamp(const std::string& dest_key, const std::string& etag, Callback<std::string> cb) override;
   void stream_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, ByteBudget& budget,

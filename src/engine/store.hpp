@@ -37,7 +37,8 @@ class ObjectStore {
   virtual void head(Side side, const std::string& key, Callback<s3::ObjectInfo> cb) = 0;
   // Server-side copy from the legacy bucket into the destination bucket
   // (p.source_bucket is the store's to fill in). Delivers the copy's ETag.
-  virtual void copy(s3::CopyParams p, Callback<std::string> cb) = 0;
+  // `size` is the source's, as listed (what a HEAD of the copy must show).
+  virtual void copy(s3::CopyParams p, std::uint64_t size, Callback<std::string> cb) = 0;
   // The same through UploadPartCopy, for objects over the single-copy limit.
   virtual void multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size,
                               Callback<std::string> cb) = 0;

@@ -109,7 +109,7 @@ Result<std::string> FakeStore::copy_now(const s3::CopyParams& p, bool multipart)
   return copy.etag;
 }
 
-void FakeStore::copy(s3::CopyParams p, Callback<std::string> cb) {
+void FakeStore::copy(s3::CopyParams p, std::uint64_t /*size*/, Callback<std::string> cb) {
   ++started["copy"];
   later([this, p = std::move(p), cb = std::move(cb)] {
     if (auto e = injected("copy", Side::Dest, p.dest_key)) return cb(tl::unexpected(*e));
@@ -245,6 +245,29 @@ void FakeRows::compare_and_set(std::vector<db::CasItem> items, std::function<voi
     answer();  // as the real one answers at first: synchronously
   else
     loop_.call_after(latency, std::move(answer));
+}
+
+void StateCheck::operator()(const engine::Item& item, engine::State from, engine::State to) {
+  const auto it = last_.find(item.legacy_key);
+  const engine::State was = it == last_.end() ? engine::State::Listed : it->second;
+  if (was != from)
+    bad_.push_back(fmt::format("{}: moved from {} but was {}", item.legacy_key, to_string(from), to_string(was)));
+  if (!engine::allowed(from, to))
+    bad_.push_back(fmt::format("{}: {} -> {} is no arrow", item.legacy_key, to_string(from), to_string(to)));
+  last_[item.legacy_key] = to;
+}
+
+std::vector<std::string> StateCheck::violations() const {
+  auto v = bad_;
+  for (const auto& [key, s] : last_)
+    if (!engine::terminal(s)) v.push_back(fmt::format("{}: ended {}", key, to_string(s)));
+  return v;
+}
+
+std::map<engine::State, int> StateCheck::ended() const {
+  std::map<engine::State, int> n;
+  for (const auto& [key, s] : last_) ++n[s];
+  return n;
 }
 
 }  // namespace assetmv::testing

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/loop.hpp"
+#include "engine/item.hpp"
 #include "engine/store.hpp"
 
 namespace assetmv::testing {
@@ -75,7 +76,7 @@ class FakeStore final : public engine::ObjectStore {
 
   void list(Side side, const s3::ListParams& p, Callback<s3::ListPage> cb) override;
   void head(Side side, const std::string& key, Callback<s3::ObjectInfo> cb) override;
-  void copy(s3::CopyParams p, Callback<std::string> cb) override;
+  void copy(s3::CopyParams p, std::uint64_t size, Callback<std::string> cb) override;
   void multipart_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, Callback<std::string> cb) override;
   void restamp(const std::string& dest_key, const std::string& etag, Callback<std::string> cb) override;
   void stream_copy(s3::CopyParams p, std::uint64_t size, std::uint64_t part_size, ByteBudget& budget,
@@ -134,6 +135,23 @@ class FakeRows final : public engine::RowStore {
  private:
   EventLoop& loop_;
   FakeStore& store_;
+};
+
+// The per-item state machine (engine/item.hpp), checked as the migration
+// moves each item (Hooks::on_transition): every move must be an arrow of
+// engine::allowed() and start where the item's previous move ended, and at
+// the end of the run every item must be in a terminal state.
+class StateCheck {
+ public:
+  void operator()(const engine::Item& item, engine::State from, engine::State to);
+  // The moves off the machine, then the items left in a non-terminal state.
+  std::vector<std::string> violations() const;
+  // How many items ended in each state.
+  std::map<engine::State, int> ended() const;
+
+ private:
+  std::map<std::string, engine::State> last_;  // by legacy key: unique within a run
+  std::vector<std::string> bad_;
 };
 
 // An MD5-like ETag for content `n` (32 hex digits).

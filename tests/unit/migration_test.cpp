@@ -40,6 +40,8 @@ struct World {
     RunResult result;
     Counts counts;
     nlohmann::json items;
+    std::map<State, int> ended;  // items by their last state
+    Forecast forecast;           // a dry run's
     std::vector<std::string> kinds() const {
       std::vector<std::string> k;
       for (const auto& i : items) k.push_back(i.at("kind").get<std::string>());
@@ -85,10 +87,17 @@ struct World {
     };
   }
 
+  // Every run's items are checked on every move (StateCheck).
   Run run() {
-    Migration m(loop, store, rows, o, hooks);
+    assetmv::testing::StateCheck states;
+    Hooks h = hooks;
+    h.on_transition = [&](const Item& i, State from, State to) { states(i, from, to); };
+    Migration m(loop, store, rows, o, h);
     Run r;
     r.result = m.run();
+    EXPECT_EQ(states.violations(), std::vector<std::string>{});
+    r.ended = states.ended();
+    r.forecast = m.forecast();
     r.counts = m.report().counts;
     r.items = m.report().items_json().at("items");
     return r;
@@ -192,6 +201,58 @@ TEST(Migration, DryRunChangesNothingAndCountsWhatItWouldDo) {
   EXPECT_EQ(w.store.legacy.count("image/a.png"), 1U);
   EXPECT_TRUE(w.store.dest.empty());
   EXPECT_EQ(w.rows.statements, 0);
+  EXPECT_EQ(w.store.started, (std::map<std::string, int>{}));  // no write was sent
+  EXPECT_EQ(r.forecast.requests, (std::map<std::string, std::uint64_t>{{"CopyObject", 1}, {"DeleteObjects", 1}}));
+  EXPECT_EQ(r.forecast.deleted_keys, 1U);
+  EXPECT_EQ(r.ended.at(State::Done), 1);
+}
+
+// The dry run's stages are the real run's: the forecast counts what the
+// copier asks for, with its part sizes, on each path.
+TEST(Migration, DryRunForecastsEachCopyPathWithTheCopiersPartSizes) {
+  for (const bool same : {true, false}) {
+    World w;
+    w.o.dry_run = true;
+    w.o.multipart_threshold = 10ULL << 20;
+    w.store.same = same;
+    w.legacy("small.png", 1);
+    w.legacy("big.png", 2, 25ULL << 20);  // 25 MiB at a 10 MiB threshold: 3 parts either way
+    w.row("image/small.png");
+    w.row("image/big.png");
+    const auto r = w.run();
+    EXPECT_EQ(r.result.outcome, Outcome::Complete);
+    EXPECT_EQ(r.counts.objects_copied, 2U);
+    EXPECT_TRUE(w.store.dest.empty());
+    auto& f = r.forecast.requests;
+    if (same) {
+      EXPECT_EQ(f.at("CopyObject"), 1U);
+      EXPECT_EQ(f.at("UploadPartCopy"), 3U);
+    } else {
+      EXPECT_EQ(f.at("GetObject"), 4U);  // one for the small one, a ranged one per part of the big one
+      EXPECT_EQ(f.at("PutObject"), 1U);
+      EXPECT_EQ(f.at("UploadPart"), 3U);
+    }
+    EXPECT_EQ(f.at("CreateMultipartUpload"), 1U);
+    EXPECT_EQ(f.at("CompleteMultipartUpload"), 1U);
+    // The source's headers before its parts, and the verify stage's HEAD of
+    // the copy (answered from the copy it pretended to make).
+    EXPECT_EQ(f.at("HeadObject"), 2U);
+    EXPECT_EQ(w.store.calls["head"], 1) << "the source is re-read for real after a multipart copy";
+    EXPECT_EQ(r.forecast.deleted_keys, 2U);
+  }
+}
+
+TEST(Migration, DryRunWithAGraceForecastsTheRestampAndDeletesNothing) {
+  World w;
+  w.o.dry_run = true;
+  w.o.delete_grace = std::chrono::hours(24);
+  w.legacy("a.png", 1);
+  w.dest("a.png", 1);  // there before: its clock starts with a restamp
+  w.row("image/a.png");
+  const auto r = w.run();
+  EXPECT_EQ(r.counts.legacy_objects_in_grace, 1U);
+  EXPECT_EQ(r.forecast.requests, (std::map<std::string, std::uint64_t>{{"CopyObject", 1}, {"HeadObject", 1}}));
+  EXPECT_EQ(w.store.started, (std::map<std::string, int>{}));
 }
 
 TEST(Migration, WithoutConditionalWritesTheCopyGoesOutUnconditioned) {
@@ -672,11 +733,18 @@ TEST(Migration, BetweenTwoServicesTheBytesHeldStayWithinTheMemoryBudget) {
 
 TEST(Migration, StreamPartsStayWithinS3sLimitsTheThresholdAndHalfTheBudget) {
   constexpr std::uint64_t MiB = 1ULL << 20;
-  EXPECT_EQ(Copier::stream_part_size(100 * MiB, 8 * MiB, 256 * MiB), 8 * MiB);
-  EXPECT_EQ(Copier::stream_part_size(100 * MiB, 5ULL << 30, 256 * MiB), 64 * MiB);      // the HTTP layer's limit
-  EXPECT_EQ(Copier::stream_part_size(100 * MiB, 5ULL << 30, 32 * MiB), 16 * MiB);       // half the budget
-  EXPECT_EQ(Copier::stream_part_size(100 * MiB, 5ULL << 30, 4 * MiB), 5 * MiB);         // S3's smallest part
-  EXPECT_EQ(Copier::stream_part_size(100000 * 8 * MiB, 8 * MiB, 256 * MiB), 80 * MiB);  // 10,000 parts at most
+  constexpr auto Streamed = Copier::Route::Streamed;
+  constexpr auto ServerSide = Copier::Route::ServerSide;
+  EXPECT_EQ(Copier::part_size(Streamed, 100 * MiB, 8 * MiB, 256 * MiB), 8 * MiB);
+  EXPECT_EQ(Copier::part_size(Streamed, 100 * MiB, 5ULL << 30, 256 * MiB), 64 * MiB);      // the HTTP layer's limit
+  EXPECT_EQ(Copier::part_size(Streamed, 100 * MiB, 5ULL << 30, 32 * MiB), 16 * MiB);       // half the budget
+  EXPECT_EQ(Copier::part_size(Streamed, 100 * MiB, 5ULL << 30, 4 * MiB), 5 * MiB);         // S3's smallest part
+  EXPECT_EQ(Copier::part_size(Streamed, 100000 * 8 * MiB, 8 * MiB, 256 * MiB), 80 * MiB);  // 10,000 parts at most
+  // Server-side, the threshold within S3's part limits; no memory is held.
+  EXPECT_EQ(Copier::part_size(ServerSide, 100 * MiB, 8 * MiB, 4 * MiB), 8 * MiB);
+  EXPECT_EQ(Copier::part_size(ServerSide, 100 * MiB, 1 * MiB, 256 * MiB), 5 * MiB);
+  EXPECT_EQ(Copier::part_size(ServerSide, 6ULL << 40, 6ULL << 40, 256 * MiB), 5ULL << 30);  // 5 GiB, S3's largest part
+  EXPECT_EQ(Copier::part_size(ServerSide, 100000 * 8 * MiB, 8 * MiB, 256 * MiB), 80 * MiB);
 }
 
 // ---- compare-and-set ---------------------------------------------------------
