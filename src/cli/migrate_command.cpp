@@ -158,6 +158,29 @@ class CommandRun {
   int run() {
     init_logging(a_.common);
     install_stop_handlers();
+    if (auto code = set_up()) return *code;
+    describe();
+    Checks checks;
+    if (auto code = check_before_start(checks)) return *code;
+    warn_about_settings();
+
+    ProgressDisplay display(command_, progress_on_terminal(a_));
+    display_ = &display;
+    ControlFiles control(a_.control_file, a_.pause_file);
+    if (!control_files_usable(control)) return kExitUsage;
+    const engine::Hooks hooks = make_hooks(control);
+    log_start();
+
+    engine::S3Store store(*ctx_->s3, ctx_->source_bucket, ctx_->dest_bucket, a_.write);
+    engine::DbRows rows(*db_);
+    const auto mo = migration_options(checks);
+    return verify_ ? audit(store, rows, mo, hooks, display) : migrate(store, rows, mo, hooks, display);
+  }
+
+ private:
+  // The shard, the clients and the database session, and /metrics: what
+  // both commands need before the preflight. An exit code if it cannot be.
+  std::optional<int> set_up() {
     if (auto s = resolve_shard(); !s) {
       logging::error("config.shard", s.error().message);
       return kExitUsage;
@@ -173,105 +196,112 @@ class CommandRun {
       logging::error("config", ctx.error().message);
       return kExitUsage;
     }
-    ctx_ = &*ctx;
+    context_.emplace(std::move(*ctx));
+    ctx_ = &*context_;
     if (!a_.write.sse_kms_key_id.empty() && a_.write.sse != "aws:kms") {
       logging::error("config", "--sse-kms-key-id names a KMS key: it needs --sse aws:kms");
       return kExitUsage;
     }
     if (!start_metrics()) return kExitUsage;
-    db::ConnectOptions db_options;
-    db_options.answer_timeout_ms = a_.common.stall_timeout_s * 1000;  // the same patience as for S3
-    engine::DbSession db(*ctx->loop, a_.common.db, ctx->table, RetryPolicy{}, db_options);
-    db_ = &db;
+    db_options_.answer_timeout_ms = a_.common.stall_timeout_s * 1000;  // the same patience as for S3
+    db_session_.emplace(*ctx_->loop, a_.common.db, ctx_->table, RetryPolicy{}, db_options_);
+    db_ = &*db_session_;
+    return std::nullopt;
+  }
+
+  // The report's head: what runs, against what, with which settings.
+  void describe() {
     out_ = {{"command", command_},
             {"version", kVersion},
             {"commit", kCommit},
             {"started_at", utc_now()},
-            {"source", ctx->source.to_string()},
-            {"dest", ctx->dest.to_string()},
-            {"table", ctx->table.display()},
-            {"db", db.describe()}};
-    if (!verify_) {
-      out_["shard"] = {{"index", shard_.index}, {"count", shard_.count}, {"max_rate", rate_share(a_.common.max_rate)}};
-      out_["dry_run"] = a_.dry_run;
-      out_["keep_source"] = a_.keep_source;
-      out_["delete_grace_seconds"] = a_.delete_grace_s;
-      out_["delete_versions"] = a_.delete_versions;
-      out_["writes"] = {{"storage_class", a_.storage_class.empty() ? "as listed" : a_.storage_class},
-                        {"acl", a_.write.acl.empty() ? "bucket default (private)" : a_.write.acl},
-                        {"sse", a_.write.sse.empty() ? "bucket default" : a_.write.sse}};
-    }
+            {"source", ctx_->source.to_string()},
+            {"dest", ctx_->dest.to_string()},
+            {"table", ctx_->table.display()},
+            {"db", db_->describe()}};
+    if (verify_) return;
+    out_["shard"] = {{"index", shard_.index}, {"count", shard_.count}, {"max_rate", rate_share(a_.common.max_rate)}};
+    out_["dry_run"] = a_.dry_run;
+    out_["keep_source"] = a_.keep_source;
+    out_["delete_grace_seconds"] = a_.delete_grace_s;
+    out_["delete_versions"] = a_.delete_versions;
+    out_["writes"] = {{"storage_class", a_.storage_class.empty() ? "as listed" : a_.storage_class},
+                      {"acl", a_.write.acl.empty() ? "bucket default (private)" : a_.write.acl},
+                      {"sse", a_.write.sse.empty() ? "bucket default" : a_.write.sse}};
+  }
 
-    Checks checks;
+  // The preflight and the replica-lag watch: either failing is exit 2, with
+  // the report saying why.
+  std::optional<int> check_before_start(Checks& checks) {
     const bool writes = !verify_ && !a_.dry_run;
     const auto pf =
-        preflight(*ctx, db, {writes, writes && !a_.keep_source, writes && a_.delete_versions, a_.write}, checks);
-    preflight_stats_ = ctx->s3->stats();
+        preflight(*ctx_, *db_, {writes, writes && !a_.keep_source, writes && a_.delete_versions, a_.write}, checks);
+    preflight_stats_ = ctx_->s3->stats();
     out_["preflight"] = {{"checks", checks.list}, {"requests", preflight_stats_.total.requests}};
     if (checks.legacy_versioning) {
       // Deleted legacy objects stay as noncurrent versions (or may: unknown).
       out_["legacy_versioning"] = *checks.legacy_versioning;
       out_["legacy_versions_remain"] = !checks.legacy_versioning->empty() && !a_.delete_versions;
     }
+    std::optional<Error> failed;
     if (!pf) {
-      logging::error("preflight", pf.error().message, {{"kind", to_string(pf.error().kind)}});
-      out_["error"] = pf.error().message;  // already names the underlying error and its code
-      return finish(kExitUsage, "preflight_failed");
+      failed = pf.error();
+    } else if (auto lag = start_lag_watch(db_options_); !lag) {
+      failed = lag.error();
     }
-    if (auto lag = start_lag_watch(db_options); !lag) {
-      logging::error("preflight", lag.error().message, {{"kind", to_string(lag.error().kind)}});
-      out_["error"] = lag.error().message;
-      return finish(kExitUsage, "preflight_failed");
-    }
+    if (!failed) return std::nullopt;
+    logging::error("preflight", failed->message, {{"kind", to_string(failed->kind)}});
+    out_["error"] = failed->message;  // already names the underlying error and its code
+    return finish(kExitUsage, "preflight_failed");
+  }
+
+  void warn_about_settings() const {
     if (!verify_ && multipart_always())
       logging::warn("config.sse_multipart",
                     "--sse: every copy goes through the multipart path (UploadPartCopy), about 4 requests per "
                     "object instead of 1: off AWS because Ceph RGW 16 stores a CopyObject unencrypted whatever it "
                     "is asked; on AWS with aws:kms because a KMS copy's ETag is no MD5, and the multipart copy "
                     "carries the source's ETag for a later run to prove it identical",
-                    {{"endpoint", ctx->dest_bucket.endpoint.authority()}});
-    if (!ctx->source.prefix.empty() && ctx->source.prefix.back() != '/')
+                    {{"endpoint", ctx_->dest_bucket.endpoint.authority()}});
+    if (!ctx_->source.prefix.empty() && ctx_->source.prefix.back() != '/')
       logging::warn("config.prefix", fmt::format("source prefix {:?} has no trailing '/': it also matches longer names",
-                                                 ctx->source.prefix));
+                                                 ctx_->source.prefix));
+  }
 
-    ProgressDisplay display(command_, progress_on_terminal(a_));
+  // A control file that is there and wrong at the start is a mistake to fix
+  // before anything moves; later, a typo is reported and ignored.
+  static bool control_files_usable(ControlFiles& control) {
+    if (!control.any()) return true;
+    const Control first = control.poll();
+    if (first.problems.empty()) return true;
+    logging::error("config.control_file", first.problems.front() + "; fix it and run again");
+    return false;
+  }
+
+  engine::Hooks make_hooks(ControlFiles& control) {
     engine::Hooks hooks;
     hooks.stop_requested = [] { return stop_requested(); };
-    display_ = &display;
     hooks.on_progress = [this](const engine::Progress& p) {
       display_->update(p);
       progress_ = p;
       publish_metrics(false);
     };
-    logging::info(fmt::format("{}.start", command_),
-                  fmt::format("{} {} -> {}{}{}", command_, ctx->source.to_string(), ctx->dest.to_string(),
-                              shard_.whole() ? "" : fmt::format(", shard {}", shard_.to_string()),
-                              a_.dry_run ? " (dry run: nothing will change)" : ""),
-                  {{"table", ctx->table.display()},
-                   {"db", db.describe()},
-                   {"credentials", ctx->credentials_source},
-                   {"shard", shard_.to_string()}});
-
-    ControlFiles control(a_.control_file, a_.pause_file);
-    if (control.any()) {
-      // A control file that is there and wrong at the start is a mistake to
-      // fix before anything moves; later, a typo is reported and ignored.
-      const Control first = control.poll();
-      if (!first.problems.empty()) {
-        logging::error("config.control_file", first.problems.front() + "; fix it and run again");
-        return kExitUsage;
-      }
-    }
     if (control.any() || lag_)
       hooks.pause_requested = [this, &control] { return pause_reason(control.any() ? &control : nullptr); };
-
-    engine::S3Store store(*ctx->s3, ctx->source_bucket, ctx->dest_bucket, a_.write);
-    engine::DbRows rows(db);
-    const auto mo = migration_options(checks);
-    return verify_ ? audit(store, rows, mo, hooks, display) : migrate(store, rows, mo, hooks, display);
+    return hooks;
   }
 
- private:
+  void log_start() const {
+    logging::info(fmt::format("{}.start", command_),
+                  fmt::format("{} {} -> {}{}{}", command_, ctx_->source.to_string(), ctx_->dest.to_string(),
+                              shard_.whole() ? "" : fmt::format(", shard {}", shard_.to_string()),
+                              a_.dry_run ? " (dry run: nothing will change)" : ""),
+                  {{"table", ctx_->table.display()},
+                   {"db", db_->describe()},
+                   {"credentials", ctx_->credentials_source},
+                   {"shard", shard_.to_string()}});
+  }
+
   // The operator's control files, polled each tick: the request-rate cap is
   // applied here; the pause goes to the engine.
   std::optional<std::string> steer(ControlFiles& control) {
@@ -530,6 +560,10 @@ class CommandRun {
   const char* command_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   const double start_unix_ = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  // Declared first, so destroyed last: everything below runs on its loop.
+  std::optional<Context> context_;
+  db::ConnectOptions db_options_;
+  std::optional<engine::DbSession> db_session_;
   Context* ctx_ = nullptr;
   engine::DbSession* db_ = nullptr;
   ProgressDisplay* display_ = nullptr;
@@ -572,6 +606,98 @@ void add_options(CLI::App& cmd, MigrateArgs& a) {
       ->capture_default_str();
 }
 
+// The dry run's forecast: prices and the store's write rate.
+void add_dry_run_options(CLI::App& cmd, MigrateArgs& m) {
+  cmd.add_option("--price-class-a", m.prices.class_a_per_1000,
+                 "USD per 1,000 PUT/COPY/POST/LIST requests, for the dry run's cost (S3 Standard list price)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--price-class-b", m.prices.class_b_per_1000,
+                 "USD per 1,000 GET/HEAD requests, for the dry run's cost")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--prefix-write-rate", m.prefix_write_rate,
+                 "Writes per second the store takes on one prefix, for the dry run's time (S3: 3,500)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
+// How large objects are copied, and the memory copies between two services hold.
+void add_copy_options(CLI::App& cmd, MigrateArgs& m) {
+  cmd.add_option("--multipart-threshold", m.multipart_threshold,
+                 "Objects larger than this many bytes are copied in parts (UploadPartCopy)")
+      ->check(CLI::Range(s3::kMinPartBytes, s3::kMaxSingleCopyBytes))
+      ->capture_default_str();
+  cmd.add_option("--memory-budget", m.memory_budget,
+                 "Bytes of object data held at once by copies between two services (e.g. 256MiB): they stream "
+                 "through assetmv, GET then PUT, in parts of at most half this above --multipart-threshold")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(2 * s3::kMinPartBytes, std::uint64_t{64} << 30))
+      ->capture_default_str();
+}
+
+// What every copy is stored as: class, ACL, encryption.
+void add_write_options(CLI::App& cmd, MigrateArgs& m) {
+  cmd.add_option("--storage-class", m.storage_class,
+                 "Store every copy in this class (STANDARD, STANDARD_IA, INTELLIGENT_TIERING...); default: the "
+                 "class each legacy object is listed in")
+      ->check([](const std::string& v) {
+        const bool ok = !v.empty() && std::all_of(v.begin(), v.end(), [](char ch) {
+          return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
+        });
+        return ok ? std::string() : "a storage class is upper-case letters, digits and '_' (e.g. STANDARD_IA)";
+      });
+  cmd.add_option("--acl", m.write.acl,
+                 "Give every copy this canned ACL (e.g. public-read, for a bucket that serves by object ACL); "
+                 "default: none, so copies are private as CopyObject makes them")
+      ->check([](const std::string& v) {
+        return s3::is_canned_acl(v) ? std::string()
+                                    : "not a canned ACL: private, public-read, public-read-write, authenticated-read, "
+                                      "aws-exec-read, bucket-owner-read or bucket-owner-full-control";
+      });
+  auto* sse = cmd.add_option("--sse", m.write.sse,
+                             "Encrypt every copy: AES256 (SSE-S3) or aws:kms (SSE-KMS), for a destination whose "
+                             "policy requires it; default: the bucket's default encryption")
+                  ->check(CLI::IsMember({"AES256", "aws:kms"}));
+  cmd.add_option("--sse-kms-key-id", m.write.sse_kms_key_id, "With --sse aws:kms: the KMS key (id or ARN)")->needs(sse);
+}
+
+// What slows or pauses the run: statement size, replica lag, control files.
+void add_steering_options(CLI::App& cmd, MigrateArgs& m) {
+  cmd.add_option("--batch-time-ms", m.batch_time_ms,
+                 "Compare-and-set statements are sized to take about this long (50 to 2,000 rows, starting at "
+                 "500), so a busy database gets smaller statements; 0: always 500 rows")
+      ->check(CLI::Range(0, 60'000))
+      ->capture_default_str();
+  cmd.add_option("--max-replica-lag", m.max_replica_lag_s,
+                 "Pause while any replica lags more than this (e.g. 10s, 500ms); resumes under half of it. Read "
+                 "on the primary (pg_stat_replication; needs pg_monitor) unless --replica-db is given")
+      ->transform(kDuration)
+      ->check(CLI::Range(0.0, 86'400.0));
+  cmd.add_option("--replica-db", m.replica_dbs,
+                 "Read the lag on this replica instead (libpq conninfo or URI; repeat for each replica)")
+      ->needs("--max-replica-lag");
+  cmd.add_option("--control-file", m.control_file,
+                 "Steer the run while it goes: a file with `pause` and/or `max-rate N` lines, read when it "
+                 "changes (absent: run at --max-rate)");
+  cmd.add_option("--pause-file", m.pause_file,
+                 "The run pauses while this file exists (touch to pause, rm to resume): no new copy or delete "
+                 "starts; what is in flight finishes and its rows are committed");
+}
+
+// One of N workers.
+void add_shard_options(CLI::App& cmd, MigrateArgs& m) {
+  auto* shard = cmd.add_option(
+      "--shard", m.shard,
+      "Do only shard K of N (K/N, from 0): the names whose hash falls in it, in the table and both listings; N "
+      "workers with K = 0..N-1 together do what one run does, each at 1/N of --max-rate (docs/scaling.md)");
+  cmd.add_option("--shards", m.shards,
+                 "Do one shard of N, K taken from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or "
+                 "AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job)")
+      ->check(CLI::Range(1U, Shard::kMaxCount))
+      ->excludes(shard);
+}
+
 }  // namespace
 
 void add_migrate_commands(CLI::App& app, int& exit_code) {
@@ -588,91 +714,11 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
   migrate->add_flag("--dry-run", m->dry_run,
                     "Show what would happen, the requests a real run would send, their cost and the time it "
                     "would take; change nothing");
-  migrate
-      ->add_option("--price-class-a", m->prices.class_a_per_1000,
-                   "USD per 1,000 PUT/COPY/POST/LIST requests, for the dry run's cost (S3 Standard list price)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  migrate
-      ->add_option("--price-class-b", m->prices.class_b_per_1000,
-                   "USD per 1,000 GET/HEAD requests, for the dry run's cost")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  migrate
-      ->add_option("--prefix-write-rate", m->prefix_write_rate,
-                   "Writes per second the store takes on one prefix, for the dry run's time (S3: 3,500)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  migrate
-      ->add_option("--multipart-threshold", m->multipart_threshold,
-                   "Objects larger than this many bytes are copied in parts (UploadPartCopy)")
-      ->check(CLI::Range(s3::kMinPartBytes, s3::kMaxSingleCopyBytes))
-      ->capture_default_str();
-  migrate
-      ->add_option("--memory-budget", m->memory_budget,
-                   "Bytes of object data held at once by copies between two services (e.g. 256MiB): they stream "
-                   "through assetmv, GET then PUT, in parts of at most half this above --multipart-threshold")
-      ->transform(CLI::AsSizeValue(false))
-      ->check(CLI::Range(2 * s3::kMinPartBytes, std::uint64_t{64} << 30))
-      ->capture_default_str();
-  migrate
-      ->add_option("--storage-class", m->storage_class,
-                   "Store every copy in this class (STANDARD, STANDARD_IA, INTELLIGENT_TIERING...); default: the "
-                   "class each legacy object is listed in")
-      ->check([](const std::string& v) {
-        const bool ok = !v.empty() && std::all_of(v.begin(), v.end(), [](char ch) {
-          return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
-        });
-        return ok ? std::string() : "a storage class is upper-case letters, digits and '_' (e.g. STANDARD_IA)";
-      });
-  migrate
-      ->add_option("--acl", m->write.acl,
-                   "Give every copy this canned ACL (e.g. public-read, for a bucket that serves by object ACL); "
-                   "default: none, so copies are private as CopyObject makes them")
-      ->check([](const std::string& v) {
-        return s3::is_canned_acl(v) ? std::string()
-                                    : "not a canned ACL: private, public-read, public-read-write, authenticated-read, "
-                                      "aws-exec-read, bucket-owner-read or bucket-owner-full-control";
-      });
-  auto* sse = migrate
-                  ->add_option("--sse", m->write.sse,
-                               "Encrypt every copy: AES256 (SSE-S3) or aws:kms (SSE-KMS), for a destination whose "
-                               "policy requires it; default: the bucket's default encryption")
-                  ->check(CLI::IsMember({"AES256", "aws:kms"}));
-  migrate->add_option("--sse-kms-key-id", m->write.sse_kms_key_id, "With --sse aws:kms: the KMS key (id or ARN)")
-      ->needs(sse);
-  migrate
-      ->add_option("--batch-time-ms", m->batch_time_ms,
-                   "Compare-and-set statements are sized to take about this long (50 to 2,000 rows, starting at "
-                   "500), so a busy database gets smaller statements; 0: always 500 rows")
-      ->check(CLI::Range(0, 60'000))
-      ->capture_default_str();
-  migrate
-      ->add_option("--max-replica-lag", m->max_replica_lag_s,
-                   "Pause while any replica lags more than this (e.g. 10s, 500ms); resumes under half of it. Read "
-                   "on the primary (pg_stat_replication; needs pg_monitor) unless --replica-db is given")
-      ->transform(kDuration)
-      ->check(CLI::Range(0.0, 86'400.0));
-  migrate
-      ->add_option("--replica-db", m->replica_dbs,
-                   "Read the lag on this replica instead (libpq conninfo or URI; repeat for each replica)")
-      ->needs("--max-replica-lag");
-  migrate->add_option("--control-file", m->control_file,
-                      "Steer the run while it goes: a file with `pause` and/or `max-rate N` lines, read when it "
-                      "changes (absent: run at --max-rate)");
-  migrate->add_option("--pause-file", m->pause_file,
-                      "The run pauses while this file exists (touch to pause, rm to resume): no new copy or delete "
-                      "starts; what is in flight finishes and its rows are committed");
-  auto* shard = migrate->add_option(
-      "--shard", m->shard,
-      "Do only shard K of N (K/N, from 0): the names whose hash falls in it, in the table and both listings; N "
-      "workers with K = 0..N-1 together do what one run does, each at 1/N of --max-rate (docs/scaling.md)");
-  migrate
-      ->add_option("--shards", m->shards,
-                   "Do one shard of N, K taken from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or "
-                   "AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job)")
-      ->check(CLI::Range(1U, Shard::kMaxCount))
-      ->excludes(shard);
+  add_dry_run_options(*migrate, *m);
+  add_copy_options(*migrate, *m);
+  add_write_options(*migrate, *m);
+  add_steering_options(*migrate, *m);
+  add_shard_options(*migrate, *m);
   migrate->callback([m, &exit_code] { exit_code = CommandRun(*m, false).run(); });
 
   auto v = std::make_shared<MigrateArgs>();

@@ -138,23 +138,22 @@ void versioning(Context& c, bool delete_versions, Checks& checks) {
                               c.source.bucket, *v));
 }
 
-Result<void> probe_permissions(Context& c, const std::optional<std::string>& source_key,
-                               const std::optional<std::string>& dest_key, const PreflightNeeds& needs,
-                               Checks& checks) {
-  auto& s3 = *c.s3;
-  if (source_key) {  // CopyObject reads its source: s3:GetObject on the legacy bucket
-    auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.source_bucket, *source_key, cb); });
-    if (!h && h.error().kind != ErrorKind::NotFound)
-      return permission_error(h.error(), "read " + c.source.bucket + "/" + *source_key);
-    checks.add("s3:GetObject", "HeadObject", c.source.bucket + "/" + *source_key, h ? "200" : answer_of(h.error()));
-  }
-  // A PUT conditional on an ETag that cannot exist is refused (412, or 404
-  // where the key is absent) after the permission check and before any
-  // write: s3:PutObject on the destination, proved without writing.
-  const std::string dest_probe = probe_key(c.dest.prefix);
+// A HEAD of an object the run will read: s3:GetObject (a 404 proves it too).
+Result<void> probe_read(Context& c, const s3::Bucket& bucket, const std::string& key, Checks& checks) {
+  auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { c.s3->head_object(bucket, key, cb); });
+  if (!h && h.error().kind != ErrorKind::NotFound)
+    return permission_error(h.error(), "read " + bucket.name + "/" + key);
+  checks.add("s3:GetObject", "HeadObject", bucket.name + "/" + key, h ? "200" : answer_of(h.error()));
+  return {};
+}
+
+// A PUT conditional on an ETag that cannot exist is refused (412, or 404
+// where the key is absent) after the permission check and before any
+// write: s3:PutObject on the destination, proved without writing.
+Result<void> probe_write(Context& c, const std::string& dest_probe, Checks& checks) {
   s3::PutParams put;
   put.if_match = std::string(32, '0');
-  auto w = s3::wait<std::string>(*c.loop, [&](auto cb) { s3.put_object(c.dest_bucket, dest_probe, "", put, cb); });
+  auto w = s3::wait<std::string>(*c.loop, [&](auto cb) { c.s3->put_object(c.dest_bucket, dest_probe, "", put, cb); });
   if (w) {
     logging::warn("preflight.probe_written",
                   "the store ignored If-Match and wrote the empty probe object; delete it when convenient",
@@ -171,35 +170,30 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
                   "destination object created by someone else after the listing could be overwritten by its "
                   "legacy twin",
                   {{"endpoint", c.dest_bucket.endpoint.authority()}});
-    auto u = s3::wait<bool>(*c.loop, [&](auto cb) { s3.probe_upload(c.dest_bucket, dest_probe, {}, cb); });
+    auto u = s3::wait<bool>(*c.loop, [&](auto cb) { c.s3->probe_upload(c.dest_bucket, dest_probe, {}, cb); });
     if (!u) return permission_error(u.error(), "write under " + c.dest.to_string());
     checks.add("s3:PutObject", "CreateMultipartUpload then AbortMultipartUpload", c.dest.bucket + "/" + dest_probe,
                "200 (an upload started and aborted: nothing written)");
+    return {};
   } else if (w.error().kind != ErrorKind::PreconditionFailed && w.error().kind != ErrorKind::NotFound) {
     return permission_error(w.error(), "write under " + c.dest.to_string());
   }
-  if (checks.conditional_writes)
-    checks.add("s3:PutObject", "PutObject If-Match on an impossible ETag", c.dest.bucket + "/" + dest_probe,
-               w ? "200 (written: the store ignored If-Match)"
-                 : answer_of(w.error()) + " (refused as meant: nothing written)");
-  if (auto r = probe_write_options(c, needs.write, dest_probe, checks); !r) return r;
-  if (auto r = probe_tagging(c, source_key, checks); !r) return r;
-  if (dest_key) {  // reading copies back: s3:GetObject on the destination
-    auto h = s3::wait<s3::ObjectInfo>(*c.loop, [&](auto cb) { s3.head_object(c.dest_bucket, *dest_key, cb); });
-    if (!h && h.error().kind != ErrorKind::NotFound)
-      return permission_error(h.error(), "read " + c.dest.bucket + "/" + *dest_key);
-    checks.add("s3:GetObject", "HeadObject", c.dest.bucket + "/" + *dest_key, h ? "200" : answer_of(h.error()));
-  }
-  if (!needs.deletes) return {};
+  checks.add(
+      "s3:PutObject", "PutObject If-Match on an impossible ETag", c.dest.bucket + "/" + dest_probe,
+      w ? "200 (written: the store ignored If-Match)" : answer_of(w.error()) + " (refused as meant: nothing written)");
+  return {};
+}
+
+// Deleting a key that does not exist changes nothing (on a versioned
+// bucket it leaves a delete marker for that never-existing key). Deletes
+// by version id need s3:DeleteObjectVersion: the probe then names the
+// "null" version of that key, which proves it and leaves no marker.
+Result<void> probe_delete(Context& c, const PreflightNeeds& needs, Checks& checks) {
   versioning(c, needs.delete_versions, checks);
-  // Deleting a key that does not exist changes nothing (on a versioned
-  // bucket it leaves a delete marker for that never-existing key). Deletes
-  // by version id need s3:DeleteObjectVersion: the probe then names the
-  // "null" version of that key, which proves it and leaves no marker.
   const bool by_version = needs.delete_versions && checks.legacy_versioning != "";
   const std::string src_probe = probe_key(c.source.prefix);
   auto d = s3::wait<s3::DeleteResult>(*c.loop, [&](auto cb) {
-    s3.delete_objects(c.source_bucket, {{src_probe, by_version ? "null" : ""}}, cb);
+    c.s3->delete_objects(c.source_bucket, {{src_probe, by_version ? "null" : ""}}, cb);
   });
   if (!d) return permission_error(d.error(), "delete under " + c.source.to_string());
   if (!d->failed.empty()) {
@@ -215,6 +209,23 @@ Result<void> probe_permissions(Context& c, const std::optional<std::string>& sou
              multi ? "200 (nothing existed, nothing deleted)"
                    : "deleted nothing (the store has no DeleteObjects: one DeleteObject per key)");
   return {};
+}
+
+// CopyObject reads its source (s3:GetObject on the legacy bucket), writes
+// the destination, reads copies back; the deletes last.
+Result<void> probe_permissions(Context& c, const std::optional<std::string>& source_key,
+                               const std::optional<std::string>& dest_key, const PreflightNeeds& needs,
+                               Checks& checks) {
+  if (source_key)
+    if (auto r = probe_read(c, c.source_bucket, *source_key, checks); !r) return r;
+  const std::string dest_probe = probe_key(c.dest.prefix);
+  if (auto r = probe_write(c, dest_probe, checks); !r) return r;
+  if (auto r = probe_write_options(c, needs.write, dest_probe, checks); !r) return r;
+  if (auto r = probe_tagging(c, source_key, checks); !r) return r;
+  if (dest_key)
+    if (auto r = probe_read(c, c.dest_bucket, *dest_key, checks); !r) return r;
+  if (!needs.deletes) return {};
+  return probe_delete(c, needs, checks);
 }
 
 }  // namespace

@@ -435,14 +435,21 @@ struct Client::Impl {
   // request, so nothing of a handle's previous exchange carries over.
   void configure(Transfer& t) {
     CURL* e = t.easy.get();
-    const auto& rq = t.request;
-    // curl parses the URL of every transfer into parts and prints it back
-    // whole, every byte through its printf: a long key made that costly. It
-    // is given the origin alone ("http://host:port/", the same on every
-    // request to a store) and the path and query as the request target,
-    // which it copies into the request line verbatim: sent exactly as
-    // signed. A plain-HTTP proxy needs the absolute URL as the target: then
-    // curl gets the whole URL as before.
+    set_target(e, t.request);
+    const auto timeout = t.request.timeout.count() > 0 ? t.request.timeout : opt.request_timeout;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+    const bool posts = set_method(e, t.request);
+    set_headers(t, posts);
+  }
+
+  // curl parses the URL of every transfer into parts and prints it back
+  // whole, every byte through its printf: a long key made that costly. It
+  // is given the origin alone ("http://host:port/", the same on every
+  // request to a store) and the path and query as the request target,
+  // which it copies into the request line verbatim: sent exactly as
+  // signed. A plain-HTTP proxy needs the absolute URL as the target: then
+  // curl gets the whole URL as before.
+  void set_target(CURL* e, const Request& rq) {
     const bool tls = rq.url.starts_with("https:");  // URLs are http: or https: (CURLOPT_PROTOCOLS_STR)
     const std::string& proxy = tls ? proxies.https : proxies.http;
     const std::size_t path_at = origin_length(rq.url);
@@ -456,31 +463,35 @@ struct Client::Impl {
       curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, nullptr);
     }
     if (proxies.http != proxies.https) curl_easy_setopt(e, CURLOPT_PROXY, proxy.c_str());
-    const auto timeout = rq.timeout.count() > 0 ? rq.timeout : opt.request_timeout;
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  }
 
+  // The verb and the body; true when the body goes as POSTFIELDS, to which
+  // curl adds its own headers.
+  static bool set_method(CURL* e, const Request& rq) {
     // Back to a plain GET first: forgets the last exchange's verb, body and NOBODY.
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, nullptr);
-    bool posts = false;  // a body given as POSTFIELDS, to which curl adds its own headers
     if (rq.method == "HEAD") {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else if (rq.method != "GET") {
-      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq.method.c_str());
-      if (rq.method != "DELETE" || !rq.body.empty()) {
-        // POSTFIELDS sends Content-Length even for an empty body, which S3 wants on PUT.
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(rq.body.size()));
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq.body.data());
-        posts = true;
-      }
+      return false;
     }
+    if (rq.method == "GET") return false;
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq.method.c_str());
+    if (rq.method == "DELETE" && rq.body.empty()) return false;
+    // POSTFIELDS sends Content-Length even for an empty body, which S3 wants on PUT.
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(rq.body.size()));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq.body.data());
+    return true;
+  }
 
-    // No "Expect: 100-continue" round trip (curl asks it only before a body),
-    // no form Content-Type that curl would otherwise add to POSTFIELDS we did
-    // not label, and no "Accept: */*". Every header byte goes through curl
-    // 7.88's printf one byte at a time, and every line here is compared with
-    // each header name curl looks for: only the lines that change something.
+  // No "Expect: 100-continue" round trip (curl asks it only before a body),
+  // no form Content-Type that curl would otherwise add to POSTFIELDS we did
+  // not label, and no "Accept: */*". Every header byte goes through curl
+  // 7.88's printf one byte at a time, and every line here is compared with
+  // each header name curl looks for: only the lines that change something.
+  void set_headers(Transfer& t, bool posts) {
+    const auto& rq = t.request;
     constexpr std::string_view kNoExpect = "Expect:";
     constexpr std::string_view kNoContentType = "Content-Type:";
     constexpr std::string_view kNoAccept = "Accept:";
@@ -509,7 +520,7 @@ struct Client::Impl {
     if (no_content_type) line(kNoContentType, "", "");
     if (no_accept) line(kNoAccept, "", "");
     for (std::size_t i = 0; i + 1 < nodes.size(); ++i) nodes[i].next = &nodes[i + 1];
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, nodes.data());
+    curl_easy_setopt(t.easy.get(), CURLOPT_HTTPHEADER, nodes.data());
   }
 
   void send(Request request, Callback cb) {

@@ -425,50 +425,59 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
     ++st.errors;
   }
   im.pacer.release(now, throttled ? Pacer::Outcome::Throttled : Pacer::Outcome::Failed);
+  const bool taken = resign(op, resp, *err) || (!op->redirected && !im.backoff.stopped() && redirect(op, resp, *err));
+  if (!taken) retry_or_give_up(std::move(op), resp, std::move(*err));
+  pump();
+}
+
+// Expired or revoked keys: the source fetches new ones (unless it has
+// already), and the request goes out again signed with them. Not a
+// failure of the request, so its attempts are not spent. A refusal that
+// does not say the keys are at fault (a HEAD's bare 403, or the plain
+// AccessDenied Ceph RGW gives a removed key) goes again at once when its
+// keys were replaced while it was on the wire; signed with the current
+// ones, it makes the source doubt them (a fetch at most every ten
+// seconds) and goes once more: a second such refusal is a real one.
+bool Client::resign(std::unique_ptr<Op>& op, const http::Response& resp, const Error& err) {
+  auto& im = *impl_;
   const auto& source = op->bucket->credentials;
-  // Expired or revoked keys: the source fetches new ones (unless it has
-  // already), and the request goes out again signed with them. Not a
-  // failure of the request, so its attempts are not spent. A refusal that
-  // does not say the keys are at fault (a HEAD's bare 403, or the plain
-  // AccessDenied Ceph RGW gives a removed key) goes again at once when its
-  // keys were replaced while it was on the wire; signed with the current
-  // ones, it makes the source doubt them (a fetch at most every ten
-  // seconds) and goes once more: a second such refusal is a real one.
   const bool refreshable = source && source->refreshable();
-  const bool said_expired = err->kind == ErrorKind::AccessDenied && credentials_refused(err->code);
+  const bool said_expired = err.kind == ErrorKind::AccessDenied && credentials_refused(err.code);
   const bool bare_refusal = resp.transport_ok() && resp.body.empty() && (resp.status == 400 || resp.status == 403);
-  const bool denied = err->kind == ErrorKind::AccessDenied || bare_refusal;
+  const bool denied = err.kind == ErrorKind::AccessDenied || bare_refusal;
   const bool replaced = refreshable && op->signed_with != source->stats().access_key_id;
-  if (refreshable && op->refusals < kMaxRefusals && !im.backoff.stopped() &&
-      (said_expired || (denied && (replaced || op->refusals == 0)))) {
-    ++op->refusals;
-    ++im.stats.resigned;
-    logging::debug("s3.resign", fmt::format("{}: signing again with fresh credentials", err->describe()));
-    if (said_expired) {
-      source->refused(op->signed_with);
-    } else if (!replaced) {
-      source->doubt(op->signed_with);
-    }
-    im.queue.push_front(std::move(op));
-    pump();
-    return;
+  if (!refreshable || op->refusals >= kMaxRefusals || im.backoff.stopped() ||
+      !(said_expired || (denied && (replaced || op->refusals == 0))))
+    return false;
+  ++op->refusals;
+  ++im.stats.resigned;
+  logging::debug("s3.resign", fmt::format("{}: signing again with fresh credentials", err.describe()));
+  if (said_expired) {
+    source->refused(op->signed_with);
+  } else if (!replaced) {
+    source->doubt(op->signed_with);
   }
-  if (!op->redirected && !im.backoff.stopped() && redirect(op, resp, *err)) {
-    pump();
-    return;
-  }
-  if (err->code == "NotImplemented") lacks(im.addressed(op->bucket), op->request.operation);
+  im.queue.push_front(std::move(op));
+  return true;
+}
+
+// After a backoff (a stop gives it up instead), or for good once its
+// attempts are spent.
+void Client::retry_or_give_up(std::unique_ptr<Op> op, const http::Response& resp, Error err) {
+  auto& im = *impl_;
+  auto& st = im.stats.by_operation[op->request.operation];
+  if (err.code == "NotImplemented") lacks(im.addressed(op->bucket), op->request.operation);
   ++op->failures;
   // A server that says when to come back is heeded (within reason).
   const auto after = retry_after(resp.header("retry-after").value_or("")).value_or(std::chrono::milliseconds(0));
-  const auto delay = im.backoff.delay(op->failures, err->kind, after);
+  const auto delay = im.backoff.delay(op->failures, err.kind, after);
   if (delay && im.backoff.stopped()) {
     // A stop is under way: what fails now is given up, not retried later.
-    interrupt(std::move(op), fmt::format("{} (not retried: {})", err->describe(), im.backoff.why_stopped()));
+    interrupt(std::move(op), fmt::format("{} (not retried: {})", err.describe(), im.backoff.why_stopped()));
   } else if (delay) {
     ++st.retries;
     ++im.stats.total.retries;
-    logging::debug("s3.retry", fmt::format("{} (attempt {}), retrying in {} ms", err->describe(), op->failures,
+    logging::debug("s3.retry", fmt::format("{} (attempt {}), retrying in {} ms", err.describe(), op->failures,
                                            std::chrono::duration_cast<std::chrono::milliseconds>(*delay).count()));
     auto holder = std::make_shared<std::unique_ptr<Op>>(std::move(op));
     im.backoff.wait(
@@ -482,12 +491,11 @@ void Client::on_response(std::unique_ptr<Op> op, http::Response resp) {
   } else {
     ++st.failed;
     ++im.stats.total.failed;
-    if (op->failures > 1) err->message += fmt::format(" (after {} attempts)", op->failures);
+    if (op->failures > 1) err.message += fmt::format(" (after {} attempts)", op->failures);
     auto give_up = std::move(op->give_up);
     op.reset();
-    give_up(std::move(*err));
+    give_up(std::move(err));
   }
-  pump();
 }
 
 bool Client::redirect(std::unique_ptr<Op>& op, const http::Response& resp, const Error& err) {

@@ -217,6 +217,10 @@ class Client {
   // A request that went to the wrong region: learns the bucket's and sends
   // it again there; false when the answer names no region to go to.
   bool redirect(std::unique_ptr<Op>& op, const http::Response& resp, const Error& err);
+  // A refusal of keys that can be refreshed: the op goes again, re-signed
+  // (true: it was taken).
+  bool resign(std::unique_ptr<Op>& op, const http::Response& resp, const Error& err);
+  void retry_or_give_up(std::unique_ptr<Op> op, const http::Response& resp, Error err);
   void lacks(const Bucket& b, const std::string& operation);
   void delete_one_by_one(const Bucket& b, const std::vector<ObjectVersion>& objects, Callback<DeleteResult> cb);
   // Every multipart upload of ours, whichever moves its bytes (UploadPartCopy

@@ -164,19 +164,26 @@ Result<ListPage> parse_list_objects_v2(std::string_view body) {
   return page;
 }
 
-std::optional<std::string> scan_copy_result(std::string_view b) {
-  const auto skip_space = [&b] {
-    while (!b.empty() && (b.front() == ' ' || b.front() == '\t' || b.front() == '\n')) b.remove_prefix(1);
-  };
-  const auto is_letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
-  const auto is_name_char = [&](char c) { return is_letter(c) || (c >= '0' && c <= '9'); };
-  if (b.find('\0') != std::string_view::npos) return std::nullopt;  // the DOM stops at a NUL
-  skip_space();
+namespace {
+
+// The pieces of scan_copy_result's one pass, each consuming from `b` what it
+// read, and giving up (nullopt or false) on anything the DOM might read
+// otherwise.
+void skip_space(std::string_view& b) {
+  while (!b.empty() && (b.front() == ' ' || b.front() == '\t' || b.front() == '\n')) b.remove_prefix(1);
+}
+bool is_letter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+bool is_name_char(char c) { return is_letter(c) || (c >= '0' && c <= '9'); }
+
+// The XML declaration, if any, and the root's open tag with its attributes
+// (xmlns="..."): name="value", no entity. The root's name.
+std::optional<std::string_view> scan_root_open(std::string_view& b) {
+  skip_space(b);
   if (b.starts_with("<?xml ")) {
     const auto end = b.find("?>");
     if (end == std::string_view::npos) return std::nullopt;
     b.remove_prefix(end + 2);
-    skip_space();
+    skip_space(b);
   }
   std::string_view root;
   for (std::string_view r : {"CopyObjectResult", "CopyPartResult"}) {
@@ -186,7 +193,7 @@ std::optional<std::string> scan_copy_result(std::string_view b) {
   }
   if (root.empty()) return std::nullopt;
   b.remove_prefix(root.size() + 1);
-  while (b.size() > 1 && b.front() == ' ') {  // attributes (xmlns="..."): name="value", no entity
+  while (b.size() > 1 && b.front() == ' ') {
     b.remove_prefix(1);
     std::size_t n = 0;
     while (n < b.size() && (is_name_char(b[n]) || b[n] == ':')) ++n;
@@ -200,42 +207,56 @@ std::optional<std::string> scan_copy_result(std::string_view b) {
   }
   if (b.empty() || b.front() != '>') return std::nullopt;
   b.remove_prefix(1);  // '>'
+  return root;
+}
+
+// One child element <Name>text</Name>, no nesting: its name and raw text.
+std::optional<std::pair<std::string_view, std::string_view>> scan_child(std::string_view& b) {
+  std::size_t n = 1;
+  while (n < b.size() && is_name_char(b[n])) ++n;
+  if (n == 1 || !is_letter(b[1]) || n >= b.size() || b[n] != '>') return std::nullopt;
+  const std::string_view name = b.substr(1, n - 1);
+  b.remove_prefix(n + 1);
+  const auto close = b.find('<');
+  if (close == std::string_view::npos) return std::nullopt;
+  const std::string_view text = b.substr(0, close);
+  if (text.find('\r') != std::string_view::npos) return std::nullopt;  // the DOM normalises line ends
+  b.remove_prefix(close);
+  if (b.size() < name.size() + 3 || b[1] != '/' || b.substr(2, name.size()) != name || b[name.size() + 2] != '>')
+    return std::nullopt;
+  b.remove_prefix(name.size() + 3);
+  return std::pair{name, text};
+}
+
+// The root's children up to its close tag, and nothing after it: the first
+// ETag's raw text.
+std::optional<std::string_view> scan_children(std::string_view& b, std::string_view root) {
   std::optional<std::string_view> etag;
   for (;;) {
-    skip_space();
+    skip_space(b);
     if (b.size() < 3 || b[0] != '<') return std::nullopt;
     if (b[1] == '/') {
       b.remove_prefix(2);
       if (!b.starts_with(root) || b.size() < root.size() + 1 || b[root.size()] != '>') return std::nullopt;
       b.remove_prefix(root.size() + 1);
-      skip_space();
+      skip_space(b);
       if (!b.empty()) return std::nullopt;
-      break;
+      return etag;
     }
-    std::size_t n = 1;
-    while (n < b.size() && is_name_char(b[n])) ++n;
-    if (n == 1 || !is_letter(b[1]) || n >= b.size() || b[n] != '>') return std::nullopt;
-    const std::string_view name = b.substr(1, n - 1);
-    b.remove_prefix(n + 1);
-    const auto close = b.find('<');
-    if (close == std::string_view::npos) return std::nullopt;
-    const std::string_view text = b.substr(0, close);
-    if (text.find('\r') != std::string_view::npos) return std::nullopt;  // the DOM normalises line ends
-    b.remove_prefix(close);
-    if (b.size() < name.size() + 3 || b[1] != '/' || b.substr(2, name.size()) != name || b[name.size() + 2] != '>')
-      return std::nullopt;
-    b.remove_prefix(name.size() + 3);
-    if (name == "ETag" && !etag)
-      etag = text;
-    else if (text.find('&') != std::string_view::npos)
+    const auto child = scan_child(b);
+    if (!child) return std::nullopt;
+    if (child->first == "ETag" && !etag)
+      etag = child->second;
+    else if (child->second.find('&') != std::string_view::npos)
       return std::nullopt;
   }
-  // A text of spaces only is no text to the DOM (it drops whitespace-only text).
-  if (!etag || etag->find_first_not_of(" \t\n") == std::string_view::npos) return std::nullopt;
-  // &quot; is the only entity taken here; the DOM decodes the rest.
+}
+
+// &quot; is the only entity taken here; the DOM decodes the rest.
+std::optional<std::string> decode_quotes(std::string_view t) {
   std::string raw;
-  raw.reserve(etag->size());
-  for (std::string_view t = *etag; !t.empty();) {
+  raw.reserve(t.size());
+  while (!t.empty()) {
     if (t.front() != '&') {
       raw.push_back(t.front());
       t.remove_prefix(1);
@@ -246,7 +267,21 @@ std::optional<std::string> scan_copy_result(std::string_view b) {
       return std::nullopt;
     }
   }
-  auto unquoted = unquote_etag(raw);
+  return raw;
+}
+
+}  // namespace
+
+std::optional<std::string> scan_copy_result(std::string_view b) {
+  if (b.find('\0') != std::string_view::npos) return std::nullopt;  // the DOM stops at a NUL
+  const auto root = scan_root_open(b);
+  if (!root) return std::nullopt;
+  const auto etag = scan_children(b, *root);
+  // A text of spaces only is no text to the DOM (it drops whitespace-only text).
+  if (!etag || etag->find_first_not_of(" \t\n") == std::string_view::npos) return std::nullopt;
+  const auto raw = decode_quotes(*etag);
+  if (!raw) return std::nullopt;
+  auto unquoted = unquote_etag(*raw);
   if (unquoted.empty()) return std::nullopt;  // the DOM path says why
   return unquoted;
 }

@@ -62,26 +62,27 @@ Result<std::uint64_t> delete_prefix(EventLoop& loop, s3::Client& client, const s
   }
 }
 
-Result<SeedReport> seed(EventLoop& loop, s3::Client& client, const s3::Bucket& legacy, const s3::Bucket& production,
-                        db::Connection& conn, const db::TableRef& table, const SeedOptions& opt,
-                        const Progress& progress) {
-  SeedReport rep;
-  const auto t0 = SteadyClock::now();
-  if (auto r = create_exercise_table(conn, table); !r) return tl::unexpected(r.error());
-  if (opt.reset) {
-    auto t = conn.exec(fmt::format("TRUNCATE {} RESTART IDENTITY", table.sql_table()));
-    if (!t) return tl::unexpected(t.error());
-    for (const auto& [bucket, prefix] :
-         {std::pair{&legacy, opt.legacy_prefix}, std::pair{&production, opt.modern_prefix}}) {
-      auto d = delete_prefix(loop, client, *bucket, prefix);
-      if (!d) return tl::unexpected(d.error());
-      rep.deleted_on_reset += *d;
-    }
-  }
+namespace {
 
-  // Uploads: a fixed window outstanding, refilled from each completion, so
-  // memory stays flat whatever the count.
-  const auto t_up = SteadyClock::now();
+// --reset: the table emptied and both prefixes deleted. The objects deleted.
+Result<std::uint64_t> reset(EventLoop& loop, s3::Client& client, const s3::Bucket& legacy, const s3::Bucket& production,
+                            db::Connection& conn, const db::TableRef& table, const SeedOptions& opt) {
+  auto t = conn.exec(fmt::format("TRUNCATE {} RESTART IDENTITY", table.sql_table()));
+  if (!t) return tl::unexpected(t.error());
+  std::uint64_t deleted = 0;
+  for (const auto& [bucket, prefix] :
+       {std::pair{&legacy, opt.legacy_prefix}, std::pair{&production, opt.modern_prefix}}) {
+    auto d = delete_prefix(loop, client, *bucket, prefix);
+    if (!d) return tl::unexpected(d.error());
+    deleted += *d;
+  }
+  return deleted;
+}
+
+// Uploads: a fixed window outstanding, refilled from each completion, so
+// memory stays flat whatever the count.
+Result<void> upload(EventLoop& loop, s3::Client& client, const s3::Bucket& legacy, const s3::Bucket& production,
+                    const SeedOptions& opt, const Progress& progress, SeedReport& rep) {
   std::uint64_t next = 0, done = 0;
   std::size_t outstanding = 0;
   std::optional<Error> first_error;
@@ -109,12 +110,13 @@ Result<SeedReport> seed(EventLoop& loop, s3::Client& client, const s3::Bucket& l
       !w)
     return tl::unexpected(w.error());
   if (first_error) return tl::unexpected(*first_error);
-  rep.upload_seconds = since(t_up);
+  return {};
+}
 
-  // Rows in one COPY, in n order, so ids follow n.
-  const auto t_rows = SteadyClock::now();
+// Rows in one COPY, in n order, so ids follow n. The rows written.
+Result<std::uint64_t> insert_rows(db::Connection& conn, const db::TableRef& table, const SeedOptions& opt) {
   std::uint64_t row = 0;
-  auto copied = conn.copy_in(
+  return conn.copy_in(
       fmt::format("COPY {} ({}) FROM STDIN", table.sql_table(), table.sql_path()), [&](std::string& chunk) {
         while (row < opt.count && chunk.size() < kCopyChunkBytes) {
           const std::uint64_t n = opt.first + row++;
@@ -124,6 +126,26 @@ Result<SeedReport> seed(EventLoop& loop, s3::Client& client, const s3::Bucket& l
         }
         return row < opt.count;
       });
+}
+
+}  // namespace
+
+Result<SeedReport> seed(EventLoop& loop, s3::Client& client, const s3::Bucket& legacy, const s3::Bucket& production,
+                        db::Connection& conn, const db::TableRef& table, const SeedOptions& opt,
+                        const Progress& progress) {
+  SeedReport rep;
+  const auto t0 = SteadyClock::now();
+  if (auto r = create_exercise_table(conn, table); !r) return tl::unexpected(r.error());
+  if (opt.reset) {
+    auto d = reset(loop, client, legacy, production, conn, table, opt);
+    if (!d) return tl::unexpected(d.error());
+    rep.deleted_on_reset = *d;
+  }
+  const auto t_up = SteadyClock::now();
+  if (auto u = upload(loop, client, legacy, production, opt, progress, rep); !u) return tl::unexpected(u.error());
+  rep.upload_seconds = since(t_up);
+  const auto t_rows = SteadyClock::now();
+  auto copied = insert_rows(conn, table, opt);
   if (!copied) return tl::unexpected(copied.error());
   rep.rows = *copied;
   rep.rows_seconds = since(t_rows);
