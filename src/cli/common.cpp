@@ -8,6 +8,20 @@
 
 namespace assetmv::cli {
 
+int refusal_exit_code(const Error& e) {
+  return e.kind == ErrorKind::Retryable || e.kind == ErrorKind::Throttled ? kExitUnavailable : kExitUsage;
+}
+
+const char* const kExitCodesHelp =
+    "Exit codes:\n"
+    "  0  done (verify: consistent)\n"
+    "  1  finished; some items need a human (the report's needs_human lists them)\n"
+    "  2  refused before changing anything, permanently: usage, configuration, credentials, a missing grant;\n"
+    "     fix it before running again\n"
+    "  3  stopped (a signal, an outage, a lost permission): run the same command again to resume\n"
+    "  4  a service (the database, the store) could not be reached at the start; nothing changed: run the\n"
+    "     same command again later";
+
 void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_option("--source", o.source, "Legacy location, s3://BUCKET/PREFIX")->required();
   app.add_option("--dest", o.dest, "Production location, s3://BUCKET/PREFIX")->required();

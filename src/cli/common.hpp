@@ -16,13 +16,25 @@
 
 namespace assetmv::cli {
 
-// Exit codes: the contract scripts and runbooks rely on.
+// Exit codes: the contract scripts, schedulers and runbooks rely on. 2 is
+// permanent (the same command fails the same way until a human fixes it: a
+// scheduler should not retry it); 3 and 4 are worth running again as they are.
 enum ExitCode : int {
   kExitOk = 0,          // everything done
   kExitNeedsHuman = 1,  // finished; some items need a human (listed in the report)
   kExitUsage = 2,       // usage, configuration or permission error found before anything changed
   kExitStopped = 3,     // stopped by an unrecoverable error or a signal; run again to resume
+  kExitUnavailable = 4,  // a service (database, store) unreachable at the start; nothing changed: run again
 };
+
+// The exit code of a refusal before anything changed: 4 when it was a
+// service that could not be reached or answered with a transient error
+// after its retries (a database restarting, a store in an outage), 2 for
+// everything a rerun cannot cure.
+int refusal_exit_code(const Error& e);
+
+// The exit codes as `--help` ends with them.
+extern const char* const kExitCodesHelp;
 
 struct CommonOptions {
   std::string source;  // s3://BUCKET/PREFIX

@@ -45,6 +45,7 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version",
                        fmt::format("assetmv {} (commit {})", assetmv::cli::kVersion, assetmv::cli::kCommit));
   app.require_subcommand(1);
+  app.footer(assetmv::cli::kExitCodesHelp);
   int exit_code = assetmv::cli::kExitOk;
   assetmv::cli::add_migrate_commands(app, exit_code);
   assetmv::cli::add_seed_command(app, exit_code);

@@ -252,7 +252,8 @@ class CommandRun {
     if (!failed) return std::nullopt;
     logging::error("preflight", failed->message, {{"kind", to_string(failed->kind)}});
     out_["error"] = failed->message;  // already names the underlying error and its code
-    return finish(kExitUsage, "preflight_failed");
+    const int code = refusal_exit_code(*failed);
+    return finish(code, code == kExitUnavailable ? "unavailable" : "preflight_failed");
   }
 
   void warn_about_settings() const {
@@ -719,12 +720,14 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
   add_write_options(*migrate, *m);
   add_steering_options(*migrate, *m);
   add_shard_options(*migrate, *m);
+  migrate->footer(kExitCodesHelp);
   migrate->callback([m, &exit_code] { exit_code = CommandRun(*m, false).run(); });
 
   auto v = std::make_shared<MigrateArgs>();
   auto* verify = app.add_subcommand(
       "verify", "Read-only audit: rows by prefix, rows whose object is missing, objects left under the source prefix");
   add_options(*verify, *v);
+  verify->footer(kExitCodesHelp);
   verify->callback([v, &exit_code] { exit_code = CommandRun(*v, true).run(); });
 }
 

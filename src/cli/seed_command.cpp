@@ -33,7 +33,7 @@ int run_seed(SeedArgs& a) {
   auto conn = db::Connection::open(a.common.db);
   if (!conn) {
     logging::error("db.connect", conn.error().message);
-    return kExitUsage;
+    return refusal_exit_code(conn.error());
   }
   logging::info("seed.start", fmt::format("seeding {} avatars", a.seed.count),
                 {{"source", ctx->source.to_string()},
@@ -95,6 +95,7 @@ void add_seed_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd->add_flag("--reset", args->seed.reset, "Empty the table and both prefixes first");
+  cmd->footer(kExitCodesHelp);
   cmd->callback([args, &exit_code] { exit_code = run_seed(*args); });
 }
 

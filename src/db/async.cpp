@@ -252,7 +252,12 @@ void AsyncConnection::broken(Error e) {
   fd_ = -1;
   conn_.reset();
   state_ = State::Closed;
-  if (e.kind != ErrorKind::AccessDenied && e.kind != ErrorKind::NotFound) e.kind = ErrorKind::Retryable;
+  // A lost connection is worth another: retryable, unless it never came up
+  // for a reason no retry cures (the credentials, the database's name, TLS
+  // set up wrong: connect_error says which).
+  const bool permanent = e.kind == ErrorKind::AccessDenied || e.kind == ErrorKind::NotFound ||
+                         (was_connecting && e.kind == ErrorKind::Fatal);
+  if (!permanent) e.kind = ErrorKind::Retryable;
   auto pending = std::move(in_flight_);
   in_flight_.clear();
   auto done = std::move(connect_done_);

@@ -48,7 +48,20 @@ Error connect_error(PGconn* conn, const std::string& description) {
   const bool auth = msg.find("authentication") != std::string::npos || msg.find("password") != std::string::npos ||
                     msg.find("role") != std::string::npos;
   const bool no_db = msg.find("does not exist") != std::string::npos;
-  const auto kind = auth ? ErrorKind::AccessDenied : no_db ? ErrorKind::NotFound : ErrorKind::Retryable;
+  // TLS set up wrong (no root certificate where PGSSLROOTCERT or
+  // ~/.postgresql/root.crt says, a server certificate that does not verify
+  // or name the host, a server without TLS where it is required): no retry
+  // cures it.
+  const bool tls = msg.find("certificate") != std::string::npos || msg.find("sslmode") != std::string::npos ||
+                   msg.find("does not support SSL") != std::string::npos;
+  ErrorKind kind = ErrorKind::Retryable;  // refused, reset, timed out, not resolved: may come back
+  if (auth) {
+    kind = ErrorKind::AccessDenied;
+  } else if (tls) {
+    kind = ErrorKind::Fatal;
+  } else if (no_db) {
+    kind = ErrorKind::NotFound;
+  }
   return Error{kind, "ConnectionFailed", fmt::format("cannot connect to PostgreSQL {}: {}", description, msg), 0};
 }
 

@@ -32,20 +32,21 @@ class BadInputTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.w.close()
 
-    def refused(self, *argv, expect, env=None, args=None):
+    def refused(self, *argv, expect, env=None, args=None, code=2):
         """Runs migrate with the world's arguments (or `args`) plus argv;
-        asserts exit 2, one error line containing `expect`, nothing changed."""
+        asserts exit `code` (2: permanent; 4: a service unreachable at the
+        start), one error line containing `expect`, nothing changed."""
         w = self.w
         base = w.args() if args is None else [*args, "--log-format", "json"]
         p = subprocess.run([ASSETMV, "migrate", *base, "--progress", "never", *argv], capture_output=True,
                            text=True, env=env, timeout=120)
-        self.assertEqual(p.returncode, 2, p.stderr[-2000:])
+        self.assertEqual(p.returncode, code, p.stderr[-2000:])
         errors = error_lines(p.stderr)
         self.assertEqual(len(errors), 1, p.stderr[-2000:])
         self.assertIn(expect.lower(), errors[0].lower())
         self.assertNotIn("\n", errors[0])
         self.assertEqual(w.snapshot(), self.before, "a refused run changed something")
-        print(f"\n  exit 2: {errors[0]}", file=sys.stderr, end="")
+        print(f"\n  exit {code}: {errors[0]}", file=sys.stderr, end="")
         return errors[0]
 
     def locations(self, source, dest):
@@ -101,7 +102,16 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(w.s3.list_objects_v2(Bucket=dest).get("KeyCount"), 0, "the probe wrote an object")
 
     def test_unreachable_database(self):
-        self.refused(env=dict(os.environ, PGHOST="127.0.0.1", PGPORT="1"), expect="cannot connect to PostgreSQL")
+        # Transient: exit 4, which a scheduler retries; a TLS setting that
+        # cannot work (a server without TLS where verify-full requires it)
+        # is permanent: exit 2, which it must not.
+        self.refused(env=dict(os.environ, PGHOST="127.0.0.1", PGPORT="1"), expect="cannot connect to PostgreSQL",
+                     code=4)
+        self.refused(env=dict(os.environ, PGSSLMODE="verify-full", PGSSLROOTCERT="/nonexistent/root.crt"),
+                     expect="SSL")
+
+    def test_unreachable_store(self):
+        self.refused(env=dict(os.environ, AWS_ENDPOINT_URL="http://127.0.0.1:1"), expect="127.0.0.1:1", code=4)
 
     def test_missing_table_or_column(self):
         w = self.w
