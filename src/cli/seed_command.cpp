@@ -1,6 +1,7 @@
 #include "cli/seed_command.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -17,7 +18,32 @@ namespace {
 struct SeedArgs {
   CommonOptions common;
   seed::SeedOptions seed;
+  std::string confirm;  // --confirm-non-local TABLE,LEGACY_BUCKET,PRODUCTION_BUCKET
 };
+
+// This machine only: a loopback address, localhost, or a Unix socket.
+bool is_local_host(std::string_view host) {
+  if (host.empty() || host.front() == '/' || host == "localhost" || host == "::1" || host == "[::1]") return true;
+  return host.starts_with("127.");
+}
+
+// seed writes (and with --reset truncates and deletes) exactly what migrate
+// reads in production, from the same environment. Off this machine it runs
+// only when the operator names what it will change. nullopt: go on.
+std::optional<std::string> refuse_non_local(const SeedArgs& a, const Context& ctx, const db::Connection& conn) {
+  std::vector<std::string> remote;
+  for (const auto* b : {&ctx.source_bucket, &ctx.dest_bucket})
+    if (!is_local_host(b->endpoint.host)) remote.push_back(fmt::format("bucket {} at {}", b->name, b->endpoint.host));
+  if (!is_local_host(conn.host())) remote.push_back(fmt::format("the database at {}", conn.host()));
+  if (remote.empty()) return std::nullopt;
+  const std::string names = fmt::format("{},{},{}", ctx.table.display(), ctx.source_bucket.name, ctx.dest_bucket.name);
+  if (a.confirm == names) return std::nullopt;
+  return fmt::format(
+      "seed writes test data{} into {}, which is not on this machine ({}); if that is really a "
+      "test environment, say so with --confirm-non-local {}",
+      a.seed.reset ? " after emptying the table and deleting both prefixes" : "", names, fmt::join(remote, ", "),
+      names);
+}
 
 int run_seed(SeedArgs& a) {
   init_logging(a.common);
@@ -34,6 +60,10 @@ int run_seed(SeedArgs& a) {
   if (!conn) {
     logging::error("db.connect", conn.error().message);
     return refusal_exit_code(conn.error());
+  }
+  if (auto why = refuse_non_local(a, *ctx, *conn)) {
+    logging::error("seed.refused", *why);
+    return kExitUsage;
   }
   logging::info("seed.start", fmt::format("seeding {} avatars", a.seed.count),
                 {{"source", ctx->source.to_string()},
@@ -95,6 +125,9 @@ void add_seed_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd->add_flag("--reset", args->seed.reset, "Empty the table and both prefixes first");
+  cmd->add_option("--confirm-non-local", args->confirm,
+                  "Seed a store or database that is not on this machine (refused otherwise): name what it changes, "
+                  "as TABLE,LEGACY_BUCKET,PRODUCTION_BUCKET");
   cmd->footer(kExitCodesHelp);
   cmd->callback([args, &exit_code] { exit_code = run_seed(*args); });
 }

@@ -191,6 +191,11 @@ Result<Connection> Connection::open(const std::string& conninfo, const ConnectOp
   return c;
 }
 
+std::string Connection::host() const {
+  const char* h = conn_ ? PQhost(conn_.get()) : nullptr;
+  return h != nullptr ? h : "";
+}
+
 bool Connection::await_answer() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(answer_timeout_ms_);
   while (PQisBusy(conn_.get()) != 0) {

@@ -94,6 +94,9 @@ class Connection final : public Executor {
 
   bool ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
   const std::string& describe() const override { return description_; }
+  // The server's host as connected: a name, an address, or a Unix socket's
+  // directory (starting with '/').
+  std::string host() const;
 
  private:
   // Waits for the statement's whole answer, up to answer_timeout_ms.

@@ -110,6 +110,31 @@ class BadInputTest(unittest.TestCase):
         self.refused(env=dict(os.environ, PGSSLMODE="verify-full", PGSSLROOTCERT="/nonexistent/root.crt"),
                      expect="SSL")
 
+    def test_seed_refuses_a_store_not_on_this_machine(self):
+        """seed --reset truncates the table and deletes both prefixes: aimed at
+        anything but this machine it is refused, naming what it would change,
+        unless the operator names exactly that."""
+        w = self.w
+        where = ["--source", f"s3://{w.legacy_bucket}/{w.legacy_prefix}",
+                 "--dest", f"s3://{w.dest_bucket}/{w.dest_prefix}", "--table", w.table, "--log-format", "json"]
+        env = dict(os.environ, AWS_ENDPOINT_URL="http://s3.example.invalid:57480")
+        names = f"{w.table},{w.legacy_bucket},{w.dest_bucket}"
+        for confirm in ([], ["--confirm-non-local", f"{w.table},{w.dest_bucket},{w.legacy_bucket}"]):
+            p = subprocess.run([ASSETMV, "seed", "--count", "5", "--reset", *where, *confirm], capture_output=True,
+                               text=True, env=env, timeout=60)
+            self.assertEqual(p.returncode, 2, p.stderr[-2000:])
+            (line,) = error_lines(p.stderr)
+            self.assertIn(f"--confirm-non-local {names}", line)
+            self.assertIn("s3.example.invalid", line)
+            self.assertIn("after emptying the table and deleting both prefixes", line)
+        self.assertEqual(w.snapshot(), self.before, "a refused seed changed something")
+        # Named exactly, it gets past the guard (and then cannot resolve the host).
+        p = subprocess.run([ASSETMV, "seed", "--count", "5", *where, "--confirm-non-local", names],
+                           capture_output=True, text=True, env=env, timeout=120)
+        self.assertNotIn("seed.refused", p.stderr)
+        self.assertNotEqual(p.returncode, 0)
+        print(f"\n  exit 2: {line}", file=sys.stderr, end="")
+
     def test_unreachable_store(self):
         self.refused(env=dict(os.environ, AWS_ENDPOINT_URL="http://127.0.0.1:1"), expect="127.0.0.1:1", code=4)
 
