@@ -20,10 +20,10 @@ namespace assetmv::cli {
 // permanent (the same command fails the same way until a human fixes it: a
 // scheduler should not retry it); 3 and 4 are worth running again as they are.
 enum ExitCode : int {
-  kExitOk = 0,          // everything done
-  kExitNeedsHuman = 1,  // finished; some items need a human (listed in the report)
-  kExitUsage = 2,       // usage, configuration or permission error found before anything changed
-  kExitStopped = 3,     // stopped by an unrecoverable error or a signal; run again to resume
+  kExitOk = 0,           // everything done
+  kExitNeedsHuman = 1,   // finished; some items need a human (listed in the report)
+  kExitUsage = 2,        // usage, configuration or permission error found before anything changed
+  kExitStopped = 3,      // stopped by an unrecoverable error or a signal; run again to resume
   kExitUnavailable = 4,  // a service (database, store) unreachable at the start; nothing changed: run again
 };
 

@@ -26,9 +26,23 @@ std::optional<double> parse_rate(std::string_view v) {
   return rate;
 }
 
+// "shard 3:" before a directive: the shard it names, and the rest of the
+// line. nullopt when the line names no shard; a shard of -1 when it names
+// one badly.
+std::optional<std::pair<long, std::string_view>> shard_prefix(std::string_view line) {
+  if (!line.starts_with("shard") || line.size() < 6 || (line[5] != ' ' && line[5] != '\t')) return std::nullopt;
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos) return std::pair{-1L, line};
+  const std::string_view k = trim(line.substr(5, colon - 5));
+  long shard = -1;
+  auto [ptr, ec] = std::from_chars(k.data(), k.data() + k.size(), shard);
+  if (ec != std::errc() || ptr != k.data() + k.size() || k.empty()) shard = -1;
+  return std::pair{shard, trim(line.substr(colon + 1))};
+}
+
 }  // namespace
 
-Control parse_control(std::string_view text, std::string_view path) {
+Control parse_control(std::string_view text, std::string_view path, std::uint32_t shard, std::uint32_t shards) {
   Control c;
   int number = 0;
   while (!text.empty()) {
@@ -39,6 +53,19 @@ Control parse_control(std::string_view text, std::string_view path) {
     if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
     line = trim(line);
     if (line.empty()) continue;
+    const std::string_view whole = line;
+    bool mine = true;
+    bool scoped = false;
+    if (auto named = shard_prefix(line)) {
+      if (named->first < 0 || named->first >= static_cast<long>(shards)) {
+        c.problems.push_back(fmt::format("{} line {}: {:?} names no shard of this run (shard K: with K from 0 to {})",
+                                         path, number, std::string(whole), shards - 1));
+        continue;
+      }
+      scoped = true;
+      mine = named->first == static_cast<long>(shard);
+      line = named->second;
+    }
     const auto space = line.find_first_of(" \t=");
     const std::string_view word = line.substr(0, space);
     // "max-rate 500", "max-rate=500" and "max-rate = 500" all say the same.
@@ -46,13 +73,17 @@ Control parse_control(std::string_view text, std::string_view path) {
     if (!v.empty() && v.front() == '=') v = trim(v.substr(1));
     const auto rate = word == "max-rate" ? parse_rate(v) : std::nullopt;
     if (word == "pause" && v.empty()) {
+      if (!mine) continue;
       c.paused = true;
-      c.pause_reason = fmt::format("{} line {}: pause", path, number);
+      c.pause_reason = fmt::format("{} line {}: {}", path, number, std::string(whole));
     } else if (rate) {
-      c.max_rate = rate;
+      if (!mine) continue;
+      (scoped ? c.shard_max_rate : c.max_rate) = rate;
     } else {
-      c.problems.push_back(fmt::format("{} line {}: cannot understand {:?} (known: pause, max-rate N)", path, number,
-                                       std::string(line)));
+      c.problems.push_back(
+          fmt::format("{} line {}: cannot understand {:?} (known: pause, max-rate N, each "
+                      "optionally after shard K:)",
+                      path, number, std::string(whole)));
     }
   }
   return c;
@@ -79,7 +110,7 @@ Control ControlFiles::poll() {
             parsed_.problems.push_back(fmt::format("cannot read the control file {}", control_path_));
           unreadable_reported_ = true;
         } else {
-          parsed_ = parse_control(text.str(), control_path_);
+          parsed_ = parse_control(text.str(), control_path_, shard_, shards_);
         }
         changed = true;
       }

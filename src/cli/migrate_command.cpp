@@ -166,7 +166,7 @@ class CommandRun {
 
     ProgressDisplay display(command_, progress_on_terminal(a_));
     display_ = &display;
-    ControlFiles control(a_.control_file, a_.pause_file);
+    ControlFiles control(a_.control_file, a_.pause_file, shard_.index, shard_.count);
     if (!control_files_usable(control)) return kExitUsage;
     const engine::Hooks hooks = make_hooks(control);
     log_start();
@@ -309,11 +309,13 @@ class CommandRun {
     const Control c = control.poll();
     for (const auto& p : c.problems) logging::warn("control.ignored", p + "; ignored, the run goes on");
     const double total = c.max_rate.value_or(a_.common.max_rate);
-    const double rate = rate_share(total);
+    const double rate = c.shard_max_rate.value_or(rate_share(total));  // a "shard K:" line: this shard's own
     auto& pacer = ctx_->s3->pacer();
     if (rate != pacer.max_rate()) {
-      const std::string share =
-          shard_.whole() ? "" : fmt::format(" (shard {}'s 1/{} of {})", shard_.to_string(), shard_.count, total);
+      const std::string share = shard_.whole() ? ""
+                                : c.shard_max_rate
+                                    ? fmt::format(" (shard {}'s own, from its shard line)", shard_.index)
+                                    : fmt::format(" (shard {}'s 1/{} of {})", shard_.to_string(), shard_.count, total);
       logging::info(
           "control.max_rate",
           rate > 0 ? fmt::format("request rate capped at {} per second{}", rate, share) : "request rate not capped",

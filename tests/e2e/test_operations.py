@@ -79,6 +79,35 @@ class OperationsTest(unittest.TestCase):
         after = w.snapshot()
         self.assertEqual(after, w.expected_after(before))
 
+    def test_a_shard_line_pauses_one_shard_while_the_other_finishes(self):
+        """The runbook's per-shard pause: one control file for every shard
+        (the Job's ConfigMap), a `shard 1:` line pausing shard 1 alone."""
+        w = self.world("shardpause")
+        w.seed(1200, modern_share=0)
+        before = w.snapshot()
+        with tempfile.TemporaryDirectory() as d:
+            ctl = os.path.join(d, "control")
+            with open(ctl, "w") as f:
+                f.write("shard 1: pause  # shard 1 waits; shard 0 goes on\n")
+            actors = self.probe(w, before)
+            p0, err0 = self.start(w, "--shard", "0/2", "--control-file", ctl)
+            p1, err1 = self.start(w, "--shard", "1/2", "--control-file", ctl)
+            paused = self.wait_event(err1, "migrate.paused", 60)
+            self.assertIn("shard 1: pause", paused["msg"])
+            rc0, report0, _ = self.finish(p0, err0)
+            self.assertEqual(rc0, 0)
+            self.assertGreater(report0["counts"]["objects_copied"], 400)
+            self.assertEqual(report0["paused_seconds"], 0)
+            self.assertIsNone(p1.poll(), "the paused shard ended")
+            time.sleep(1)
+            self.assertEqual(self.dest_count(w), report0["counts"]["objects_copied"], "shard 1 copied while paused")
+            with open(ctl, "w") as f:
+                f.write("shard 1: max-rate 0\n")  # the pause lifted, and shard 1 uncapped
+            report1, lines1, _ = self.finish_probed(p1, err1, actors)
+        self.assertIn("migrate.resumed", [line.get("event") for line in lines1])
+        self.assertEqual(report0["counts"]["objects_copied"] + report1["counts"]["objects_copied"], 1200)
+        self.assertEqual(w.snapshot(), w.expected_after(before))
+
     def test_control_file_caps_the_rate_pauses_mid_run_and_lifts_both(self):
         w = self.world("control")
         w.seed(1500, modern_share=0)

@@ -56,3 +56,29 @@ TEST(ControlFile, FilesArePolledAndAnAbsentFileMeansRun) {
   std::filesystem::remove_all(dir);
   EXPECT_EQ(files.poll(), Control{});
 }
+
+// One ConfigMap steers every shard, or one: "shard K:" lines apply to
+// shard K alone, and a shard's own max-rate is its own rate.
+TEST(ControlFile, ShardLinesApplyToTheirShardAlone) {
+  const std::string text = "max-rate 800\nshard 3: pause\nshard 5: max-rate 40\n";
+  auto three = parse_control(text, "ctl", 3, 8);
+  EXPECT_TRUE(three.paused);
+  EXPECT_EQ(three.pause_reason, "ctl line 2: shard 3: pause");
+  EXPECT_EQ(three.max_rate, 800.0);
+  EXPECT_FALSE(three.shard_max_rate);
+  auto five = parse_control(text, "ctl", 5, 8);
+  EXPECT_FALSE(five.paused);
+  EXPECT_EQ(five.shard_max_rate, 40.0);
+  EXPECT_TRUE(five.problems.empty());
+  auto zero = parse_control(text, "ctl", 0, 8);
+  EXPECT_FALSE(zero.paused);
+  EXPECT_FALSE(zero.shard_max_rate);
+  // A shard this run does not have, or a shard line that cannot be read, is a problem (and ignored).
+  auto odd = parse_control("shard 8: pause\nshard x: pause\nshard 2 pause\nshard 2: stop\n", "ctl", 2, 8);
+  EXPECT_FALSE(odd.paused);
+  ASSERT_EQ(odd.problems.size(), 4U);
+  EXPECT_NE(odd.problems[0].find("K from 0 to 7"), std::string::npos);
+  EXPECT_NE(odd.problems[3].find("\"shard 2: stop\""), std::string::npos);
+  // Without shards, shard 0 is the whole run.
+  EXPECT_TRUE(parse_control("shard 0: pause", "ctl").paused);
+}
