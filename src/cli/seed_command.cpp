@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -45,6 +46,39 @@ std::optional<std::string> refuse_non_local(const SeedArgs& a, const Context& ct
       names);
 }
 
+// A seed.progress line at most every 5 s, and one at the end.
+std::function<void(std::uint64_t, std::uint64_t)> progress_logger() {
+  return [last_logged = std::uint64_t{0}, last_time = std::chrono::steady_clock::now()](std::uint64_t done,
+                                                                                        std::uint64_t total) mutable {
+    const auto now = std::chrono::steady_clock::now();
+    if (done != total && now - last_time < std::chrono::seconds(5)) return;
+    const double secs = std::chrono::duration<double>(now - last_time).count();
+    logging::info("seed.progress", fmt::format("{}/{} objects uploaded", done, total),
+                  {{"rate_per_s", secs > 0 ? static_cast<double>(done - last_logged) / secs : 0.0}});
+    last_logged = done;
+    last_time = now;
+  };
+}
+
+nlohmann::json summarize(const seed::SeedReport& rep, const Context& ctx) {
+  const auto& st = ctx.s3->stats();
+  const double up = rep.upload_seconds > 0 ? rep.upload_seconds : 1e-9;
+  return {
+      {"legacy_objects", rep.legacy_objects},
+      {"modern_objects", rep.modern_objects},
+      {"rows", rep.rows},
+      {"deleted_on_reset", rep.deleted_on_reset},
+      {"upload_seconds", rep.upload_seconds},
+      {"uploads_per_second", static_cast<double>(rep.legacy_objects + rep.modern_objects) / up},
+      {"rows_seconds", rep.rows_seconds},
+      {"total_seconds", rep.total_seconds},
+      {"requests", st.total.requests},
+      {"retries", st.total.retries},
+      {"throttled", st.total.throttled},
+      {"connections_opened", ctx.http->stats().connections_opened},
+  };
+}
+
 int run_seed(SeedArgs& a) {
   init_logging(a.common);
   auto ctx = make_context(a.common);
@@ -72,17 +106,7 @@ int run_seed(SeedArgs& a) {
                  {"db", conn->describe()},
                  {"credentials", ctx->credentials_source},
                  {"modern_share", a.seed.modern_share}});
-  std::uint64_t last_logged = 0;
-  auto last_time = std::chrono::steady_clock::now();
-  auto progress = [&](std::uint64_t done, std::uint64_t total) {
-    const auto now = std::chrono::steady_clock::now();
-    if (done != total && now - last_time < std::chrono::seconds(5)) return;
-    const double secs = std::chrono::duration<double>(now - last_time).count();
-    logging::info("seed.progress", fmt::format("{}/{} objects uploaded", done, total),
-                  {{"rate_per_s", secs > 0 ? static_cast<double>(done - last_logged) / secs : 0.0}});
-    last_logged = done;
-    last_time = now;
-  };
+  auto progress = progress_logger();
   auto rep =
       seed::seed(*ctx->loop, *ctx->s3, ctx->source_bucket, ctx->dest_bucket, *conn, ctx->table, a.seed, progress);
   if (!rep) {
@@ -90,22 +114,7 @@ int run_seed(SeedArgs& a) {
     return rep.error().kind == ErrorKind::AccessDenied || rep.error().kind == ErrorKind::NotFound ? kExitUsage
                                                                                                   : kExitStopped;
   }
-  const auto& st = ctx->s3->stats();
-  const double up = rep->upload_seconds > 0 ? rep->upload_seconds : 1e-9;
-  nlohmann::json summary = {
-      {"legacy_objects", rep->legacy_objects},
-      {"modern_objects", rep->modern_objects},
-      {"rows", rep->rows},
-      {"deleted_on_reset", rep->deleted_on_reset},
-      {"upload_seconds", rep->upload_seconds},
-      {"uploads_per_second", static_cast<double>(rep->legacy_objects + rep->modern_objects) / up},
-      {"rows_seconds", rep->rows_seconds},
-      {"total_seconds", rep->total_seconds},
-      {"requests", st.total.requests},
-      {"retries", st.total.retries},
-      {"throttled", st.total.throttled},
-      {"connections_opened", ctx->http->stats().connections_opened},
-  };
+  const auto summary = summarize(*rep, *ctx);
   logging::info("seed.done", "seeded", summary);
   fmt::print("{}\n", summary.dump(2));
   return kExitOk;
