@@ -274,10 +274,13 @@ Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs, 
     p.prefix = loc.prefix;
     p.max_keys = 1;
     auto page = s3::wait<s3::ListPage>(*c.loop, [&](auto cb) { c.s3->list_objects_v2(bucket, p, cb); });
-    if (!page)
-      return fail(page.error().kind, page.error().code,
-                  fmt::format("cannot list {}: {}{}", loc.to_string(), page.error().describe(),
-                              transport_hint(page.error().code, bucket.endpoint.scheme)));
+    if (!page) {
+      // A scheme that does not match the port is the operator's to fix, not
+      // a store to wait for: refused as configuration (exit 2), not exit 4.
+      const auto hint = transport_hint(page.error().code, bucket.endpoint.scheme);
+      return fail(hint.empty() ? page.error().kind : ErrorKind::Fatal, page.error().code,
+                  fmt::format("cannot list {}: {}{}", loc.to_string(), page.error().describe(), hint));
+    }
     if (!page->objects.empty()) listed[&bucket == &c.source_bucket ? 0 : 1] = page->objects.front().key;
     checks.add("s3:ListBucket", "ListObjectsV2", loc.to_string(), "200");
   }

@@ -94,11 +94,13 @@ class SecurityTest(unittest.TestCase):
             outputs.append(("report", f.read()))
         # Failing runs: wrong AWS secret, and a database password in a conninfo.
         wrong = "wrong-" + uuid.uuid4().hex
-        for extra_env, argv, secret in (({"AWS_SECRET_ACCESS_KEY": wrong}, [], wrong),
-                                        ({}, ["--db", f"host=127.0.0.1 port=1 password={pg_password}"], None)):
+        # (a wrong secret is refused for good, exit 2; a database not listening, exit 4)
+        for extra_env, argv, secret, code in (
+                ({"AWS_SECRET_ACCESS_KEY": wrong}, [], wrong, 2),
+                ({}, ["--db", f"host=127.0.0.1 port=1 password={pg_password}"], None, 4)):
             r = subprocess.run(w.command("migrate", "-v", *argv), env=dict(env, **extra_env), capture_output=True,
                                text=True, timeout=120)
-            self.assertEqual(r.returncode, 2, r.stderr[-2000:])
+            self.assertEqual(r.returncode, code, r.stderr[-2000:])
             outputs += [("failing stdout", r.stdout), ("failing stderr", r.stderr)]
             if secret:
                 self.assertNotIn(secret, r.stdout + r.stderr)
