@@ -61,6 +61,7 @@ constexpr std::chrono::milliseconds kMetricsInterval{1'000};
 struct MigrateArgs {
   CommonOptions common;
   bool keep_source = false;
+  bool rollback = false;  // rows back to the legacy prefix; nothing copied or deleted
   bool delete_versions = false;
   bool dry_run = false;
   std::string report_file;
@@ -149,6 +150,15 @@ bool progress_on_terminal(const MigrateArgs& a) {
   return isatty(STDERR_FILENO) != 0;
 }
 
+// Source and destination the other way round: the locations and what
+// reaches each (endpoint, profile, region).
+void swap_sides(CommonOptions& c) {
+  std::swap(c.source, c.dest);
+  std::swap(c.source_endpoint, c.dest_endpoint);
+  std::swap(c.source_profile, c.dest_profile);
+  std::swap(c.source_region, c.dest_region);
+}
+
 // One migrate or verify command: the setup and preflight both share, then
 // each one's own half, and the report either way.
 class CommandRun {
@@ -191,6 +201,9 @@ class CommandRun {
     // takes its share, so N workers together stay under it.
     CommonOptions common = a_.common;
     common.max_rate = rate_share(a_.common.max_rate);
+    // A rollback is a run the other way round that only moves rows: from
+    // the destination prefix back onto the legacy objects still there.
+    if (a_.rollback) swap_sides(common);
     auto ctx = make_context(common);
     if (!ctx) {
       logging::error("config", ctx.error().message);
@@ -215,13 +228,17 @@ class CommandRun {
             {"version", kVersion},
             {"commit", kCommit},
             {"started_at", utc_now()},
-            {"source", ctx_->source.to_string()},
-            {"dest", ctx_->dest.to_string()},
+            {"source", a_.rollback ? ctx_->dest.to_string() : ctx_->source.to_string()},
+            {"dest", a_.rollback ? ctx_->source.to_string() : ctx_->dest.to_string()},
             {"table", ctx_->table.display()},
             {"db", db_->describe()}};
     if (verify_) return;
     out_["shard"] = {{"index", shard_.index}, {"count", shard_.count}, {"max_rate", rate_share(a_.common.max_rate)}};
     out_["dry_run"] = a_.dry_run;
+    if (a_.rollback) {
+      out_["rollback"] = true;
+      return;
+    }
     out_["keep_source"] = a_.keep_source;
     out_["delete_grace_seconds"] = a_.delete_grace_s;
     out_["delete_versions"] = a_.delete_versions;
@@ -233,9 +250,11 @@ class CommandRun {
   // The preflight and the replica-lag watch: either failing is exit 2, with
   // the report saying why.
   std::optional<int> check_before_start(Checks& checks) {
-    const bool writes = !verify_ && !a_.dry_run;
+    const bool writes = !verify_ && !a_.dry_run && !a_.rollback;
+    const bool deletes = writes && !a_.keep_source;
+    const bool updates_rows = a_.rollback && !a_.dry_run;
     const auto pf =
-        preflight(*ctx_, *db_, {writes, writes && !a_.keep_source, writes && a_.delete_versions, a_.write}, checks);
+        preflight(*ctx_, *db_, {writes, updates_rows, deletes, writes && a_.delete_versions, a_.write}, checks);
     preflight_stats_ = ctx_->s3->stats();
     out_["preflight"] = {{"checks", checks.list}, {"requests", preflight_stats_.total.requests}};
     if (checks.legacy_versioning) {
@@ -452,7 +471,8 @@ class CommandRun {
     engine::MigrationOptions mo;
     mo.legacy_prefix = ctx_->source.prefix;
     mo.dest_prefix = ctx_->dest.prefix;
-    mo.keep_source = a_.keep_source;
+    mo.keep_source = a_.keep_source || a_.rollback;
+    mo.rewrite_only = a_.rollback;
     mo.delete_versions = a_.delete_versions;
     mo.dry_run = a_.dry_run;
     mo.concurrency = static_cast<std::size_t>(a_.common.concurrency);
@@ -501,9 +521,11 @@ class CommandRun {
       return finish(kExitStopped, "stopped");
     }
     const bool complete = r.outcome == engine::Outcome::Complete;
-    const char* summary = a_.dry_run ? "dry run finished: the counts say what a real run would do; nothing changed"
-                          : complete ? "everything moved and rewritten"
-                                     : "finished; some items need a human (see needs_human in the report)";
+    const char* summary = a_.dry_run    ? "dry run finished: the counts say what a real run would do; nothing changed"
+                          : !complete   ? "finished; some items need a human (see needs_human in the report)"
+                          : a_.rollback ? "rolled back: every row whose legacy object is still there and identical "
+                                          "points at it again (rows_kept: those that had nowhere to go back to)"
+                                        : "everything moved and rewritten";
     logging::info("migrate.done", summary, out_["counts"]);
     return finish(complete ? kExitOk : kExitNeedsHuman, complete ? "complete" : "needs_human");
   }
@@ -531,7 +553,9 @@ class CommandRun {
   }
 
   void add_outcome(const engine::Report& report) {
-    out_["counts"] = engine::counts_json(report.counts, verify_);
+    out_["counts"] = engine::counts_json(report.counts, verify_       ? engine::CountsOf::Verify
+                                                        : a_.rollback ? engine::CountsOf::Rollback
+                                                                      : engine::CountsOf::Migrate);
     out_["needs_human"] = report.items_json();
     out_["requests"] = requests_json(*ctx_, preflight_stats_);
     out_["credentials"] = {{"source", credentials_json(ctx_->source_bucket)},
@@ -710,6 +734,11 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
   add_options(*migrate, *m);
   migrate->add_flag("--keep-source", m->keep_source,
                     "Leave legacy objects in place (delete them later by running again without this flag)");
+  auto* rollback = migrate->add_flag(
+      "--rollback", m->rollback,
+      "The way back, with the same --source and --dest as the run to undo: every row on the destination prefix whose "
+      "legacy object is still there and identical points at it again (compare-and-set); nothing is copied or "
+      "deleted, and rows with no identical legacy object stay (counted rows_kept)");
   migrate->add_flag("--delete-versions", m->delete_versions,
                     "On a versioned legacy bucket, delete exactly the version that was copied (by its version id, "
                     "read by a HEAD just before) instead of hiding it behind a delete marker; needs "
@@ -722,6 +751,9 @@ void add_migrate_commands(CLI::App& app, int& exit_code) {
   add_write_options(*migrate, *m);
   add_steering_options(*migrate, *m);
   add_shard_options(*migrate, *m);
+  // What a rollback never does: delete, or write an object.
+  for (const char* name : {"--keep-source", "--delete-grace", "--delete-versions", "--storage-class", "--acl", "--sse"})
+    rollback->excludes(migrate->get_option(name));
   migrate->footer(kExitCodesHelp);
   migrate->callback([m, &exit_code] { exit_code = CommandRun(*m, false).run(); });
 

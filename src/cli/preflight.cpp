@@ -260,7 +260,9 @@ Result<void> preflight(Context& c, engine::DbSession& db, PreflightNeeds needs, 
   // Once connected, the checks are statements like any of the run's: a
   // connection lost under them is retried, not called a misconfiguration.
   if (auto r = db.run("checking the table", [](db::PathTable& t) { return t.check(); }); !r) return r;
-  if (auto r = db.run("checking the grants", [&](db::PathTable& t) { return t.check_privileges(needs.writes); }); !r)
+  if (auto r = db.run("checking the grants",
+                      [&](db::PathTable& t) { return t.check_privileges(needs.writes || needs.updates_rows); });
+      !r)
     return r;
   // One cheap listing per bucket proves the bucket exists, the endpoint
   // answers S3 and the credentials are accepted.

@@ -18,6 +18,7 @@ namespace assetmv::cli {
 
 struct PreflightNeeds {
   bool writes = false;           // a real migrate run (not verify, not --dry-run)
+  bool updates_rows = false;     // ... or a rollback, which writes only rows
   bool deletes = false;          // ... that deletes the legacy objects (not --keep-source)
   bool delete_versions = false;  // ... each by its version id (--delete-versions)
   s3::WriteOptions write = {};   // what every copy carries: its ACL and encryption are proved too

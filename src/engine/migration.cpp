@@ -154,11 +154,15 @@ struct Migration::Impl {
     item->ids = std::move(g.legacy_rows);
     switch (plan(*item)) {
       case Action::Copy:
+        if (o.rewrite_only) return kept(*item);
         ++copying;
         move(*item, State::Copying);
         log_first_copy(*item);
         return copier.start(item);
       case Action::Compare:
+        // A rollback leaves the rows on an object the application changed
+        // since; one that cannot be proved either way goes to the verifier.
+        if (o.rewrite_only && compare_objects(*item->src, *item->dst) == Sameness::Different) return kept(*item);
         ++copying;
         move(*item, State::Copying);
         return verifier.existing(item);
@@ -177,6 +181,7 @@ struct Migration::Impl {
         return report.needs_human({"dangling_row", item->legacy_key, item->dest_key, item->ids,
                                    "no object at the legacy key nor at the destination; the row is left as is"});
       case Action::KeyTooLong:
+        if (o.rewrite_only) return kept(*item);
         return conflict(*item, {Settled::Kind::Conflict,
                                 fmt::format("the destination key would be {} bytes, over S3's {}-byte limit; the "
                                             "object and its rows stay where they are",
@@ -237,7 +242,7 @@ struct Migration::Impl {
       return move(*item, State::Deferred);
     }
     if (item->ids.empty()) return to_delete(item);
-    if (item->state == State::Verified && Restamper::needed(*item, o.delete_grace, o.keep_source)) {
+    if (item->state == State::Verified && !o.rewrite_only && Restamper::needed(*item, o.delete_grace, o.keep_source)) {
       move(*item, State::Restamping);
       return restamper.start(item);
     }
@@ -261,7 +266,7 @@ struct Migration::Impl {
 
   // From Verified (no rows) or Rewritten.
   void to_delete(const ItemPtr& item) {
-    if (!item->src) return done(*item, State::Done);  // the legacy object was already gone
+    if (!item->src || o.rewrite_only) return done(*item, State::Done);  // gone already, or never deleted
     if (o.keep_source) {
       ++report.counts.legacy_objects_kept;
       return done(*item, State::Done);
@@ -309,6 +314,13 @@ struct Migration::Impl {
     rows_done += item.ids.size();
     ++names_done;
     move(item, last);
+  }
+
+  // --rollback: no identical object to move the rows to (the application
+  // wrote or changed it since): they stay where they are. From Listed.
+  void kept(Item& item) {
+    report.counts.rows_kept += item.ids.size();
+    done(item, State::Done);
   }
 
   // Cannot be moved without a human's decision; nothing is changed for it.

@@ -49,6 +49,12 @@ struct MigrationOptions {
   std::string dest_prefix;
   bool keep_source = false;
   bool dry_run = false;
+  // migrate --rollback, which gives the prefixes the other way round: rows
+  // move only onto an object that is already there and identical; nothing
+  // is copied, restamped or deleted, and a row with no identical object to
+  // go to stays where it is (rows_kept). The way back while the legacy
+  // objects are kept (docs/operations.md).
+  bool rewrite_only = false;
   std::size_t concurrency = 256;                                // names being copied at once
   std::size_t cas_batch = 500;                                  // rows per compare-and-set statement, at first
   std::chrono::milliseconds cas_target{0};                      // statement time the batches aim for; 0: fixed

@@ -18,8 +18,12 @@ nlohmann::json Report::items_json() const {
   return {{"count", human_count_}, {"listed", items_.size()}, {"items", std::move(list)}};
 }
 
-nlohmann::json counts_json(const Counts& c, bool verify) {
-  if (verify)
+nlohmann::json counts_json(const Counts& c, CountsOf command) {
+  if (command == CountsOf::Rollback)
+    return {{"rows_found", c.legacy_rows_found},    {"rows_restored", c.rows_rewritten},
+            {"rows_superseded", c.rows_superseded}, {"rows_kept", c.rows_kept},
+            {"dangling_rows", c.dangling_rows},     {"failures", c.failures}};
+  if (command == CountsOf::Verify)
     return {{"rows_total", c.rows_total},
             {"rows_legacy", c.rows_legacy},
             {"rows_dest", c.rows_dest},

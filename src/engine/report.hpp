@@ -26,6 +26,7 @@ struct Counts {
   std::uint64_t legacy_objects_kept = 0;      // --keep-source
   std::uint64_t legacy_objects_in_grace = 0;  // --delete-grace: kept until the destination is older than the grace
   std::uint64_t failures = 0;                 // items that failed after retries
+  std::uint64_t rows_kept = 0;                // --rollback: no identical object to go back to; left as they are
   // verify
   std::uint64_t rows_total = 0;
   std::uint64_t rows_legacy = 0;
@@ -59,6 +60,9 @@ class Report {
   std::uint64_t human_count_ = 0;
 };
 
-nlohmann::json counts_json(const Counts& c, bool verify);
+// The counts each command reports: a rollback's are named for what it does
+// (rows back on the legacy prefix), not for a forward run's copies.
+enum class CountsOf { Migrate, Verify, Rollback };
+nlohmann::json counts_json(const Counts& c, CountsOf command);
 
 }  // namespace assetmv::engine

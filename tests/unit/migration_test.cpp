@@ -1307,6 +1307,51 @@ Counts sum(const std::vector<Counts>& parts) {
 
 }  // namespace
 
+// migrate --rollback runs with the prefixes the other way round: the
+// engine's "legacy" side is the production bucket, its destination the
+// legacy one.
+TEST(MigrationRollback, RowsGoBackOntoIdenticalLegacyObjectsAndNothingElseChanges) {
+  World w;
+  w.o.legacy_prefix = "avatar/";
+  w.o.dest_prefix = "image/";
+  w.o.rewrite_only = true;
+  w.o.keep_source = true;
+  w.o.delete_grace = std::chrono::hours(1);  // never a restamp, grace or not
+  auto both = [&](const std::string& name, int prod, int legacy) {
+    w.store.legacy["avatar/" + name] = {md5_etag(prod), 100, ""};
+    w.store.dest["image/" + name] = {md5_etag(legacy), 100, ""};
+  };
+  both("moved.png", 1, 1);  // copied by the forward run, legacy kept
+  const auto moved = w.row("avatar/moved.png");
+  const auto twice = w.row("avatar/moved.png");
+  w.store.legacy["avatar/new.png"] = {md5_etag(2), 100, ""};  // written by the application since
+  const auto fresh = w.row("avatar/new.png");
+  both("changed.png", 3, 4);  // the application replaced it since
+  const auto changed = w.row("avatar/changed.png");
+  both("orphan.png", 5, 5);                    // no row: nothing to do
+  const auto gone = w.row("avatar/gone.png");  // no object anywhere
+  const auto before = std::make_pair(w.store.legacy.size(), w.store.dest.size());
+
+  const auto r = w.run();
+  EXPECT_EQ(r.result.outcome, Outcome::NeedsHuman);  // the dangling row, as in any run
+  EXPECT_EQ(w.path(moved), "image/moved.png");
+  EXPECT_EQ(w.path(twice), "image/moved.png");
+  EXPECT_EQ(w.path(fresh), "avatar/new.png");
+  EXPECT_EQ(w.path(changed), "avatar/changed.png");
+  EXPECT_EQ(w.path(gone), "avatar/gone.png");
+  EXPECT_EQ(r.counts.rows_rewritten, 2U);
+  EXPECT_EQ(r.counts.rows_kept, 2U);
+  EXPECT_EQ(r.counts.dangling_rows, 1U);
+  EXPECT_EQ(r.counts.conflicts, 0U);
+  EXPECT_EQ(r.kinds(), std::vector<std::string>{"dangling_row"});
+  // Nothing copied, restamped or deleted: both buckets as they were.
+  EXPECT_EQ(std::make_pair(w.store.legacy.size(), w.store.dest.size()), before);
+  for (const char* op : {"copy", "multipart_copy", "stream_copy", "restamp", "delete_objects", "delete_object"})
+    EXPECT_EQ(w.store.started[op], 0) << op;
+  EXPECT_EQ(w.store.violations, std::vector<std::string>{});
+  EXPECT_EQ(w.rows.violations, std::vector<std::string>{});
+}
+
 TEST(MigrationShards, FourShardsTogetherDoExactlyWhatOneRunDoes) {
   World one;
   mixed_world(one, 240);
