@@ -13,6 +13,9 @@ here, and Toxiproxy is not packaged).
                              forwarding
                copy_error    CopyObject only: answer 200 with an <Error> body
                              without forwarding (S3's late failure of a copy)
+               delete_denied DeleteObjects only: answer 200 with every key
+                             refused AccessDenied, without forwarding (an
+                             object lock, or a policy that denies those keys)
                truncate      forward, then send the headers and half the body
                              and close (the answer is shorter than announced)
                partial       a store with only the basics of S3, as GCS's
@@ -42,6 +45,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import signal
 import socket
 import ssl
@@ -104,6 +108,16 @@ async def read_body(reader, headers, has_body=True, is_request=False):
     return await reader.read()  # a response without either is delimited by the end of the connection
 
 
+def delete_denied_response(request_body):
+    """A DeleteObjects answer refusing each key the request names, as S3 does per key."""
+    keys = re.findall(rb"<Key>(.*?)</Key>", request_body, re.S)
+    errors = b"".join(b"<Error><Key>" + k + b"</Key><Code>AccessDenied</Code><Message>Access Denied (injected by "
+                      b"faultproxy)</Message></Error>" for k in keys)
+    body = b'<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult>' + errors + b"</DeleteResult>"
+    return (f"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {len(body)}\r\n"
+            f"x-amz-request-id: faultproxy\r\n\r\n").encode() + body
+
+
 def error_response(status, reason, code, message):
     body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
             f'<RequestId>faultproxy</RequestId></Error>').encode()
@@ -123,13 +137,13 @@ class Proxy:
     def count(self, what):
         self.stats[what] = self.stats.get(what, 0) + 1
 
-    def pick(self, is_copy):
+    def pick(self, is_copy, is_delete=False):
         fault = self.args.fault
         if self.stats["requests"] <= self.args.after:
             return None
         if not fault or self.rng.random() >= self.args.rate:
             return None
-        if fault == "copy_error" and not is_copy:
+        if fault == "copy_error" and not is_copy or fault == "delete_denied" and not is_delete:
             return None
         return fault
 
@@ -162,7 +176,9 @@ class Proxy:
                 self.stats["requests"] += 1
                 method = start.split(" ", 1)[0]
                 is_copy = method == "PUT" and "x-amz-copy-source" in headers
-                fault = self.lacking(method, start, is_copy) if self.args.fault == "partial" else self.pick(is_copy)
+                is_delete = method == "POST" and re.search(r"[?&]delete(=|&|$)", start.split(" ")[1]) is not None
+                fault = self.lacking(method, start, is_copy) if self.args.fault == "partial" else \
+                    self.pick(is_copy, is_delete)
                 if fault:
                     self.count(fault)
                 if fault == "latency":
@@ -173,6 +189,10 @@ class Proxy:
                 elif fault and fault.startswith("no_"):
                     cwriter.write(error_response(501, "Not Implemented", "NotImplemented",
                                                  "A header you provided implies functionality that is not implemented"))
+                    await cwriter.drain()
+                    continue
+                elif fault == "delete_denied":
+                    cwriter.write(delete_denied_response(body))
                     await cwriter.drain()
                     continue
                 elif fault in ("e500", "e503", "copy_error"):
@@ -318,7 +338,7 @@ def main(argv):
     p.add_argument("--port-file", required=True)
     p.add_argument("--stats-file")
     p.add_argument("--fault", choices=["latency", "reset", "blackhole", "e500", "e503", "copy_error", "truncate",
-                                       "partial"])
+                                       "partial", "delete_denied"])
     p.add_argument("--rate", type=float, default=0.0)
     p.add_argument("--after", type=int, default=0, help="pass this many requests through untouched first")
     p.add_argument("--base-ms", type=float, default=0.0)
