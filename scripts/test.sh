@@ -11,8 +11,9 @@
 #   the package       the .deb built from the plain build, installed with
 #                     dpkg -i, and /usr/bin/assetmv smoke-tested end to end
 #                     (ASSETMV_PACKAGE_TEST=0 skips it)
-#   sanitizers        all of the above again under ASan+UBSan and under TSan
-#                     (ASSETMV_SANITIZERS=0 skips them when iterating)
+#   sanitizers        the unit and integration tests and a few end-to-end
+#                     tests (label "sanitized") again under ASan+UBSan and
+#                     under TSan (ASSETMV_SANITIZERS=0 skips them when iterating)
 #   fuzzers           each parser for ASSETMV_FUZZ_SECONDS (default 30)
 # It exits non-zero when anything fails. Services stay up afterwards for
 # inspection; stop them with scripts/services.sh stop.
@@ -119,8 +120,9 @@ if ((ASSETMV_SANITIZERS)); then
     step "unit, integration and end-to-end tests under $label"
     cmake -S . -B "build-$san" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASSETMV_SANITIZE="$san" >/dev/null
     ninja -C "build-$san"
-    # "once": tests of the plain build only (tests/CMakeLists.txt says why).
-    run_ctest --test-dir "build-$san" --output-on-failure -j "$JOBS" -LE 'swift|once'
+    # The unit and integration tests, and the e2e tests labelled "sanitized"
+    # (tests/CMakeLists.txt): every thread and path of the binary, once.
+    run_ctest --test-dir "build-$san" --output-on-failure -j "$JOBS" -L 'unit|integration|sanitized'
   done
 fi
 
