@@ -216,8 +216,7 @@ class ContainerProvider : public Provider {
 
 class ImdsProvider : public Provider {
  public:
-  ImdsProvider(std::shared_ptr<const Spec> spec, EventLoop& loop, http::Client& http)
-      : spec_(std::move(spec)), loop_(loop), http_(http) {}
+  ImdsProvider(std::shared_ptr<const Spec> spec, http::Client& http) : spec_(std::move(spec)), http_(http) {}
 
   void fetch(Done done) override {
     http::Request token;
@@ -278,7 +277,6 @@ class ImdsProvider : public Provider {
   }
 
   std::shared_ptr<const Spec> spec_;
-  EventLoop& loop_;
   http::Client& http_;
 };
 
@@ -308,7 +306,7 @@ std::unique_ptr<Provider> make_provider(std::shared_ptr<const Spec> spec, EventL
     case Kind::Container:
       return std::make_unique<ContainerProvider>(std::move(spec), loop, http);
     case Kind::Imds:
-      return std::make_unique<ImdsProvider>(std::move(spec), loop, http);
+      return std::make_unique<ImdsProvider>(std::move(spec), http);
   }
   return std::make_unique<StaticProvider>(std::move(spec), loop);
 }
