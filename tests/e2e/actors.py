@@ -8,6 +8,7 @@
             still holds the same path when read again.
 
 Usage: actors.py live_app|probe CONFIG_JSON OUT_JSON STOP_FILE
+OUT_JSON.ready appears once its workers are at work (world.Actors waits for it).
 """
 import json
 import os
@@ -22,6 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from world import body_for, db_connect, s3_client  # noqa: E402
 
 
+READY_FILE = None  # set by __main__: touched once the workers have started
+
+
 def in_threads(workers, loop):
     """Runs loop(s3_client, worker) in `workers` threads; returns their results.
     The clients are made up front: boto3 cannot create them from several threads at once."""
@@ -34,6 +38,8 @@ def in_threads(workers, loop):
     threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
     for t in threads:
         t.start()
+    if READY_FILE:
+        open(READY_FILE, "w").close()
     for t in threads:
         t.join()
     return results
@@ -136,6 +142,7 @@ def probe_loop(cfg, stop, s3):
 
 if __name__ == "__main__":
     role, cfg_file, out_file, stop_file = sys.argv[1:5]
+    READY_FILE = out_file + ".ready"
     with open(cfg_file) as f:
         cfg = json.load(f)
     result = {"live_app": live_app, "probe": probe}[role](cfg, stop_file)

@@ -323,7 +323,16 @@ class Actors:
                                               os.path.join(self.tmp, "cfg.json"),
                                               os.path.join(self.tmp, role + ".json"), self.stop_file])
                       for role in roles}
-        time.sleep(1)  # at work before the migration starts
+        # At work before the migration starts: on a busy machine their start
+        # (boto3's import, a client per thread) can take longer than a short run.
+        deadline = time.time() + 60
+        for role, p in self.procs.items():
+            while not os.path.exists(os.path.join(self.tmp, role + ".json.ready")):
+                if p.poll() is not None or time.time() > deadline:
+                    self.close()
+                    raise AssertionError(f"actor {role} did not start (exit {p.poll()})")
+                time.sleep(0.05)
+        time.sleep(0.5)  # their first statements and requests
 
     def close(self):
         """For a test's cleanup: ends them whatever happened (a failed assertion
