@@ -1,5 +1,7 @@
 #include "cli/metrics_page.hpp"
 
+#include <algorithm>
+
 #include "metrics/exposition.hpp"
 
 namespace assetmv::cli {
@@ -10,7 +12,8 @@ using metrics::Exposition;
 
 double d(std::uint64_t v) { return static_cast<double>(v); }
 
-void objects_and_rows(Exposition& e, const engine::Counts& c) {
+// `listed`: the listing's live count; the report's counts get it only at the end.
+void objects_and_rows(Exposition& e, const engine::Counts& c, std::uint64_t listed) {
   e.family("assetmv_objects_total", "counter", "Legacy objects settled by this run, by outcome");
   const std::pair<const char*, std::uint64_t> objects[] = {{"copied", c.objects_copied},
                                                            {"already_in_place", c.objects_already_in_place},
@@ -24,7 +27,7 @@ void objects_and_rows(Exposition& e, const engine::Counts& c) {
                                                            {"in_grace", c.legacy_objects_in_grace}};
   for (const auto& [outcome, n] : objects) e.sample("assetmv_objects_total", {{"outcome", outcome}}, d(n));
   e.family("assetmv_objects_listed_total", "counter", "Objects listed under the legacy prefix");
-  e.sample("assetmv_objects_listed_total", {}, d(c.legacy_objects_listed));
+  e.sample("assetmv_objects_listed_total", {}, d(listed));
 
   e.family("assetmv_rows_total", "counter", "Legacy rows settled by this run, by outcome");
   const std::pair<const char*, std::uint64_t> rows[] = {
@@ -125,7 +128,10 @@ void credentials(Exposition& e, const MetricsView& v) {
 
 std::string render_metrics(const MetricsView& v) {
   Exposition e;
-  if (v.counts != nullptr) objects_and_rows(e, *v.counts);
+  // A long listing is progress too (AssetmvStalled reads it): the count as
+  // the listing goes, not only once the run has ended.
+  if (v.counts != nullptr)
+    objects_and_rows(e, *v.counts, std::max(v.counts->legacy_objects_listed, v.progress.objects_listed));
   s3_requests(e, v);
   credentials(e, v);
   database_and_state(e, v);

@@ -136,12 +136,13 @@ TEST(MetricsPage, CountsByOutcomeRequestsPauseAndBuildInfo) {
   v.s3 = &st;
   v.progress.legacy_rows = 10;
   v.progress.rows_done = 5;
+  v.progress.objects_listed = 12;  // as the listing goes: the counts have it only at the end
   v.progress.paused = true;
   v.pause_reason = "operator";
   const auto page = cli::render_metrics(v);
   for (const char* line :
        {"assetmv_objects_total{outcome=\"copied\"} 7\n", "assetmv_objects_total{outcome=\"deleted\"} 7\n",
-        "assetmv_rows_total{outcome=\"rewritten\"} 9\n",
+        "assetmv_rows_total{outcome=\"rewritten\"} 9\n", "assetmv_objects_listed_total 12\n",
         "assetmv_s3_requests_total{operation=\"CopyObject\",outcome=\"ok\"} 8\n",
         "assetmv_s3_requests_total{operation=\"CopyObject\",outcome=\"throttled\"} 1\n",
         "assetmv_s3_retries_total{operation=\"CopyObject\"} 2\n",
