@@ -33,6 +33,8 @@ RDIR="$DIR-replica"
 
 pg_env() {
   echo "export PGHOST=127.0.0.1 PGPORT=$ASSETMV_PG_PORT PGUSER=postgres PGDATABASE=$ASSETMV_PG_DB"
+  # The README's and the runbook's commands pass --db "$DATABASE_URL".
+  echo "export DATABASE_URL=postgresql://postgres@127.0.0.1:$ASSETMV_PG_PORT/$ASSETMV_PG_DB"
   echo "export ASSETMV_PG_REPLICA_PORT=$ASSETMV_PG_REPLICA_PORT"
 }
 
